@@ -1,0 +1,155 @@
+// Package registry describes the REST resources skiff serves: for each one,
+// its names as discovery shows them, the Go type that holds it, and its
+// strategy — defaulting, validation, status and scale subresources, table
+// columns and field selectors. The API server (internal/apiserver) is generic
+// over these descriptors; one package per API group under registry/ fills
+// them in (registry/core, registry/apps, ...).
+//
+// Objects handled here are always the versioned types of k8s.io/api: skiff
+// has no internal API version. A resource served in more than one version
+// (autoscaling v1 and v2, core and events.k8s.io events) is stored in one of
+// them and converted at the edge (see Resource.StoredAs).
+package registry
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one served group/version/resource.
+type Resource struct {
+	// GroupVersion is the version this descriptor serves.
+	GroupVersion schema.GroupVersion
+	// Name is the plural resource name used in URLs ("pods").
+	Name string
+	// Singular is the singular name ("pod").
+	Singular string
+	// Kind is the object kind ("Pod"); the list kind is Kind+"List".
+	Kind string
+	// ShortNames and Categories are published in discovery as upstream does
+	// ("po"; "all").
+	ShortNames []string
+	Categories []string
+	// Namespaced is false for cluster-scoped resources (nodes, namespaces).
+	Namespaced bool
+
+	// New returns a new empty object of the served type; NewList a new
+	// empty list of it.
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	// Strategy holds the type's defaulting and validation.
+	Strategy Strategy
+
+	// Status is true when the resource has a status subresource. Writes to
+	// the main resource then keep status as stored, and writes to /status
+	// keep everything but status (and, where Strategy says so, metadata).
+	Status bool
+	// Scale is non-nil when the resource has a scale subresource.
+	Scale *Scale
+
+	// Table gives the columns `kubectl get` prints. Nil means the default
+	// (Name, Age).
+	Table *Table
+
+	// Fields returns the field-selector set for obj. It must include
+	// metadata.name and, for namespaced resources, metadata.namespace. Nil
+	// means only those two. It must not fail on a well-formed object.
+	Fields func(obj runtime.Object) fields.Set
+
+	// StoredAs, when set, names the resource this one is stored as: reads
+	// and writes go to that resource's storage and watch cache, converted
+	// with ToStored and FromStored. Strategy is still this version's: it
+	// runs before ToStored on writes.
+	StoredAs   *schema.GroupVersionResource
+	ToStored   func(obj runtime.Object) (runtime.Object, error)
+	FromStored func(obj runtime.Object) (runtime.Object, error)
+
+	// Verbs overrides the default verb set published in discovery. Nil
+	// means all of: create delete deletecollection get list patch update
+	// watch.
+	Verbs []string
+}
+
+// GroupVersionKind returns the kind this resource serves.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GroupVersion.WithKind(r.Kind)
+}
+
+// GroupVersionResource returns the resource's GVR.
+func (r *Resource) GroupVersionResource() schema.GroupVersionResource {
+	return r.GroupVersion.WithResource(r.Name)
+}
+
+// Strategy is a resource's defaulting and validation. Every func may be
+// nil, meaning "nothing to do". The API server calls, on create:
+// PrepareForCreate, Default, Validate; on update (PUT and PATCH of the main
+// resource): PrepareForUpdate, Default, ValidateUpdate; on a status write:
+// PrepareForStatusUpdate, ValidateStatusUpdate. Generic metadata work
+// (name, namespace, uid, creationTimestamp, resourceVersion, generateName,
+// managed fields) is the server's, and so is the status/spec split when
+// these funcs are nil (see DefaultPrepareForCreate and friends): a Strategy
+// only needs to say what differs from that.
+//
+// The funcs receive objects of the resource's own type and may mutate obj
+// (never old). They must not panic on any object a client can send: every
+// pointer field may be nil.
+type Strategy struct {
+	// PrepareForCreate clears what a client may not set on create. Nil
+	// means DefaultPrepareForCreate (status reset, generation 1 when the
+	// type has a spec).
+	PrepareForCreate func(ctx context.Context, obj runtime.Object)
+	// PrepareForUpdate carries over from old what a write to the main
+	// resource may not change. Nil means DefaultPrepareForUpdate (status
+	// kept, generation bumped when spec changed).
+	PrepareForUpdate func(ctx context.Context, obj, old runtime.Object)
+	// PrepareForStatusUpdate carries over from old everything a status
+	// write may not change. Nil means DefaultPrepareForStatusUpdate (all
+	// but status and metadata.labels/annotations kept from old).
+	PrepareForStatusUpdate func(ctx context.Context, obj, old runtime.Object)
+
+	// Default fills in defaults as upstream's SetDefaults_* functions do.
+	Default func(obj runtime.Object)
+
+	// Validate checks a new object; ValidateUpdate a replacement for old
+	// (immutable fields). ValidateStatusUpdate a status write. The object's
+	// metadata has been checked by the server already (name format,
+	// namespace presence); these check the rest. Field paths are rooted at
+	// the object ("spec.containers[0].image").
+	Validate             func(obj runtime.Object) field.ErrorList
+	ValidateUpdate       func(obj, old runtime.Object) field.ErrorList
+	ValidateStatusUpdate func(obj, old runtime.Object) field.ErrorList
+
+	// NameValidation checks metadata.name. Nil means a DNS-1123 subdomain
+	// (NameIsDNSSubdomain); namespaces use NameIsDNSLabel, and so on as
+	// upstream.
+	NameValidation func(name string, prefix bool) []string
+
+	// WarningsOnCreate/Update return warnings sent to the client in the
+	// Warning header (e.g. deprecated fields). Optional.
+	WarningsOnCreate func(obj runtime.Object) []string
+	WarningsOnUpdate func(obj, old runtime.Object) []string
+}
+
+// Scale reads and writes the scale subresource of a resource.
+type Scale struct {
+	// Get returns spec.replicas, status.replicas and the status label
+	// selector (as a string, "app=web") of obj.
+	Get func(obj runtime.Object) (specReplicas, statusReplicas int32, selector string)
+	// SetReplicas sets spec.replicas.
+	SetReplicas func(obj runtime.Object, replicas int32)
+}
+
+// Table describes a resource's `kubectl get` columns. Columns are upstream's
+// for the type, Name first; priority 1 columns are the -o wide ones.
+type Table struct {
+	Columns []metav1.TableColumnDefinition
+	// Row returns one cell per column for obj (strings, int64, or similar
+	// JSON-able values).
+	Row func(obj runtime.Object) []interface{}
+}
