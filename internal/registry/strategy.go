@@ -119,7 +119,7 @@ func NameIsPathSegment(name string, prefix bool) []string {
 // maskTrailingDash lets generateName prefixes end in a dash ("web-").
 func maskTrailingDash(name string) string {
 	if len(name) > 1 && name[len(name)-1] == '-' {
-		return name[:len(name)-2] + "a"
+		return name[:len(name)-1] + "a"
 	}
 	return name
 }

@@ -1,0 +1,55 @@
+package apiserver
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/skiff-io/skiff/internal/registry"
+)
+
+// Operation is the kind of write admission sees.
+type Operation string
+
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+	Delete Operation = "DELETE"
+)
+
+// AdmissionRequest is one write as admission sees it. Obj is the object
+// after defaulting (nil on delete); Old the stored object (nil on create).
+// Sub is the subresource written ("" or "status").
+type AdmissionRequest struct {
+	Operation Operation
+	Resource  *registry.Resource
+	Sub       string
+	Namespace string
+	Name      string
+	Obj       runtime.Object
+	Old       runtime.Object
+	DryRun    bool
+}
+
+// Admission is a built-in admission plugin: it may mutate Obj, or reject
+// the write by returning an API error (apierrors.New*). It runs inside the
+// storage compare-and-swap loop on updates, so it may be called more than
+// once for one request and must not have side effects that cannot be
+// repeated.
+type Admission interface {
+	Admit(ctx context.Context, req *AdmissionRequest) error
+}
+
+// AdmissionFunc adapts a function to Admission.
+type AdmissionFunc func(ctx context.Context, req *AdmissionRequest) error
+
+func (f AdmissionFunc) Admit(ctx context.Context, req *AdmissionRequest) error { return f(ctx, req) }
+
+func (s *Server) admit(ctx context.Context, req *AdmissionRequest) error {
+	for _, a := range s.cfg.Admission {
+		if err := a.Admit(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}

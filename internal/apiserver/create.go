@@ -1,0 +1,152 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-io/skiff/internal/registry"
+	"github.com/skiff-io/skiff/internal/storage"
+)
+
+// eventTTL is how long events live, as upstream's --event-ttl default.
+const eventTTL = int64(time.Hour / time.Second)
+
+// dryRun reports whether the request asks for dryRun=All, and rejects
+// other values as upstream.
+func dryRun(r *http.Request) (bool, error) {
+	vals := r.URL.Query()["dryRun"]
+	for _, v := range vals {
+		if v != metav1.DryRunAll {
+			return false, apierrors.NewBadRequest(fmt.Sprintf("dryRun: Unsupported value: %q: supported values: \"All\"", v))
+		}
+	}
+	return len(vals) > 0, nil
+}
+
+// create serves POST of a new object.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
+	format, ok := negotiateOutput(r)
+	if !ok {
+		return notAcceptable()
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, warnings, err := s.decodeObject(r, body, sv, sv.newObject())
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	out, err := s.createObject(r.Context(), sv, info.namespace, obj, dry)
+	if err != nil {
+		return err
+	}
+	return s.respond(w, r, http.StatusCreated, format, sv, out)
+}
+
+// createObject runs the create pipeline on a decoded object: metadata,
+// strategy, admission, validation, storage. It returns the served object
+// as stored (or as it would be, on a dry run).
+func (s *Server) createObject(ctx context.Context, sv *served, namespace string, obj runtime.Object, dry bool) (runtime.Object, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if sv.res.Namespaced {
+		if m.GetNamespace() != "" && m.GetNamespace() != namespace {
+			return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+		m.SetNamespace(namespace)
+	} else {
+		m.SetNamespace("")
+	}
+	if m.GetResourceVersion() != "" {
+		return nil, apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
+	}
+	generated := m.GetName() == "" && m.GetGenerateName() != ""
+	if generated {
+		m.SetName(m.GetGenerateName() + utilrand.String(5))
+	}
+	m.SetUID(types.UID(uuid.NewString()))
+	m.SetCreationTimestamp(metav1.Now())
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	m.SetSelfLink("")
+	m.SetManagedFields(nil)
+
+	// Defaults first, as upstream defaults while decoding.
+	st := sv.res.Strategy
+	if st.Default != nil {
+		st.Default(obj)
+	}
+	if st.PrepareForCreate != nil {
+		st.PrepareForCreate(ctx, obj)
+	} else {
+		registry.DefaultPrepareForCreate(ctx, obj)
+	}
+	if err := s.admit(ctx, &AdmissionRequest{Operation: Create, Resource: sv.res, Namespace: namespace, Name: m.GetName(), Obj: obj, DryRun: dry}); err != nil {
+		return nil, err
+	}
+	errs := validateMeta(sv, m)
+	if st.Validate != nil {
+		errs = append(errs, st.Validate(obj)...)
+	}
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), m.GetName(), errs)
+	}
+	stored, err := sv.toStored(obj)
+	if err != nil {
+		return nil, err
+	}
+	if dry {
+		return obj, nil
+	}
+	ttl := int64(0)
+	if sv.stored.GroupVersion.Group == "" && sv.stored.Name == "events" {
+		ttl = eventTTL
+	}
+	out := sv.stored.New()
+	for attempt := 0; ; attempt++ {
+		err = sv.store.Create(ctx, sv.key(namespace, m.GetName()), stored, out, ttl)
+		if !(generated && errors.Is(err, storage.ErrAlreadyExists) && attempt < 8) {
+			break
+		}
+		// A generated name collided: draw another, as upstream does.
+		m.SetName(m.GetGenerateName() + utilrand.String(5))
+		if stored, err = sv.toStored(obj); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, storageError(err, sv.groupResource(), m.GetName())
+	}
+	return sv.fromStored(out)
+}
+
+// validateMeta checks an object's metadata on create: name format, the
+// namespace, labels, annotations, owner references and finalizers.
+func validateMeta(sv *served, m metav1.Object) field.ErrorList {
+	nameFn := sv.res.Strategy.NameValidation
+	if nameFn == nil {
+		nameFn = registry.NameIsDNSSubdomain
+	}
+	return apimachineryvalidation.ValidateObjectMetaAccessor(m, sv.res.Namespaced, apimachineryvalidation.ValidateNameFunc(nameFn), field.NewPath("metadata"))
+}

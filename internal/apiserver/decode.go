@@ -1,0 +1,116 @@
+package apiserver
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// maxBodyBytes is the largest request body accepted, as upstream (3 MiB).
+const maxBodyBytes = 3 * 1024 * 1024
+
+// readBody reads a request body, refusing one over maxBodyBytes with 413.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading request body: %v", err))
+	}
+	if len(b) > maxBodyBytes {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", maxBodyBytes))
+	}
+	return b, nil
+}
+
+// fieldValidation returns the request's fieldValidation directive:
+// Strict, Warn (the default) or Ignore.
+func fieldValidation(r *http.Request) (string, error) {
+	v := r.URL.Query().Get("fieldValidation")
+	switch v {
+	case "":
+		return metav1.FieldValidationWarn, nil
+	case metav1.FieldValidationStrict, metav1.FieldValidationWarn, metav1.FieldValidationIgnore:
+		return v, nil
+	}
+	return "", apierrors.NewBadRequest(fmt.Sprintf("fieldValidation must be one of Ignore, Warn, or Strict, got %q", v))
+}
+
+// decodeObject decodes a request body into a new object of sv's served type
+// honouring the fieldValidation directive. Unknown or duplicate fields are
+// an error under Strict and warnings under Warn.
+func (s *Server) decodeObject(r *http.Request, body []byte, sv *served, into runtime.Object) (runtime.Object, []string, error) {
+	directive, err := fieldValidation(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeWith(r.Header.Get("Content-Type"), directive, body, sv.res.GroupVersionKind(), into)
+}
+
+// decodeWith decodes body as the Content-Type says into into, whose kind
+// must be gvk.
+func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, []string, error) {
+	if len(body) == 0 {
+		return nil, nil, apierrors.NewBadRequest("the body of the request was empty")
+	}
+	dec, mt, ok := inputSerializer(contentType, directive != metav1.FieldValidationIgnore)
+	if !ok {
+		return nil, nil, unsupportedMediaType(mt)
+	}
+	obj, got, err := dec.Decode(body, &gvk, into)
+	var warnings []string
+	if err != nil {
+		if !runtime.IsStrictDecodingError(err) || obj == nil {
+			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v",
+				gvk.Kind, gvk.Version, gvk.Kind, err))
+		}
+		strictErr, _ := runtime.AsStrictDecodingError(err)
+		if directive == metav1.FieldValidationStrict {
+			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v",
+				gvk.Kind, gvk.Version, gvk.Kind, err))
+		}
+		if strictErr != nil {
+			for _, e := range strictErr.Errors() {
+				warnings = append(warnings, e.Error())
+			}
+		} else {
+			warnings = append(warnings, err.Error())
+		}
+	}
+	if got != nil && (got.Group != gvk.Group || got.Version != gvk.Version) {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)",
+			got.GroupVersion().String(), gvk.GroupVersion().String()))
+	}
+	if got != nil && got.Kind != gvk.Kind || reflect.TypeOf(obj) != reflect.TypeOf(into) {
+		kind := ""
+		if got != nil {
+			kind = got.Kind
+		}
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", kind, gvk.Kind))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return obj, warnings, nil
+}
+
+// addWarnings sends warnings in the Warning header as upstream does
+// (code 299, agent "-").
+func addWarnings(w http.ResponseWriter, warnings []string) {
+	for _, msg := range warnings {
+		msg = strings.ReplaceAll(msg, `"`, `\"`)
+		w.Header().Add("Warning", fmt.Sprintf(`299 - "%s"`, msg))
+	}
+}
+
+// unsupportedMediaType is the 415 for a body we cannot read.
+func unsupportedMediaType(mediaType string) error {
+	return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", schema.GroupResource{}, "",
+		fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got %q)", mediaType), 0, false)
+}

@@ -1,0 +1,296 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-io/skiff/internal/registry"
+)
+
+// dryRunResult aborts a storage update on a dry run, carrying the object
+// that would have been written.
+type dryRunResult struct{ obj runtime.Object }
+
+func (dryRunResult) Error() string { return "dry run" }
+
+// mutateFunc computes the new served object from the current one (a
+// private copy it may change). It may be called more than once.
+type mutateFunc func(current runtime.Object) (runtime.Object, error)
+
+// update serves PUT of an object, its status or a namespace's finalize.
+func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
+	format, ok := negotiateOutput(r)
+	if !ok {
+		return notAcceptable()
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	obj, warnings, err := s.decodeObject(r, body, sv, sv.newObject())
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	m, _ := meta.Accessor(obj)
+	if m.GetName() != "" && m.GetName() != info.name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.name))
+	}
+	if sv.res.Namespaced && m.GetNamespace() != "" && m.GetNamespace() != info.namespace {
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	out, err := s.updateObject(r.Context(), sv, info, sub, dry, func(runtime.Object) (runtime.Object, error) {
+		return obj.DeepCopyObject(), nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.respond(w, r, http.StatusOK, format, sv, out)
+}
+
+// patch serves PATCH with a JSON patch, a JSON merge patch or a strategic
+// merge patch.
+func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
+	format, ok := negotiateOutput(r)
+	if !ok {
+		return notAcceptable()
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	directive, err := fieldValidation(r)
+	if err != nil {
+		return err
+	}
+	apply, err := patcher(r.Header.Get("Content-Type"), body, sv.res.New())
+	if err != nil {
+		return err
+	}
+	var warnings []string
+	out, err := s.updateObject(r.Context(), sv, info, sub, dry, func(current runtime.Object) (runtime.Object, error) {
+		cur, err := json.Marshal(current)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		patched, err := apply(cur)
+		if err != nil {
+			return nil, err
+		}
+		obj, warns, err := decodeWith("application/json", directive, patched, sv.res.GroupVersionKind(), sv.newObject())
+		if err != nil {
+			return nil, err
+		}
+		warnings = warns
+		return obj, nil
+	})
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	return s.respond(w, r, http.StatusOK, format, sv, out)
+}
+
+// patcher returns the function that applies a patch body of the given
+// Content-Type to an object's JSON.
+func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]byte) ([]byte, error), error) {
+	if len(body) == 0 {
+		return nil, apierrors.NewBadRequest("the body of the request was empty")
+	}
+	mt := contentType
+	for i := 0; i < len(mt); i++ {
+		if mt[i] == ';' {
+			mt = mt[:i]
+			break
+		}
+	}
+	switch types.PatchType(mt) {
+	case types.JSONPatchType:
+		p, err := jsonpatch.DecodePatch(body)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		return func(cur []byte) ([]byte, error) {
+			out, err := p.Apply(cur)
+			if err != nil {
+				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schemaGR, "", err.Error(), 0, false)
+			}
+			return out, nil
+		}, nil
+	case types.MergePatchType:
+		if !json.Valid(body) {
+			return nil, apierrors.NewBadRequest("error decoding patch: invalid JSON")
+		}
+		return func(cur []byte) ([]byte, error) {
+			out, err := jsonpatch.MergePatch(cur, body)
+			if err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+			return out, nil
+		}, nil
+	case types.StrategicMergePatchType:
+		var patchMap map[string]interface{}
+		if err := json.Unmarshal(body, &patchMap); err != nil {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+		}
+		return func(cur []byte) ([]byte, error) {
+			out, err := strategicpatch.StrategicMergePatch(cur, body, schemaObj)
+			if err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+			return out, nil
+		}, nil
+	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
+		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", schemaGR, "",
+			"server-side apply is "+errNotFinished.Error()+"; use client-side kubectl apply", 0, false)
+	}
+	return nil, unsupportedMediaType(contentType)
+}
+
+// schemaGR is the empty group resource of errors about a request, not an object.
+var schemaGR = schema.GroupResource{}
+
+// updateObject runs the update pipeline in a compare-and-swap loop:
+// mutate, carry over system metadata, strategy, admission, validation,
+// storage. sub is "", "status" or "finalize".
+func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo, sub string, dry bool, mutate mutateFunc) (runtime.Object, error) {
+	key := sv.key(info.namespace, info.name)
+	out := sv.stored.New()
+	err := sv.store.GuaranteedUpdate(ctx, key, out, false, nil, func(current runtime.Object) (runtime.Object, error) {
+		cur, err := sv.fromStored(current)
+		if err != nil {
+			return nil, err
+		}
+		// current is the storage's private copy, and so is cur.
+		obj, err := mutate(cur)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.prepareUpdate(ctx, sv, info, sub, obj, cur, dry); err != nil {
+			return nil, err
+		}
+		stored, err := sv.toStored(obj)
+		if err != nil {
+			return nil, err
+		}
+		if dry {
+			return nil, dryRunResult{obj: obj}
+		}
+		return stored, nil
+	})
+	var dr dryRunResult
+	if errors.As(err, &dr) {
+		return dr.obj, nil
+	}
+	if err != nil {
+		return nil, storageError(err, sv.groupResource(), info.name)
+	}
+	if err := s.finishDeletion(ctx, sv, info, out); err != nil {
+		return nil, err
+	}
+	return sv.fromStored(out)
+}
+
+// prepareUpdate checks and completes obj, the replacement for old.
+func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo, sub string, obj, old runtime.Object, dry bool) error {
+	nm, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	om, _ := meta.Accessor(old)
+	gr := sv.groupResource()
+	if rv := nm.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
+		return apierrors.NewConflict(gr, info.name, errors.New(conflictMessage))
+	}
+	if uid := nm.GetUID(); uid != "" && uid != om.GetUID() {
+		return apierrors.NewConflict(gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, om.GetUID()))
+	}
+	if nm.GetName() == "" {
+		nm.SetName(info.name)
+	}
+	if sv.res.Namespaced {
+		nm.SetNamespace(info.namespace)
+	}
+	nm.SetUID(om.GetUID())
+	nm.SetCreationTimestamp(om.GetCreationTimestamp())
+	nm.SetDeletionTimestamp(om.GetDeletionTimestamp())
+	nm.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
+	nm.SetResourceVersion(om.GetResourceVersion())
+	nm.SetGeneration(om.GetGeneration())
+	nm.SetSelfLink("")
+	if nm.GetManagedFields() == nil {
+		nm.SetManagedFields(om.GetManagedFields())
+	}
+
+	st := sv.res.Strategy
+	var errs field.ErrorList
+	// Defaults first, as upstream defaults while decoding: a write that
+	// leaves out defaulted fields does not change the spec.
+	if st.Default != nil && sub != "finalize" {
+		st.Default(obj)
+	}
+	switch sub {
+	case "":
+		if st.PrepareForUpdate != nil {
+			st.PrepareForUpdate(ctx, obj, old)
+		} else {
+			registry.DefaultPrepareForUpdate(ctx, obj, old)
+		}
+	case "status":
+		if st.PrepareForStatusUpdate != nil {
+			st.PrepareForStatusUpdate(ctx, obj, old)
+		} else {
+			registry.DefaultPrepareForStatusUpdate(ctx, obj, old)
+		}
+	case "finalize":
+		ns, ok1 := obj.(*corev1.Namespace)
+		oldNs, ok2 := old.(*corev1.Namespace)
+		if !ok1 || !ok2 {
+			return apierrors.NewBadRequest("finalize applies to namespaces only")
+		}
+		finalizers := ns.Spec.Finalizers
+		*ns = *oldNs.DeepCopy()
+		ns.Spec.Finalizers = finalizers
+	}
+	if err := s.admit(ctx, &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}); err != nil {
+		return err
+	}
+	errs = append(errs, validateMeta(sv, nm)...)
+	errs = append(errs, apimachineryvalidation.ValidateObjectMetaAccessorUpdate(nm, om, field.NewPath("metadata"))...)
+	switch sub {
+	case "":
+		if st.ValidateUpdate != nil {
+			errs = append(errs, st.ValidateUpdate(obj, old)...)
+		}
+	case "status":
+		if st.ValidateStatusUpdate != nil {
+			errs = append(errs, st.ValidateStatusUpdate(obj, old)...)
+		}
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), info.name, errs)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap/zapcore"
+)
+
+// Embedded member tuning.
+const (
+	memberName = "skiff"
+	// quotaBackendBytes caps the bbolt file; past it etcd raises NOSPACE
+	// and refuses writes until compaction and defragmentation.
+	quotaBackendBytes = 2 << 30
+	// startAttempts: ports are chosen free and then handed to etcd, which
+	// binds them itself; another process may take one in between.
+	startAttempts = 3
+	// Raft timing of the single member; see startMember.
+	tickMs     = 10
+	electionMs = 100
+)
+
+func startEmbedded(ctx context.Context, cfg Config) (*Etcd, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("embedded etcd: no data directory")
+	}
+	if cfg.CertFile == "" || cfg.KeyFile == "" || cfg.TrustedCAFile == "" {
+		return nil, errors.New("embedded etcd: server certificate, key and trusted CA are required (mutual TLS)")
+	}
+	if cfg.ClientCertFile == "" || cfg.ClientKeyFile == "" {
+		return nil, errors.New("embedded etcd: a client certificate and key are required (mutual TLS)")
+	}
+	if cfg.ClientCAFile == "" {
+		cfg.ClientCAFile = cfg.TrustedCAFile
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+
+	var (
+		member *embed.Etcd
+		err    error
+		quiet  = new(atomic.Bool)
+	)
+	for attempt := 1; ; attempt++ {
+		member, err = startMember(cfg, quiet)
+		if err == nil || attempt == startAttempts || !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+		cfg.Logger.Warn("embedded etcd port taken, retrying", "attempt", attempt, "err", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.DataDir, err)
+	}
+
+	e := &Etcd{member: member, quiet: quiet, endpoints: []string{member.Config().AdvertiseClientUrls[0].String()}}
+	select {
+	case <-member.Server.ReadyNotify():
+	case err := <-member.Err():
+		_ = e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.DataDir, err)
+	case <-ctx.Done():
+		_ = e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s: not ready: %w", cfg.DataDir, ctx.Err())
+	}
+	if e.client, err = newClient(cfg, e.endpoints, quiet); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// startMember starts a single-member cluster on fresh loopback ports. The
+// ports need not survive a restart: the API server is the only client and
+// there are no peers, and etcd does not check a restarted member's peer URL
+// against the one it stored.
+func startMember(cfg Config, quiet *atomic.Bool) (*embed.Etcd, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	clientURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
+	peerURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
+
+	ec := embed.NewConfig()
+	ec.Name = memberName
+	ec.Dir = cfg.DataDir
+	ec.ListenClientUrls = []url.URL{clientURL}
+	ec.AdvertiseClientUrls = []url.URL{clientURL}
+	ec.ListenPeerUrls = []url.URL{peerURL}
+	ec.AdvertisePeerUrls = []url.URL{peerURL}
+	ec.InitialCluster = ec.InitialClusterFromName(memberName)
+	ec.InitialClusterToken = "skiff"
+
+	tlsInfo := transport.TLSInfo{
+		CertFile:       cfg.CertFile,
+		KeyFile:        cfg.KeyFile,
+		TrustedCAFile:  cfg.TrustedCAFile,
+		ClientCertAuth: true,
+	}
+	ec.ClientTLSInfo = tlsInfo
+	// The peer port has no peers to talk to, but it answers /members and
+	// raft messages to anyone who connects: keep it behind mTLS too.
+	ec.PeerTLSInfo = tlsInfo
+
+	// A single member elects itself after the election timeout less the
+	// ticks etcd fast-forwards on start, a random 1 to ElectionMs/TickMs
+	// ticks: with etcd's defaults (100/1000 ms) up to a second of every
+	// start. No peer can miss heartbeats here, so short ticks cost only
+	// a few idle wake-ups a second.
+	ec.TickMs = tickMs
+	ec.ElectionMs = electionMs
+
+	ec.QuotaBackendBytes = quotaBackendBytes
+	// The API server compacts (every 5 minutes, like upstream's); etcd's
+	// own compactor stays off ("0" hours of retention).
+	ec.AutoCompactionMode = embed.CompactorModePeriodic
+	ec.AutoCompactionRetention = "0"
+	ec.EnableGRPCGateway = false
+	// embed.NewConfig leaves this at zero, which logs every request as
+	// slow; 300 ms is etcd's command-line default.
+	ec.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
+	// fsync stays on (UnsafeNoFsync false): acknowledged writes survive a
+	// crash.
+	ec.UnsafeNoFsync = false
+
+	ec.LogLevel = "warn"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger.With("component", "etcd"), zapcore.WarnLevel, quiet))
+
+	return embed.StartEtcd(ec)
+}
+
+// freePorts returns n distinct loopback TCP ports that were free a moment
+// ago.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

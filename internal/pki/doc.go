@@ -1,0 +1,27 @@
+// Package pki creates and keeps the TLS material of `skiff server`: a
+// cluster CA with the API server's serving certificate and the admin client
+// certificate, a separate CA for the embedded etcd with its server and
+// client certificates, and the admin kubeconfig.
+//
+// Ensure is called on every start. It creates what is missing and reuses
+// what is present and still valid, byte for byte, so kubeconfigs handed out
+// earlier keep working across restarts. A leaf certificate is reissued when
+// it no longer matches what the configuration asks for (for example the
+// serving certificate after --tls-san changed), when it was not signed by
+// the current CA, or when it is close to expiry; a CA is never replaced
+// behind the operator's back. An operator may put their own CA (ca.crt and
+// ca.key) in the directory before the first start and skiff issues its
+// leaves from it.
+//
+// Layout of Config.Dir:
+//
+//	ca.crt ca.key                 cluster CA ("skiff-ca")
+//	serving.crt serving.key       API server serving certificate
+//	admin.crt admin.key           client certificate system:admin / system:masters
+//	etcd/ca.crt etcd/ca.key       etcd CA ("skiff-etcd-ca")
+//	etcd/server.crt etcd/server.key  embedded etcd server and peer certificate
+//	etcd/client.crt etcd/client.key  the API server's client certificate for etcd
+//
+// Keys are ECDSA P-256, written with mode 0600; every file is written
+// atomically (temporary file, fsync, rename).
+package pki

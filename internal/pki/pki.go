@@ -1,0 +1,246 @@
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config says where the material lives and which names the API server's
+// serving certificate must carry.
+type Config struct {
+	// Dir holds the files; it is created with mode 0700 when missing.
+	Dir string
+	// SANs are extra DNS names or IP addresses for the serving certificate
+	// (--tls-san). Entries that parse as IPs become IP SANs; empty entries
+	// are ignored.
+	SANs []string
+	// ServiceIP is the first address of the service CIDR (10.43.0.1 by
+	// default), the ClusterIP of the "kubernetes" Service; nil adds none.
+	ServiceIP net.IP
+}
+
+// Bundle names the files Ensure keeps and holds the parsed CAs.
+type Bundle struct {
+	CAFile, CAKeyFile               string
+	ServingCertFile, ServingKeyFile string
+	AdminCertFile, AdminKeyFile     string
+
+	EtcdCAFile, EtcdCAKeyFile             string
+	EtcdServerCertFile, EtcdServerKeyFile string
+	EtcdClientCertFile, EtcdClientKeyFile string
+
+	// CA is the cluster CA; CAPool holds only it, for verifying the serving
+	// certificate and client certificates issued by IssueClient.
+	CA     *x509.Certificate
+	CAPool *x509.CertPool
+	// EtcdCAPool holds only the etcd CA.
+	EtcdCAPool *x509.CertPool
+
+	ca *keyPair
+}
+
+// Common names and organizations of the certificates Ensure issues.
+const (
+	CACommonName         = "skiff-ca"
+	EtcdCACommonName     = "skiff-etcd-ca"
+	ServingCommonName    = "kube-apiserver"
+	AdminCommonName      = "system:admin"
+	AdminOrganization    = "system:masters"
+	EtcdServerCommonName = "skiff-etcd"
+	EtcdClientCommonName = "kube-apiserver-etcd-client"
+)
+
+// Ensure creates the CAs and certificates under cfg.Dir that are missing
+// and reissues leaves that are stale (see the package doc); material that
+// is present and valid is left untouched. It fails, rather than replace a
+// CA, when a CA's files are incomplete, do not parse, or the CA has
+// expired: replacing it would silently invalidate every credential issued
+// from it.
+func Ensure(cfg Config) (*Bundle, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("pki: no directory given")
+	}
+	etcdDir := filepath.Join(cfg.Dir, "etcd")
+	for _, d := range []string{cfg.Dir, etcdDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+	}
+	b := &Bundle{
+		CAFile:             filepath.Join(cfg.Dir, "ca.crt"),
+		CAKeyFile:          filepath.Join(cfg.Dir, "ca.key"),
+		ServingCertFile:    filepath.Join(cfg.Dir, "serving.crt"),
+		ServingKeyFile:     filepath.Join(cfg.Dir, "serving.key"),
+		AdminCertFile:      filepath.Join(cfg.Dir, "admin.crt"),
+		AdminKeyFile:       filepath.Join(cfg.Dir, "admin.key"),
+		EtcdCAFile:         filepath.Join(etcdDir, "ca.crt"),
+		EtcdCAKeyFile:      filepath.Join(etcdDir, "ca.key"),
+		EtcdServerCertFile: filepath.Join(etcdDir, "server.crt"),
+		EtcdServerKeyFile:  filepath.Join(etcdDir, "server.key"),
+		EtcdClientCertFile: filepath.Join(etcdDir, "client.crt"),
+		EtcdClientKeyFile:  filepath.Join(etcdDir, "client.key"),
+	}
+	now := time.Now()
+
+	ca, err := ensureCA(b.CAFile, b.CAKeyFile, CACommonName, now)
+	if err != nil {
+		return nil, err
+	}
+	etcdCA, err := ensureCA(b.EtcdCAFile, b.EtcdCAKeyFile, EtcdCACommonName, now)
+	if err != nil {
+		return nil, err
+	}
+
+	dns, ips := servingNames(cfg)
+	leaves := []struct {
+		ca                *keyPair
+		certFile, keyFile string
+		spec              leafSpec
+	}{
+		{ca, b.ServingCertFile, b.ServingKeyFile, leafSpec{
+			commonName: ServingCommonName,
+			dnsNames:   dns,
+			ips:        ips,
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}},
+		{ca, b.AdminCertFile, b.AdminKeyFile, leafSpec{
+			commonName: AdminCommonName,
+			orgs:       []string{AdminOrganization},
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+		// The etcd server certificate also serves as the member's peer
+		// certificate, hence client auth too.
+		{etcdCA, b.EtcdServerCertFile, b.EtcdServerKeyFile, leafSpec{
+			commonName: EtcdServerCommonName,
+			dnsNames:   []string{"localhost"},
+			ips:        []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback},
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		}},
+		{etcdCA, b.EtcdClientCertFile, b.EtcdClientKeyFile, leafSpec{
+			commonName: EtcdClientCommonName,
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+	}
+	for _, l := range leaves {
+		if _, err := ensureLeaf(l.ca, l.certFile, l.keyFile, l.spec, now); err != nil {
+			return nil, err
+		}
+	}
+
+	b.ca = ca
+	b.CA = ca.cert
+	b.CAPool = x509.NewCertPool()
+	b.CAPool.AddCert(ca.cert)
+	b.EtcdCAPool = x509.NewCertPool()
+	b.EtcdCAPool.AddCert(etcdCA.cert)
+	return b, nil
+}
+
+// ensureCA loads the CA at certFile/keyFile or creates it when both files
+// are missing.
+func ensureCA(certFile, keyFile, commonName string, now time.Time) (*keyPair, error) {
+	p, err := readPair(certFile, keyFile)
+	switch {
+	case errors.Is(err, errMissing):
+		p, keyPEM, err := newCA(commonName, now)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+		// Key first: a crash between the two writes leaves a key without a
+		// certificate, which the next start reports instead of pairing a
+		// new certificate with a lost key.
+		if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+		if err := writeFileAtomic(certFile, p.certPEM, 0o644); err != nil {
+			return nil, fmt.Errorf("pki: %w", err)
+		}
+		return p, nil
+	case err != nil:
+		return nil, fmt.Errorf("pki: CA %s: %w (remove both files to create a new CA)", certFile, err)
+	}
+	if !p.cert.IsCA {
+		return nil, fmt.Errorf("pki: %s is not a CA certificate", certFile)
+	}
+	if now.After(p.cert.NotAfter) {
+		return nil, fmt.Errorf("pki: CA %s expired on %s", certFile, p.cert.NotAfter.Format(time.RFC3339))
+	}
+	return p, nil
+}
+
+// ensureLeaf keeps the leaf at certFile/keyFile if it is valid for spec and
+// signed by ca, and issues a new one otherwise.
+func ensureLeaf(ca *keyPair, certFile, keyFile string, spec leafSpec, now time.Time) (*keyPair, error) {
+	p, err := readPair(certFile, keyFile)
+	if err == nil && staleReason(p, ca, spec, now) == "" {
+		return p, nil
+	}
+	p, keyPEM, err := issue(ca, spec, now)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	// Key and certificate are written one after the other; a crash in
+	// between leaves a mismatched pair that the next start detects and
+	// reissues.
+	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	if err := writeFileAtomic(certFile, p.certPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return p, nil
+}
+
+// servingNames lists the serving certificate's SANs: loopback names, the
+// host name, the in-cluster names of the "kubernetes" Service, its
+// ClusterIP and cfg.SANs. The result is sorted and free of duplicates.
+func servingNames(cfg Config) ([]string, []net.IP) {
+	dns := []string{
+		"localhost",
+		"kubernetes",
+		"kubernetes.default",
+		"kubernetes.default.svc",
+		"kubernetes.default.svc.cluster.local",
+	}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		dns = append(dns, strings.ToLower(h))
+	}
+	if cfg.ServiceIP != nil {
+		ips = append(ips, cfg.ServiceIP)
+	}
+	for _, s := range cfg.SANs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if ip := net.ParseIP(s); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, strings.ToLower(s))
+		}
+	}
+	slices.Sort(dns)
+	dns = slices.Compact(dns)
+
+	seen := map[string]bool{}
+	var uniq []net.IP
+	for _, ip := range ips {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		if !seen[ip.String()] {
+			seen[ip.String()] = true
+			uniq = append(uniq, ip)
+		}
+	}
+	slices.SortFunc(uniq, func(a, b net.IP) int { return strings.Compare(a.String(), b.String()) })
+	return dns, uniq
+}

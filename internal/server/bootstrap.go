@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/registry/scheduling"
+)
+
+// bootstrapState creates, through the API like any client, what every
+// cluster has from its first start: the system namespaces, the kubernetes
+// Service and its endpoints, the system priority classes.
+type bootstrapState struct{ done atomic.Bool }
+
+func (b *bootstrapState) check(context.Context) error {
+	if !b.done.Load() {
+		return errors.New("not finished")
+	}
+	return nil
+}
+
+func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP netip.Addr, host string, port int) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	tries := 0
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := ensureObjects(ctx, cs, serviceIP, host, port); err != nil {
+			tries++
+			if tries%20 == 0 {
+				slog.Default().Warn("bootstrap objects not created yet", "err", err)
+			}
+			return false, nil // the server may not serve yet: try again
+		}
+		b.done.Store(true)
+		return true, nil
+	})
+}
+
+func ignoreExists(err error) error {
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP netip.Addr, host string, port int) error {
+	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err := ignoreExists(err); err != nil {
+			return fmt.Errorf("namespace %s: %w", ns, err)
+		}
+	}
+	for _, pc := range scheduling.SystemPriorityClasses() {
+		_, err := cs.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
+		if err := ignoreExists(err); err != nil {
+			return fmt.Errorf("priorityclass %s: %w", pc.Name, err)
+		}
+	}
+	labels := map[string]string{"component": "apiserver", "provider": "kubernetes"}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: labels},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: serviceIP.String(),
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(int32(port))}},
+		},
+	}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("service kubernetes: %w", err)
+	}
+	if addr, err := netip.ParseAddr(host); err == nil && addr.IsLoopback() {
+		// Endpoints may not point at loopback (upstream's validation): a
+		// server bound to 127.0.0.1 publishes none for the kubernetes
+		// Service. docs/compatibility.md says so.
+		return nil
+	}
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: labels},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: host}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	if _, err := cs.CoreV1().Endpoints("default").Create(ctx, ep, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("endpoints kubernetes: %w", err)
+	}
+	ready := true
+	proto := corev1.ProtocolTCP
+	name := "https"
+	p := int32(port)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes", discoveryv1.LabelManagedBy: "skiff-apiserver"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &p, Protocol: &proto}},
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("endpointslice kubernetes: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+// Package server runs `skiff server`: TLS material, etcd (embedded or
+// external), the API server and, talking to it over HTTPS through
+// client-go like any other client, the components that run beside it.
+package server
+
+import (
+	"net/netip"
+)
+
+// Config is `skiff server`'s configuration, filled from its flags.
+type Config struct {
+	DataDir         string
+	BindAddress     string
+	HTTPSPort       int
+	WriteKubeconfig string
+	TLSSANs         []string
+	ServiceCIDR     string
+	NodePortRange   string
+
+	EtcdServers  []string
+	EtcdCAFile   string
+	EtcdCertFile string
+	EtcdKeyFile  string
+
+	// TokenAuthFile is a static token file (token,user,uid,"groups").
+	TokenAuthFile string
+	DisableAgent  bool
+
+	// Ready, if not nil, is closed once the server serves and the
+	// kubeconfig is written (tests wait on it).
+	Ready chan struct{}
+}
+
+// Defaults returns the configuration `skiff server` has without flags.
+func Defaults() Config {
+	return Config{
+		DataDir:       "/var/lib/skiff",
+		BindAddress:   "127.0.0.1",
+		HTTPSPort:     6443,
+		ServiceCIDR:   "10.43.0.0/16",
+		NodePortRange: "30000-32767",
+	}
+}
+
+func (c Config) serviceCIDR() (netip.Prefix, error) { return netip.ParsePrefix(c.ServiceCIDR) }

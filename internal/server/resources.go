@@ -1,0 +1,38 @@
+package server
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-io/skiff/internal/registry"
+	"github.com/skiff-io/skiff/internal/registry/apps"
+	"github.com/skiff-io/skiff/internal/registry/autoscaling"
+	"github.com/skiff-io/skiff/internal/registry/batch"
+	"github.com/skiff-io/skiff/internal/registry/coordination"
+	"github.com/skiff-io/skiff/internal/registry/core"
+	"github.com/skiff-io/skiff/internal/registry/discovery"
+	"github.com/skiff-io/skiff/internal/registry/events"
+	"github.com/skiff-io/skiff/internal/registry/policy"
+	"github.com/skiff-io/skiff/internal/registry/rbac"
+	"github.com/skiff-io/skiff/internal/registry/scheduling"
+)
+
+// Resources are every resource skiff serves.
+func Resources() []*registry.Resource {
+	var out []*registry.Resource
+	for _, group := range [][]*registry.Resource{
+		core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
+		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
+		scheduling.Resources(), rbac.Resources(),
+	} {
+		for _, r := range group {
+			if r != nil {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func corev1GVR(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Version: "v1", Resource: resource}
+}

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/admission"
+	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/etcd"
+	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/storage"
+)
+
+// Run starts the server and blocks until ctx ends, then shuts down
+// cleanly: readiness fails, requests drain, watches close, caches stop,
+// etcd stops. It returns only after everything it started has exited.
+func Run(ctx context.Context, cfg Config) error {
+	lg := slog.Default()
+	began := time.Now()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	cidr, err := cfg.serviceCIDR()
+	if err != nil {
+		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
+	}
+	portBase, portSize, err := parsePortRange(cfg.NodePortRange)
+	if err != nil {
+		return err
+	}
+	firstIP := admission.FirstIP(cidr)
+	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: cfg.TLSSANs, ServiceIP: net.IP(firstIP.AsSlice())})
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+
+	etcdCfg := etcd.Config{
+		DataDir:  filepath.Join(cfg.DataDir, "etcd"),
+		CertFile: bundle.EtcdServerCertFile, KeyFile: bundle.EtcdServerKeyFile, TrustedCAFile: bundle.EtcdCAFile,
+		ClientCAFile: bundle.EtcdCAFile, ClientCertFile: bundle.EtcdClientCertFile, ClientKeyFile: bundle.EtcdClientKeyFile,
+		Logger: lg,
+	}
+	if len(cfg.EtcdServers) > 0 {
+		etcdCfg = etcd.Config{Servers: cfg.EtcdServers, ClientCAFile: cfg.EtcdCAFile, ClientCertFile: cfg.EtcdCertFile, ClientKeyFile: cfg.EtcdKeyFile, Logger: lg}
+	}
+	db, err := etcd.Start(ctx, etcdCfg)
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer db.Close()
+	lg.Info("etcd ready", "embedded", db.Embedded(), "after", time.Since(began).Round(time.Millisecond))
+
+	// Everything below the HTTP server lives until the server has drained.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stopRun()
+		wg.Wait()
+	}()
+
+	var cachers []*storage.Cacher
+	stores := map[string]storage.Interface{}
+	newStorage := func(sc storage.Config) (storage.Interface, error) {
+		c := storage.NewCacher(storage.NewStore(db.Client(), sc), sc)
+		cachers = append(cachers, c)
+		stores[sc.Prefix] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(runCtx); err != nil && runCtx.Err() == nil {
+				lg.Error("watch cache stopped", "prefix", sc.Prefix, "err", err)
+			}
+		}()
+		return c, nil
+	}
+
+	loopbackToken, err := randomToken()
+	if err != nil {
+		return err
+	}
+	authn := apiserver.Authenticators{apiserver.X509{}, loopbackAuth(loopbackToken)}
+	if cfg.TokenAuthFile != "" {
+		tf, err := apiserver.LoadTokenFile(cfg.TokenAuthFile)
+		if err != nil {
+			return err
+		}
+		authn = append(authn, tf)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(storage.Collectors()...)
+
+	nsLifecycle := &admission.NamespaceLifecycle{}
+	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
+	host := cfg.BindAddress
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		host = "127.0.0.1"
+	}
+	// Listen before anything is built on the address: with --https-port 0
+	// (tests) the kernel picks the port.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
+	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
+	var boot bootstrapState
+	api, err := apiserver.New(apiserver.Config{
+		Resources:     Resources(),
+		NewStorage:    newStorage,
+		Authenticator: authn,
+		Admission:     []apiserver.Admission{nsLifecycle, admission.PodDefaults{}, svcAlloc},
+		ReadyChecks: map[string]func(context.Context) error{
+			"etcd": db.Ready,
+			"informer-sync": func(context.Context) error {
+				for _, c := range cachers {
+					select {
+					case <-c.Ready():
+					default:
+						return errors.New("watch caches not ready")
+					}
+				}
+				return nil
+			},
+			"poststarthook/bootstrap": boot.check,
+		},
+		ExternalAddress: address,
+		Registerer:      reg,
+		Gatherer:        reg,
+		Logger:          lg,
+	})
+	if err != nil {
+		return err
+	}
+	nsPrefix := apiserver.StorageKeyPrefix(corev1GVR("namespaces"))
+	nsLifecycle.Namespaces = stores[nsPrefix]
+	nsLifecycle.Key = func(name string) string { return nsPrefix + name }
+	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
+	svcAlloc.Services = stores[svcAlloc.Prefix]
+
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          log.New(&slogWriter{lg}, "", 0),
+		TLSConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			ClientAuth: tls.VerifyClientCertIfGiven,
+			ClientCAs:  bundle.CAPool,
+		},
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeTLS(ln, bundle.ServingCertFile, bundle.ServingKeyFile) }()
+
+	url := "https://" + address
+	loopback := &rest.Config{
+		Host:            url,
+		BearerToken:     loopbackToken,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile},
+		QPS:             200,
+		Burst:           400,
+		UserAgent:       "skiff-server",
+	}
+	kubeconfig := cfg.WriteKubeconfig
+	if kubeconfig == "" {
+		kubeconfig = filepath.Join(cfg.DataDir, "admin.kubeconfig")
+	}
+	if err := pki.WriteKubeconfig(kubeconfig, url, bundle); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := boot.run(runCtx, loopback, firstIP, host, cfg.HTTPSPort); err != nil && runCtx.Err() == nil {
+			lg.Error("bootstrap failed", "err", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
+	}()
+	if err := startControllers(runCtx, &wg, loopback, cfg); err != nil {
+		return err
+	}
+
+	lg.Info("skiff server listening", "url", url, "kubeconfig", kubeconfig, "after", time.Since(began).Round(time.Millisecond))
+	if cfg.Ready != nil {
+		close(cfg.Ready)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving: %w", err)
+		}
+	}
+	lg.Info("shutting down")
+	api.Shutdown()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		lg.Warn("http shutdown", "err", err)
+		_ = srv.Close()
+	}
+	return nil
+}
+
+// loopbackAuth authenticates the server's own components.
+func loopbackAuth(token string) apiserver.Authenticator {
+	return tokenAuth{token: token, user: &apiserver.User{Name: "system:apiserver", Groups: []string{"system:masters", "system:authenticated"}}}
+}
+
+type tokenAuth struct {
+	token string
+	user  *apiserver.User
+}
+
+func (t tokenAuth) AuthenticateRequest(r *http.Request) (*apiserver.User, bool, error) {
+	if r.Header.Get("Authorization") == "Bearer "+t.token {
+		return t.user, true, nil
+	}
+	return nil, false, nil
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func parsePortRange(s string) (base, size int, err error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a <= 0 || b < a || b > 65535 {
+		return 0, 0, fmt.Errorf("--service-node-port-range %q: want LOW-HIGH", s)
+	}
+	return a, b - a + 1, nil
+}
+
+// slogWriter sends net/http's own error log (TLS handshake noise) to slog
+// at debug level.
+type slogWriter struct{ lg *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.lg.Debug("http server", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+var _ = netip.Addr{}

@@ -1,0 +1,393 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// Defaults of the Cacher's tunables.
+const (
+	DefaultWaitTimeout       = 3 * time.Second
+	DefaultEventBufferSize   = 4096
+	DefaultWatcherBufferSize = 1024
+)
+
+// Cacher is Interface with a watch cache in front of a Store: it holds
+// every object of the resource and its most recent events in memory, fed
+// by one etcd watch, and serves lists and watches from there. Writes, and
+// reads that must see etcd itself (Get at "", exact and paginated lists),
+// go to the Store.
+//
+// The fields below may be set after NewCacher and before Run.
+type Cacher struct {
+	// WaitTimeout bounds how long a read waits for the cache to reach a
+	// revision (consistent reads, "not older than N").
+	WaitTimeout time.Duration
+	// EventBufferSize is how many recent events watches can resume from.
+	EventBufferSize int
+	// WatcherBufferSize is how many events a watcher may fall behind
+	// before it is ended.
+	WatcherBufferSize int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+
+	store *Store
+	cfg   Config
+	ready chan struct{}
+
+	mu   sync.Mutex
+	tree *btree.BTreeG[*cacheEntry]
+	// rev is the revision the cache is at: every event up to it applied.
+	rev int64
+	// revChanged is closed (and replaced) whenever rev advances.
+	revChanged chan struct{}
+	ring       *eventRing
+	watchers   map[uint64]*cacheWatcher
+	nextID     uint64
+	// watchCtx is the context of the running etcd watch, for progress
+	// requests; nil while there is none.
+	watchCtx context.Context
+}
+
+var _ Interface = (*Cacher)(nil)
+
+// NewCacher returns a Cacher in front of store for the resource cfg
+// describes. It serves nothing from memory until Run has listed.
+func NewCacher(store *Store, cfg Config) *Cacher {
+	return &Cacher{
+		WaitTimeout:       DefaultWaitTimeout,
+		EventBufferSize:   DefaultEventBufferSize,
+		WatcherBufferSize: DefaultWatcherBufferSize,
+		store:             store,
+		cfg:               cfg,
+		ready:             make(chan struct{}),
+		tree:              btree.NewG(32, entryLess),
+		revChanged:        make(chan struct{}),
+		watchers:          map[uint64]*cacheWatcher{},
+	}
+}
+
+// Ready is closed once the cache holds its first list.
+func (c *Cacher) Ready() <-chan struct{} { return c.ready }
+
+func (c *Cacher) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Cacher) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+// Run fills the cache and keeps it current until ctx ends: it lists the
+// prefix, then follows one etcd watch from the list's revision, and starts
+// over (ending every watcher, which must re-watch) when the watch fails or
+// is compacted. It returns nil when ctx ends.
+func (c *Cacher) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.ring == nil {
+		size := c.EventBufferSize
+		if size <= 0 {
+			size = DefaultEventBufferSize
+		}
+		c.ring = newEventRing(size)
+	}
+	c.mu.Unlock()
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.listAndWatch(ctx)
+		c.terminateWatchers()
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log().Warn("watch cache restarting", "prefix", c.cfg.Prefix, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// listAndWatch loads the cache and follows etcd until the watch fails.
+func (c *Cacher) listAndWatch(ctx context.Context) error {
+	entries, rev, err := c.listAll(ctx)
+	if err != nil {
+		return err
+	}
+	tree := btree.NewG(32, entryLess)
+	for _, e := range entries {
+		tree.ReplaceOrInsert(e)
+	}
+	// The cache's etcd watch gets a gRPC stream of its own (the client
+	// groups watches into streams by outgoing metadata). etcd answers a
+	// progress request only when every watch of the stream has caught up
+	// with the store's revision, which a watch just started at the current
+	// revision has not; sharing a stream with such watches would stall the
+	// progress that consistent reads wait for.
+	wctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "skiff-watch-cache", c.cfg.Prefix))
+	defer cancel()
+	c.mu.Lock()
+	c.tree = tree
+	c.ring.reset(rev)
+	c.setRevLocked(rev)
+	c.watchCtx = wctx
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.watchCtx = nil
+		c.mu.Unlock()
+	}()
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+
+	wch := c.store.client.Watch(wctx, c.cfg.Prefix, clientv3.WithRange(prefixEnd(c.cfg.Prefix)),
+		clientv3.WithRev(rev+1), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+	ticker := time.NewTicker(c.cfg.bookmarkInterval())
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+			c.sendBookmarks()
+			// Keeps rev current while the resource is idle.
+			_ = c.store.client.RequestProgress(wctx)
+		case resp, ok := <-wch:
+			if !ok {
+				return errors.New("etcd watch closed")
+			}
+			if resp.CompactRevision != 0 {
+				return fmt.Errorf("etcd watch compacted at %d: %w", resp.CompactRevision, ErrExpired)
+			}
+			if err := resp.Err(); err != nil {
+				return fmt.Errorf("etcd watch: %w", err)
+			}
+			if resp.IsProgressNotify() {
+				c.mu.Lock()
+				c.setRevLocked(resp.Header.Revision)
+				c.mu.Unlock()
+				continue
+			}
+			if err := c.apply(resp.Events); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// listAll reads every object under the prefix at one revision, in pages.
+func (c *Cacher) listAll(ctx context.Context) ([]*cacheEntry, int64, error) {
+	var (
+		entries []*cacheEntry
+		rev     int64
+	)
+	key, end := c.cfg.Prefix, prefixEnd(c.cfg.Prefix)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(maxPageSize)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		start := time.Now()
+		resp, err := c.store.client.Get(ctx, key, opts...)
+		observe("list", c.cfg.resourceLabel(), start)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list %s: %w", c.cfg.Prefix, etcdErr(err))
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			obj, err := c.store.codec.decode(kv.Value, kv.ModRevision)
+			if err != nil {
+				return nil, 0, fmt.Errorf("list %s: %s: %w", c.cfg.Prefix, kv.Key, err)
+			}
+			entries = append(entries, &cacheEntry{key: string(kv.Key), obj: obj})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return entries, rev, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// apply records a batch of etcd events: the cache, the ring and every
+// watcher see them in revision order. New values are decoded before the
+// lock is taken.
+func (c *Cacher) apply(events []*clientv3.Event) error {
+	objs := make([]runtime.Object, len(events))
+	for i, ev := range events {
+		if ev.Type != mvccpb.PUT {
+			continue
+		}
+		obj, err := c.store.codec.decode(ev.Kv.Value, ev.Kv.ModRevision)
+		if err != nil {
+			return fmt.Errorf("watch %s: %s: %w", c.cfg.Prefix, ev.Kv.Key, err)
+		}
+		objs[i] = obj
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, ev := range events {
+		key, rev := string(ev.Kv.Key), ev.Kv.ModRevision
+		var ce *cacheEvent
+		if ev.Type == mvccpb.PUT {
+			old, had := c.tree.ReplaceOrInsert(&cacheEntry{key: key, obj: objs[i]})
+			if had {
+				ce = newCacheEvent(key, rev, watch.Modified, objs[i], old.obj)
+			} else {
+				ce = newCacheEvent(key, rev, watch.Added, objs[i], nil)
+			}
+		} else {
+			old, had := c.tree.Delete(&cacheEntry{key: key})
+			var last runtime.Object
+			switch {
+			case had:
+				last = old.obj.DeepCopyObject()
+				_ = setResourceVersion(last, rev)
+			case ev.PrevKv != nil:
+				obj, err := c.store.codec.decode(ev.PrevKv.Value, rev)
+				if err != nil {
+					return fmt.Errorf("watch %s: %s: %w", c.cfg.Prefix, key, err)
+				}
+				last = obj
+			default:
+				continue // a key the cache never had: nothing to tell
+			}
+			ce = newCacheEvent(key, rev, watch.Deleted, last, nil)
+		}
+		c.ring.push(ce)
+		c.dispatchLocked(ce)
+		c.setRevLocked(rev)
+	}
+	return nil
+}
+
+// setRevLocked advances the cache's revision and wakes its waiters.
+func (c *Cacher) setRevLocked(rev int64) {
+	if rev <= c.rev && c.rev != 0 {
+		return
+	}
+	c.rev = rev
+	close(c.revChanged)
+	c.revChanged = make(chan struct{})
+}
+
+// dispatchLocked hands e to every watcher of its key. A watcher whose
+// buffer is full is ended instead of waited for.
+func (c *Cacher) dispatchLocked(e *cacheEvent) {
+	for id, w := range c.watchers {
+		if !w.wants(e.key) {
+			continue
+		}
+		select {
+		case w.input <- e:
+		default:
+			c.log().Debug("watcher fell behind, ending it", "prefix", c.cfg.Prefix, "watch", w.key)
+			delete(c.watchers, id)
+			close(w.input)
+		}
+	}
+}
+
+// sendBookmarks gives every watcher that asked for bookmarks one at the
+// cache's revision; a watcher with a full buffer skips this one.
+func (c *Cacher) sendBookmarks() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var e *cacheEvent
+	for _, w := range c.watchers {
+		if !w.bookmarks {
+			continue
+		}
+		if e == nil {
+			e = &cacheEvent{rev: c.rev, change: change{typ: watch.Bookmark, obj: bookmarkObject(c.cfg, c.rev, false)}}
+		}
+		select {
+		case w.input <- e:
+		default:
+		}
+	}
+}
+
+// terminateWatchers ends every watcher: after a relist the cache cannot
+// vouch for the events between the old watch and the new list.
+func (c *Cacher) terminateWatchers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, w := range c.watchers {
+		delete(c.watchers, id)
+		close(w.input)
+	}
+}
+
+// removeWatcher unregisters a watcher (once).
+func (c *Cacher) removeWatcher(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w, ok := c.watchers[id]; ok {
+		delete(c.watchers, id)
+		close(w.input)
+	}
+}
+
+// waitFor waits until the cache is at rev or later, asking etcd for
+// progress so that an idle resource catches up; false on timeout.
+func (c *Cacher) waitFor(ctx context.Context, rev int64) bool {
+	timeout := c.WaitTimeout
+	if timeout <= 0 {
+		timeout = DefaultWaitTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var nudge <-chan time.Time
+	for {
+		c.mu.Lock()
+		cur, changed, wctx := c.rev, c.revChanged, c.watchCtx
+		c.mu.Unlock()
+		if cur >= rev {
+			return true
+		}
+		if nudge == nil {
+			if wctx != nil {
+				_ = c.store.client.RequestProgress(wctx)
+			}
+			nudge = time.After(200 * time.Millisecond)
+		}
+		select {
+		case <-changed:
+		case <-nudge:
+			nudge = nil
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// covers reports whether key lies in the cached prefix.
+func (c *Cacher) covers(key string) bool { return strings.HasPrefix(key, c.cfg.Prefix) }

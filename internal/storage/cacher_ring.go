@@ -1,0 +1,91 @@
+package storage
+
+import (
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// cacheEntry is one object in the watch cache. obj is shared by every
+// reader and never mutated.
+type cacheEntry struct {
+	key string
+	obj runtime.Object
+}
+
+func entryLess(a, b *cacheEntry) bool { return a.key < b.key }
+
+// cacheEvent is one change as the cache recorded it, shared by every
+// watcher it is sent to. A Bookmark event has only rev and obj.
+type cacheEvent struct {
+	key string
+	rev int64
+	change
+}
+
+// newCacheEvent builds the event of a change to key at rev. The DELETED
+// object of a "stopped matching" transition is made at most once, by the
+// first watcher that needs it.
+func newCacheEvent(key string, rev int64, typ watch.EventType, obj, prev runtime.Object) *cacheEvent {
+	e := &cacheEvent{key: key, rev: rev, change: change{typ: typ, obj: obj, prev: prev}}
+	if prev != nil {
+		e.prevAtRev = sync.OnceValue(func() runtime.Object {
+			cp := prev.DeepCopyObject()
+			_ = setResourceVersion(cp, rev)
+			return cp
+		})
+	}
+	return e
+}
+
+// eventRing holds the most recent events of a resource, oldest first. It
+// can replay every event after any revision in [startRev, newest].
+type eventRing struct {
+	buf   []*cacheEvent
+	first int // index of the oldest event
+	n     int
+	// startRev is the newest revision whose events are no longer (or
+	// were never) in the ring: a watch from startRev or later can be
+	// served.
+	startRev int64
+}
+
+func newEventRing(size int) *eventRing {
+	return &eventRing{buf: make([]*cacheEvent, size)}
+}
+
+// reset empties the ring after a (re)list at rev.
+func (r *eventRing) reset(rev int64) {
+	clear(r.buf)
+	r.first, r.n, r.startRev = 0, 0, rev
+}
+
+// push appends e, evicting the oldest event when the ring is full.
+func (r *eventRing) push(e *cacheEvent) {
+	if r.n == len(r.buf) {
+		r.startRev = r.buf[r.first].rev
+		r.buf[r.first] = nil
+		r.first = (r.first + 1) % len(r.buf)
+		r.n--
+	}
+	r.buf[(r.first+r.n)%len(r.buf)] = e
+	r.n++
+}
+
+func (r *eventRing) at(i int) *cacheEvent { return r.buf[(r.first+i)%len(r.buf)] }
+
+// since returns the events after rev, oldest first; ok is false when
+// some of them have been evicted (rev < startRev).
+func (r *eventRing) since(rev int64) (events []*cacheEvent, ok bool) {
+	if rev < r.startRev {
+		return nil, false
+	}
+	i := sort.Search(r.n, func(i int) bool { return r.at(i).rev > rev })
+	events = make([]*cacheEvent, 0, r.n-i)
+	for ; i < r.n; i++ {
+		events = append(events, r.at(i))
+	}
+	return events, true
+}
