@@ -39,7 +39,7 @@ e2e:
 	$(GO) test -count=1 -timeout 900s -v ./test/e2e/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|SKIP|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeDefaultValidate -fuzztime 20s ./internal/apiserver/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeDefaultValidate -fuzztime 20s -fuzzminimizetime 50x ./internal/apiserver/
 
 clean:
 	rm -rf bin

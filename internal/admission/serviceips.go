@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -273,5 +272,3 @@ func (a *ServiceAllocator) freePort(used map[string]bool) (int, bool) {
 	}
 	return 0, false
 }
-
-var _ = net.IPv4len

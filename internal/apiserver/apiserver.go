@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-io/skiff/internal/registry"
@@ -217,7 +216,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mux.ServeHTTP(rw, r)
+	s.mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+}
+
+type requestInfoKey struct{}
+
+// requestInfoOf returns the request's parsed URL, parsed once by
+// ServeHTTP (again only when a handler is called directly).
+func requestInfoOf(r *http.Request) requestInfo {
+	if info, ok := r.Context().Value(requestInfoKey{}).(requestInfo); ok {
+		return info
+	}
+	return parseRequest(r)
 }
 
 // recordingWriter remembers the status code for metrics and logs.
@@ -254,6 +264,3 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // errNotFinished marks parts of the API that skiff does not serve yet.
 var errNotFinished = errors.New("not implemented in skiff yet")
-
-// newObject returns a new object of the served type.
-func (sv *served) newObject() runtime.Object { return sv.res.New() }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,9 +20,6 @@ import (
 	"github.com/skiff-io/skiff/internal/storage"
 )
 
-// eventTTL is how long events live, as upstream's --event-ttl default.
-const eventTTL = int64(time.Hour / time.Second)
-
 // dryRun reports whether the request asks for dryRun=All, and rejects
 // other values as upstream.
 func dryRun(r *http.Request) (bool, error) {
@@ -38,28 +34,20 @@ func dryRun(r *http.Request) (bool, error) {
 
 // create serves POST of a new object.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
-	format, ok := negotiateOutput(r)
-	if !ok {
-		return notAcceptable()
-	}
-	dry, err := dryRun(r)
+	wr, err := readWrite(r)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	obj, warnings, err := s.decodeObject(r, body, sv, sv.newObject())
+	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
 	if err != nil {
 		return err
 	}
 	addWarnings(w, warnings)
-	out, err := s.createObject(r.Context(), sv, info.namespace, obj, dry)
+	out, err := s.createObject(r.Context(), sv, info.namespace, obj, wr.dry)
 	if err != nil {
 		return err
 	}
-	return s.respond(w, r, http.StatusCreated, format, sv, out)
+	return s.respond(w, r, http.StatusCreated, wr.format, sv, out)
 }
 
 // createObject runs the create pipeline on a decoded object: metadata,
@@ -119,10 +107,7 @@ func (s *Server) createObject(ctx context.Context, sv *served, namespace string,
 	if dry {
 		return obj, nil
 	}
-	ttl := int64(0)
-	if sv.stored.GroupVersion.Group == "" && sv.stored.Name == "events" {
-		ttl = eventTTL
-	}
+	ttl := sv.stored.TTL
 	out := sv.stored.New()
 	for attempt := 0; ; attempt++ {
 		err = sv.store.Create(ctx, sv.key(namespace, m.GetName()), stored, out, ttl)

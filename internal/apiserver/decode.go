@@ -44,15 +44,48 @@ func fieldValidation(r *http.Request) (string, error) {
 	return "", apierrors.NewBadRequest(fmt.Sprintf("fieldValidation must be one of Ignore, Warn, or Strict, got %q", v))
 }
 
-// decodeObject decodes a request body into a new object of sv's served type
-// honouring the fieldValidation directive. Unknown or duplicate fields are
-// an error under Strict and warnings under Warn.
-func (s *Server) decodeObject(r *http.Request, body []byte, sv *served, into runtime.Object) (runtime.Object, []string, error) {
+// writeRequest is what every write reads from its request before it acts:
+// the response format, dryRun, the body and the fieldValidation directive.
+type writeRequest struct {
+	format      outputFormat
+	dry         bool
+	body        []byte
+	directive   string
+	contentType string
+}
+
+// readWrite reads a write request, refusing it (406, 400, 413) before
+// anything is decoded.
+func readWrite(r *http.Request) (*writeRequest, error) {
+	format, ok := negotiateOutput(r)
+	if !ok {
+		return nil, notAcceptable()
+	}
+	dry, err := dryRun(r)
+	if err != nil {
+		return nil, err
+	}
 	directive, err := fieldValidation(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return decodeWith(r.Header.Get("Content-Type"), directive, body, sv.res.GroupVersionKind(), into)
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return &writeRequest{format: format, dry: dry, body: body, directive: directive, contentType: r.Header.Get("Content-Type")}, nil
+}
+
+// decode decodes the body into into, whose kind must be gvk, honouring
+// the fieldValidation directive.
+func (wr *writeRequest) decode(gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, []string, error) {
+	return decodeWith(wr.contentType, wr.directive, wr.body, gvk, into)
+}
+
+// nameMismatch is upstream's error for a body naming another object than
+// the URL.
+func nameMismatch(inBody, inURL string) error {
+	return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", inBody, inURL))
 }
 
 // decodeWith decodes body as the Content-Type says into into, whose kind

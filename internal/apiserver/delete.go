@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,7 +86,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, info requestInfo
 	if !deleted {
 		code = http.StatusAccepted
 	}
-	if deleted && !returnsDeletedObject(sv) {
+	if deleted && !sv.res.ReturnDeletedObject {
 		m, _ := meta.Accessor(obj)
 		writeObject(w, code, format, &metav1.Status{
 			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
@@ -97,43 +96,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, info requestInfo
 		return nil
 	}
 	return s.respond(w, r, code, format, sv, obj)
-}
-
-// returnsDeletedObject: upstream answers a finished delete of these with
-// the object, and of the others with a Status.
-func returnsDeletedObject(sv *served) bool {
-	if sv.res.GroupVersion.Group != "" {
-		return false
-	}
-	switch sv.res.Name {
-	case "pods", "namespaces", "services", "nodes":
-		return true
-	}
-	return false
-}
-
-// gracePeriod returns how long a deletion waits before the object goes.
-// Only pods bound to a node that are not finished wait: the kubelet stops
-// them and then deletes them with grace 0. A pod with no node goes at once.
-func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) int64 {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return 0
-	}
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return 0
-	}
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
-	if opts.GracePeriodSeconds != nil {
-		grace = *opts.GracePeriodSeconds
-	}
-	if grace < 0 {
-		grace = 1 // upstream turns a negative grace period into the shortest one
-	}
-	return grace
 }
 
 // propagationFinalizer is the finalizer a delete adds for its propagation
@@ -159,6 +121,7 @@ func (s *Server) deleteObject(ctx context.Context, sv *served, namespace, name s
 	key := sv.key(namespace, name)
 	gr := sv.groupResource()
 	dry := len(opts.DryRun) > 0
+	st := sv.stored.Strategy
 	for attempt := 0; attempt < 16; attempt++ {
 		cur := sv.stored.New()
 		if err := sv.store.Get(ctx, key, "", cur); err != nil {
@@ -179,11 +142,14 @@ func (s *Server) deleteObject(ctx context.Context, sv *served, namespace, name s
 		if err := s.admit(ctx, &AdmissionRequest{Operation: Delete, Resource: sv.res, Namespace: namespace, Name: name, Old: cur, DryRun: dry}); err != nil {
 			return nil, false, err
 		}
-		grace := gracePeriod(cur, opts)
+		grace := int64(0)
+		if st.GracePeriod != nil {
+			grace = st.GracePeriod(cur, opts.GracePeriodSeconds)
+		}
 		extra := propagationFinalizer(opts)
-		ns, isNamespace := cur.(*corev1.Namespace)
-		pending := grace > 0 || len(m.GetFinalizers()) > 0 || extra != "" || (isNamespace && len(ns.Spec.Finalizers) > 0)
-		if m.GetDeletionTimestamp() != nil && grace == 0 && len(m.GetFinalizers()) == 0 && !(isNamespace && len(ns.Spec.Finalizers) > 0) {
+		held := len(m.GetFinalizers()) > 0 || (st.DeletionHeld != nil && st.DeletionHeld(cur))
+		pending := grace > 0 || held || extra != ""
+		if m.GetDeletionTimestamp() != nil && grace == 0 && !held {
 			pending = false // a graceful deletion cut short
 		}
 		if dry {
@@ -232,23 +198,19 @@ func (s *Server) markDeleting(ctx context.Context, sv *served, key, name string,
 		if extra != "" && !slices.Contains(m.GetFinalizers(), extra) {
 			m.SetFinalizers(append(m.GetFinalizers(), extra))
 		}
-		if ns, ok := cur.(*corev1.Namespace); ok {
-			ns.Status.Phase = corev1.NamespaceTerminating
+		if begin := sv.stored.Strategy.BeginDeletion; begin != nil {
+			begin(cur)
 		}
 		return cur, nil
 	})
 	if err != nil {
 		return nil, storageError(err, sv.groupResource(), name)
 	}
-	if err := s.finishDeletion(ctx, sv, requestInfoFor(sv, out), out); err != nil {
+	m, _ := meta.Accessor(out)
+	if err := s.finishDeletion(ctx, sv, requestInfo{namespace: m.GetNamespace(), name: m.GetName()}, out); err != nil {
 		return nil, err
 	}
 	return sv.fromStored(out)
-}
-
-func requestInfoFor(sv *served, obj runtime.Object) requestInfo {
-	m, _ := meta.Accessor(obj)
-	return requestInfo{namespace: m.GetNamespace(), name: m.GetName()}
 }
 
 // finishDeletion deletes an object whose deletion was pending and that
@@ -259,7 +221,7 @@ func (s *Server) finishDeletion(ctx context.Context, sv *served, info requestInf
 	if err != nil || m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
 		return nil
 	}
-	if ns, ok := stored.(*corev1.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
+	if held := sv.stored.Strategy.DeletionHeld; held != nil && held(stored) {
 		return nil
 	}
 	if g := m.GetDeletionGracePeriodSeconds(); g != nil && *g > 0 {

@@ -193,8 +193,8 @@ func (d *discoveryDocs) aggregate(groups []string, versionsOf map[string][]strin
 				})
 				byName[r.Name] = &ver.Resources[len(ver.Resources)-1]
 			}
-			// byName holds pointers into ver.Resources; appends above may
-			// have moved the slice, so rebuild subresources by name.
+			// byName points into ver.Resources: safe because a resource's
+			// subresources come right after it, before the next append.
 			grp.Versions = append(grp.Versions, ver)
 		}
 		out.Items = append(out.Items, grp)

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // OpenAPI v3, reduced to what clients need from it today: one document per
@@ -38,11 +36,8 @@ var writeParams = []map[string]any{
 func (s *Server) buildOpenAPI() *openAPIDoc {
 	d := &openAPIDoc{docs: map[string][]byte{}, etags: map[string]string{}}
 	paths := map[string]map[string]any{}
-	for gvr, sv := range s.resources {
+	for _, sv := range s.resources {
 		res := sv.res
-		if gvr != res.GroupVersionResource() {
-			continue
-		}
 		gvPath := "api/" + res.GroupVersion.Version
 		if res.GroupVersion.Group != "" {
 			gvPath = "apis/" + res.GroupVersion.Group + "/" + res.GroupVersion.Version
@@ -125,5 +120,3 @@ func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = w.Write(doc)
 }
-
-var _ = schema.GroupVersion{}

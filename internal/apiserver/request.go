@@ -18,8 +18,6 @@ type requestInfo struct {
 	// verb is the Kubernetes verb: get list watch create update patch
 	// delete deletecollection.
 	verb string
-	// path is the URL path, for non-resource requests.
-	path string
 }
 
 // parseRequest splits an API path into its parts as upstream's
@@ -29,7 +27,7 @@ type requestInfo struct {
 //	/apis/{group}/{version}/{resource}/{name}/{sub}
 //	/api/v1/watch/... (deprecated watch paths)
 func parseRequest(r *http.Request) requestInfo {
-	info := requestInfo{path: r.URL.Path}
+	info := requestInfo{}
 	parts := splitPath(r.URL.Path)
 	if len(parts) < 2 {
 		return info

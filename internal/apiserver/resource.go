@@ -24,7 +24,7 @@ func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
 // serveAPI serves everything under /api and /apis: discovery and the
 // resources.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	info := parseRequest(r)
+	info := requestInfoOf(r)
 	if !info.isResource {
 		if !s.serveDiscovery(w, r, info) {
 			s.serveNotFound(w, r)

@@ -34,16 +34,14 @@ func scaleOf(sv *served, obj runtime.Object) *autoscalingv1.Scale {
 
 // serveScale serves get, update and patch of /scale.
 func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
-	format, ok := negotiateOutput(r)
-	if !ok {
-		return notAcceptable()
-	}
-	ctx := r.Context()
-	key := sv.key(info.namespace, info.name)
 	switch info.verb {
 	case "get":
+		format, ok := negotiateOutput(r)
+		if !ok {
+			return notAcceptable()
+		}
 		cur := sv.stored.New()
-		if err := sv.store.Get(ctx, key, r.URL.Query().Get("resourceVersion"), cur); err != nil {
+		if err := sv.store.Get(r.Context(), sv.key(info.namespace, info.name), r.URL.Query().Get("resourceVersion"), cur); err != nil {
 			return storageError(err, sv.groupResource(), info.name)
 		}
 		writeObject(w, http.StatusOK, format, scaleOf(sv, cur))
@@ -52,22 +50,14 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 	default:
 		return methodNotAllowed(info, r)
 	}
-	dry, err := dryRun(r)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	directive, err := fieldValidation(r)
+	wr, err := readWrite(r)
 	if err != nil {
 		return err
 	}
 	// newScale computes the requested Scale from the current one.
 	var newScale func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
 	if info.verb == "update" {
-		obj, _, err := decodeWith(r.Header.Get("Content-Type"), directive, body, scaleGVK, &autoscalingv1.Scale{})
+		obj, _, err := wr.decode(scaleGVK, &autoscalingv1.Scale{})
 		if err != nil {
 			return err
 		}
@@ -75,31 +65,33 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 			return obj.(*autoscalingv1.Scale).DeepCopy(), nil
 		}
 	} else {
-		apply, err := patcher(r.Header.Get("Content-Type"), body, &autoscalingv1.Scale{})
+		apply, err := patcher(wr.contentType, wr.body, &autoscalingv1.Scale{})
 		if err != nil {
 			return err
 		}
 		newScale = func(cur *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-			raw, _ := json.Marshal(cur)
+			raw, err := json.Marshal(cur)
+			if err != nil {
+				return nil, apierrors.NewInternalError(err)
+			}
 			patched, err := apply(raw)
 			if err != nil {
 				return nil, err
 			}
-			obj, _, err := decodeWith("application/json", directive, patched, scaleGVK, &autoscalingv1.Scale{})
+			obj, _, err := decodeWith("application/json", wr.directive, patched, scaleGVK, &autoscalingv1.Scale{})
 			if err != nil {
 				return nil, err
 			}
 			return obj.(*autoscalingv1.Scale), nil
 		}
 	}
-	var result runtime.Object
-	out, err := s.updateObject(ctx, sv, info, "", dry, func(cur runtime.Object) (runtime.Object, error) {
+	out, err := s.updateObject(r.Context(), sv, info, "", wr.dry, func(cur runtime.Object) (runtime.Object, error) {
 		sc, err := newScale(scaleOf(sv, cur))
 		if err != nil {
 			return nil, err
 		}
 		if sc.Name != "" && sc.Name != info.name {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", sc.Name, info.name))
+			return nil, nameMismatch(sc.Name, info.name)
 		}
 		if sc.Spec.Replicas < 0 {
 			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), info.name, field.ErrorList{
@@ -115,45 +107,32 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 	if err != nil {
 		return err
 	}
-	result = scaleOf(sv, out)
-	writeObject(w, http.StatusOK, format, result)
+	writeObject(w, http.StatusOK, wr.format, scaleOf(sv, out))
 	return nil
 }
 
 // serveBinding serves POST pods/<name>/binding: it assigns the pod to a
 // node, once, and marks it scheduled.
 func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
-	format, ok := negotiateOutput(r)
-	if !ok {
-		return notAcceptable()
-	}
-	body, err := readBody(r)
+	wr, err := readWrite(r)
 	if err != nil {
 		return err
 	}
-	directive, err := fieldValidation(r)
-	if err != nil {
-		return err
-	}
-	obj, _, err := decodeWith(r.Header.Get("Content-Type"), directive, body, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
+	obj, _, err := wr.decode(corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
 	if err != nil {
 		return err
 	}
 	b := obj.(*corev1.Binding)
 	if b.Name != "" && b.Name != info.name {
-		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", b.Name, info.name))
+		return nameMismatch(b.Name, info.name)
 	}
 	if b.Target.Name == "" {
 		return apierrors.NewInvalid(schema.GroupKind{Kind: "Binding"}, info.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "")})
 	}
-	dry, err := dryRun(r)
-	if err != nil {
+	if err := s.bindPod(r.Context(), sv, info.namespace, info.name, b, wr.dry); err != nil {
 		return err
 	}
-	if err := s.bindPod(r.Context(), sv, info.namespace, info.name, b, dry); err != nil {
-		return err
-	}
-	writeObject(w, http.StatusCreated, format, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
+	writeObject(w, http.StatusCreated, wr.format, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 	return nil
 }
 

@@ -33,64 +33,44 @@ type mutateFunc func(current runtime.Object) (runtime.Object, error)
 
 // update serves PUT of an object, its status or a namespace's finalize.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
-	format, ok := negotiateOutput(r)
-	if !ok {
-		return notAcceptable()
-	}
-	dry, err := dryRun(r)
+	wr, err := readWrite(r)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	obj, warnings, err := s.decodeObject(r, body, sv, sv.newObject())
+	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
 	if err != nil {
 		return err
 	}
 	addWarnings(w, warnings)
 	m, _ := meta.Accessor(obj)
 	if m.GetName() != "" && m.GetName() != info.name {
-		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), info.name))
+		return nameMismatch(m.GetName(), info.name)
 	}
 	if sv.res.Namespaced && m.GetNamespace() != "" && m.GetNamespace() != info.namespace {
 		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
-	out, err := s.updateObject(r.Context(), sv, info, sub, dry, func(runtime.Object) (runtime.Object, error) {
+	out, err := s.updateObject(r.Context(), sv, info, sub, wr.dry, func(runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
 	})
 	if err != nil {
 		return err
 	}
-	return s.respond(w, r, http.StatusOK, format, sv, out)
+	return s.respond(w, r, http.StatusOK, wr.format, sv, out)
 }
 
 // patch serves PATCH with a JSON patch, a JSON merge patch or a strategic
 // merge patch.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
-	format, ok := negotiateOutput(r)
-	if !ok {
-		return notAcceptable()
-	}
-	dry, err := dryRun(r)
+	wr, err := readWrite(r)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	directive, err := fieldValidation(r)
-	if err != nil {
-		return err
-	}
-	apply, err := patcher(r.Header.Get("Content-Type"), body, sv.res.New())
+	apply, err := patcher(wr.contentType, wr.body, sv.res.New())
 	if err != nil {
 		return err
 	}
 	var warnings []string
-	out, err := s.updateObject(r.Context(), sv, info, sub, dry, func(current runtime.Object) (runtime.Object, error) {
+	out, err := s.updateObject(r.Context(), sv, info, sub, wr.dry, func(current runtime.Object) (runtime.Object, error) {
 		cur, err := json.Marshal(current)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
@@ -99,7 +79,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo,
 		if err != nil {
 			return nil, err
 		}
-		obj, warns, err := decodeWith("application/json", directive, patched, sv.res.GroupVersionKind(), sv.newObject())
+		obj, warns, err := decodeWith("application/json", wr.directive, patched, sv.res.GroupVersionKind(), sv.res.New())
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +90,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo,
 		return err
 	}
 	addWarnings(w, warnings)
-	return s.respond(w, r, http.StatusOK, format, sv, out)
+	return s.respond(w, r, http.StatusOK, wr.format, sv, out)
 }
 
 // patcher returns the function that applies a patch body of the given
@@ -151,9 +131,8 @@ func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]
 			return out, nil
 		}, nil
 	case types.StrategicMergePatchType:
-		var patchMap map[string]interface{}
-		if err := json.Unmarshal(body, &patchMap); err != nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding patch: %v", err))
+		if !json.Valid(body) {
+			return nil, apierrors.NewBadRequest("error decoding patch: invalid JSON")
 		}
 		return func(cur []byte) ([]byte, error) {
 			out, err := strategicpatch.StrategicMergePatch(cur, body, schemaObj)

@@ -70,6 +70,15 @@ type Resource struct {
 	ToStored   func(obj runtime.Object) (runtime.Object, error)
 	FromStored func(obj runtime.Object) (runtime.Object, error)
 
+	// TTL, when > 0, makes stored objects expire that many seconds after
+	// their last write (events: upstream's --event-ttl of one hour).
+	TTL int64
+
+	// ReturnDeletedObject makes a finished DELETE answer with the object,
+	// as upstream does for pods, namespaces, services and nodes; otherwise
+	// it answers with a Success Status.
+	ReturnDeletedObject bool
+
 	// Verbs overrides the default verb set published in discovery. Nil
 	// means all of: create delete deletecollection get list patch update
 	// watch.
@@ -129,6 +138,18 @@ type Strategy struct {
 	// (NameIsDNSSubdomain); namespaces use NameIsDNSLabel, and so on as
 	// upstream.
 	NameValidation func(name string, prefix bool) []string
+
+	// GracePeriod returns how many seconds a DELETE of obj waits before the
+	// object goes, given the client's gracePeriodSeconds (nil when unset).
+	// Nil means 0: deleted at once unless finalizers hold it. Pods wait
+	// while a kubelet stops them.
+	GracePeriod func(obj runtime.Object, requested *int64) int64
+	// BeginDeletion changes obj when its deletion starts and something
+	// holds it (namespaces: phase Terminating). Optional.
+	BeginDeletion func(obj runtime.Object)
+	// DeletionHeld reports whether something other than metadata.finalizers
+	// holds obj back from deletion (namespaces: spec.finalizers). Optional.
+	DeletionHeld func(obj runtime.Object) bool
 
 	// WarningsOnCreate/Update return warnings sent to the client in the
 	// Warning header (e.g. deprecated fields). Optional.

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -272,5 +271,3 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	w.lg.Debug("http server", "msg", strings.TrimSpace(string(p)))
 	return len(p), nil
 }
-
-var _ = netip.Addr{}

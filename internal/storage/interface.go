@@ -75,6 +75,9 @@ func (p Predicate) Matches(obj runtime.Object) (bool, error) {
 	if p.Empty() {
 		return true, nil
 	}
+	if p.GetAttrs == nil {
+		return false, errors.New("predicate with selectors has no GetAttrs")
+	}
 	ls, fs, err := p.GetAttrs(obj)
 	if err != nil {
 		return false, err

@@ -1,6 +1,8 @@
 package core
 
 import (
+	"time"
+
 	"fmt"
 	"strings"
 
@@ -35,6 +37,7 @@ func Events() *registry.Resource {
 		Namespaced:   true,
 		New:          func() runtime.Object { return &corev1.Event{} },
 		NewList:      func() runtime.Object { return &corev1.EventList{} },
+		TTL:          int64(time.Hour / time.Second),
 		Strategy: registry.Strategy{
 			Validate:       validateEvent,
 			ValidateUpdate: func(obj, _ runtime.Object) field.ErrorList { return validateEvent(obj) },

@@ -32,16 +32,28 @@ var standardFinalizers = map[string]bool{
 // controller's.
 func Namespaces() *registry.Resource {
 	return &registry.Resource{
-		GroupVersion: corev1.SchemeGroupVersion,
-		Name:         "namespaces",
-		Singular:     "namespace",
-		Kind:         "Namespace",
-		ShortNames:   []string{"ns"},
-		Namespaced:   false,
-		New:          func() runtime.Object { return &corev1.Namespace{} },
-		NewList:      func() runtime.Object { return &corev1.NamespaceList{} },
-		Status:       true,
+		GroupVersion:        corev1.SchemeGroupVersion,
+		Name:                "namespaces",
+		Singular:            "namespace",
+		Kind:                "Namespace",
+		ShortNames:          []string{"ns"},
+		Namespaced:          false,
+		New:                 func() runtime.Object { return &corev1.Namespace{} },
+		NewList:             func() runtime.Object { return &corev1.NamespaceList{} },
+		Status:              true,
+		ReturnDeletedObject: true,
 		Strategy: registry.Strategy{
+			BeginDeletion: func(obj runtime.Object) {
+				if ns, ok := obj.(*corev1.Namespace); ok {
+					ns.Status.Phase = corev1.NamespaceTerminating
+				}
+			},
+			// The namespace controller empties the namespace, then removes
+			// its spec.finalizers through /finalize.
+			DeletionHeld: func(obj runtime.Object) bool {
+				ns, ok := obj.(*corev1.Namespace)
+				return ok && len(ns.Spec.Finalizers) > 0
+			},
 			PrepareForCreate:       prepareNamespaceForCreate,
 			PrepareForUpdate:       prepareNamespaceForUpdate,
 			PrepareForStatusUpdate: prepareNamespaceForStatusUpdate,

@@ -29,15 +29,16 @@ const (
 // status (the kubelet registers that way), and nodes carry no generation.
 func Nodes() *registry.Resource {
 	return &registry.Resource{
-		GroupVersion: corev1.SchemeGroupVersion,
-		Name:         "nodes",
-		Singular:     "node",
-		Kind:         "Node",
-		ShortNames:   []string{"no"},
-		Namespaced:   false,
-		New:          func() runtime.Object { return &corev1.Node{} },
-		NewList:      func() runtime.Object { return &corev1.NodeList{} },
-		Status:       true,
+		GroupVersion:        corev1.SchemeGroupVersion,
+		Name:                "nodes",
+		Singular:            "node",
+		Kind:                "Node",
+		ShortNames:          []string{"no"},
+		Namespaced:          false,
+		New:                 func() runtime.Object { return &corev1.Node{} },
+		NewList:             func() runtime.Object { return &corev1.NodeList{} },
+		Status:              true,
+		ReturnDeletedObject: true,
 		Strategy: registry.Strategy{
 			PrepareForCreate:       func(context.Context, runtime.Object) {},
 			PrepareForUpdate:       prepareNodeForUpdate,

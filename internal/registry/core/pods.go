@@ -21,17 +21,19 @@ import (
 // API server's.
 func Pods() *registry.Resource {
 	return &registry.Resource{
-		GroupVersion: corev1.SchemeGroupVersion,
-		Name:         "pods",
-		Singular:     "pod",
-		Kind:         "Pod",
-		ShortNames:   []string{"po"},
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		New:          func() runtime.Object { return &corev1.Pod{} },
-		NewList:      func() runtime.Object { return &corev1.PodList{} },
-		Status:       true,
+		GroupVersion:        corev1.SchemeGroupVersion,
+		Name:                "pods",
+		Singular:            "pod",
+		Kind:                "Pod",
+		ShortNames:          []string{"po"},
+		Categories:          []string{"all"},
+		Namespaced:          true,
+		New:                 func() runtime.Object { return &corev1.Pod{} },
+		NewList:             func() runtime.Object { return &corev1.PodList{} },
+		Status:              true,
+		ReturnDeletedObject: true,
 		Strategy: registry.Strategy{
+			GracePeriod:            podGracePeriod,
 			PrepareForCreate:       preparePodForCreate,
 			PrepareForUpdate:       preparePodForUpdate,
 			PrepareForStatusUpdate: preparePodForStatusUpdate,
@@ -319,4 +321,27 @@ func podFields(obj runtime.Object) fields.Set {
 		// set has no value for it, so it only ever matches "". Kept so.
 		"status.podIPs": "",
 	}
+}
+
+// podGracePeriod is how long a pod's deletion waits: only a pod bound to a
+// node that has not finished waits, for the kubelet to stop it (and then
+// delete it with grace 0). A pod with no node goes at once. The client's
+// gracePeriodSeconds overrides the pod's own; a negative one becomes the
+// shortest, 1, as upstream.
+func podGracePeriod(obj runtime.Object, requested *int64) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if requested != nil {
+		grace = *requested
+	}
+	if grace < 0 {
+		grace = 1
+	}
+	return grace
 }

@@ -29,16 +29,17 @@ import (
 // checks formats.
 func Services() *registry.Resource {
 	return &registry.Resource{
-		GroupVersion: corev1.SchemeGroupVersion,
-		Name:         "services",
-		Singular:     "service",
-		Kind:         "Service",
-		ShortNames:   []string{"svc"},
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		New:          func() runtime.Object { return &corev1.Service{} },
-		NewList:      func() runtime.Object { return &corev1.ServiceList{} },
-		Status:       true,
+		GroupVersion:        corev1.SchemeGroupVersion,
+		Name:                "services",
+		Singular:            "service",
+		Kind:                "Service",
+		ShortNames:          []string{"svc"},
+		Categories:          []string{"all"},
+		Namespaced:          true,
+		New:                 func() runtime.Object { return &corev1.Service{} },
+		NewList:             func() runtime.Object { return &corev1.ServiceList{} },
+		Status:              true,
+		ReturnDeletedObject: true,
 		Strategy: registry.Strategy{
 			PrepareForCreate:       prepareServiceForCreate,
 			PrepareForUpdate:       prepareServiceForUpdate,
