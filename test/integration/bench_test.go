@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,4 +82,75 @@ func mustNS(b *testing.B, c *framework.Cluster, name string) {
 	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkWatchFanout1000 opens 1,000 watches of configmaps over HTTP
+// (client-go, one client) and measures, for each write, how long until
+// each watcher has the event: the write is timed from just before the
+// create call, so latency includes the API write and etcd.
+func BenchmarkWatchFanout1000(b *testing.B) {
+	const watchers = 1000
+	c := framework.StartInProcess(b)
+	mustNS(b, c, "fan")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cms := c.Client.CoreV1().ConfigMaps("fan")
+	start, err := cms.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		sentAt    sync.Map // name → time.Time
+		got       = make([]chan struct{}, watchers)
+	)
+	for i := 0; i < watchers; i++ {
+		w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: start.ResourceVersion})
+		if err != nil {
+			b.Fatalf("watch %d: %v", i, err)
+		}
+		got[i] = make(chan struct{}, 1)
+		go func(ch chan struct{}) {
+			defer w.Stop()
+			for ev := range w.ResultChan() {
+				now := time.Now()
+				cm, ok := ev.Object.(*corev1.ConfigMap)
+				if !ok {
+					continue
+				}
+				if t, ok := sentAt.Load(cm.Name); ok {
+					mu.Lock()
+					latencies = append(latencies, now.Sub(t.(time.Time)))
+					mu.Unlock()
+					ch <- struct{}{}
+				}
+			}
+		}(got[i])
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("ev-%d", i)
+		sentAt.Store(name, time.Now())
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		for w := 0; w < watchers; w++ {
+			select {
+			case <-got[w]:
+			case <-time.After(30 * time.Second):
+				b.Fatalf("watcher %d did not get event %d", w, i)
+			}
+		}
+	}
+	b.StopTimer()
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	if len(latencies) == 0 {
+		b.Fatal("no events delivered")
+	}
+	pct := func(p float64) float64 {
+		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
 }
