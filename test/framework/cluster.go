@@ -223,3 +223,9 @@ func (c *Cluster) ServerLog() string {
 	}
 	return string(b)
 }
+
+// WithTokenFile makes the cluster accept the bearer tokens of a static
+// token file (--token-auth-file).
+func WithTokenFile(path string) Option {
+	return func(c *server.Config) { c.TokenAuthFile = path }
+}
