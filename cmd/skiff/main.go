@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/server"
 )
 
@@ -73,6 +75,10 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no node agent")
+	f.StringSliceVar(&cfg.Controllers, "controllers", cfg.Controllers, "controllers to run: '*' for all, 'name' to add one, '-name' to leave one out; known: "+strings.Join(manager.Names(), ", "))
+	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ package server
 
 import (
 	"net/netip"
+	"time"
 )
 
 // Config is `skiff server`'s configuration, filled from its flags.
@@ -26,6 +27,17 @@ type Config struct {
 	TokenAuthFile string
 	DisableAgent  bool
 
+	// Controllers selects the controllers to run (--controllers: "*",
+	// "name", "-name"); empty runs none.
+	Controllers []string
+	// DisableScheduler leaves the scheduler out.
+	DisableScheduler bool
+	// ClusterCIDR is the pod network; each node gets a /24 of it.
+	ClusterCIDR string
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats
+	// before it is marked NotReady.
+	NodeMonitorGracePeriod time.Duration
+
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}
@@ -39,6 +51,10 @@ func Defaults() Config {
 		HTTPSPort:     6443,
 		ServiceCIDR:   "10.43.0.0/16",
 		NodePortRange: "30000-32767",
+		Controllers:   []string{"*"},
+		ClusterCIDR:   "10.42.0.0/16",
+
+		NodeMonitorGracePeriod: 40 * time.Second,
 	}
 }
 

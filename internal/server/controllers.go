@@ -1,28 +1,37 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 
-	"context"
-
 	"k8s.io/client-go/rest"
 
-	"github.com/skiff-io/skiff/internal/controller/namespace"
+	"github.com/skiff-io/skiff/internal/controller/manager"
 )
 
-// startControllers starts the controllers that run inside `skiff server`,
-// each a client of the API over the loopback connection.
-func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, _ Config) error {
-	nc, err := namespace.New(loopback)
-	if err != nil {
+// startControllers starts the controller-manager (and, in time, the
+// scheduler) inside `skiff server`, each a client of the API over the
+// loopback connection, each leading only while it holds its Lease.
+func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config) error {
+	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
+	client := rest.CopyConfig(loopback)
+	client.QPS, client.Burst = 2000, 4000
+	client.UserAgent = "skiff-controller-manager"
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := nc.Start(ctx); err != nil && ctx.Err() == nil {
-			slog.Default().Error("namespace controller stopped", "err", err)
+		err := manager.Run(ctx, manager.Config{
+			Client:                 client,
+			Controllers:            cfg.Controllers,
+			ClusterCIDR:            cfg.ClusterCIDR,
+			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
+			LeaderElect:            true,
+		})
+		if err != nil && ctx.Err() == nil {
+			slog.Default().Error("controller-manager stopped", "err", err)
 		}
 	}()
 	return nil

@@ -229,3 +229,15 @@ func (c *Cluster) ServerLog() string {
 func WithTokenFile(path string) Option {
 	return func(c *server.Config) { c.TokenAuthFile = path }
 }
+
+// WithControllers selects the controllers the server runs (the
+// --controllers list); with no names it runs none and no scheduler, so
+// that a test can run the controller under test itself.
+func WithControllers(names ...string) Option {
+	return func(c *server.Config) {
+		c.Controllers = names
+		if len(names) == 0 {
+			c.DisableScheduler = true
+		}
+	}
+}
