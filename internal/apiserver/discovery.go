@@ -148,6 +148,7 @@ func subresources(res *registry.Resource) []subresource {
 	}
 	if res.GroupVersion.Group == "" && res.Name == "pods" {
 		subs = append(subs, subresource{name: "binding", kind: "Binding", verbs: metav1.Verbs{"create"}})
+		subs = append(subs, subresource{name: "eviction", kind: "Eviction", group: "policy", version: "v1", verbs: metav1.Verbs{"create"}})
 	}
 	if res.GroupVersion.Group == "" && res.Name == "namespaces" {
 		subs = append(subs, subresource{name: "finalize", kind: "Namespace", verbs: metav1.Verbs{"update"}})

@@ -63,6 +63,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		err = s.serveBinding(w, r, info, sv)
+	case "eviction":
+		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "pods"}) || info.verb != "create" {
+			err = notFoundSub(info)
+			break
+		}
+		err = s.serveEviction(w, r, info, sv)
 	case "finalize":
 		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}) || info.verb != "update" {
 			err = notFoundSub(info)

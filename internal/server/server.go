@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/internal/admission"
@@ -110,6 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(storage.Collectors()...)
 
 	nsLifecycle := &admission.NamespaceLifecycle{}
+	priority := &admission.Priority{}
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
 	host := cfg.BindAddress
 	if host == "0.0.0.0" || host == "::" || host == "" {
@@ -129,7 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Resources:     Resources(),
 		NewStorage:    newStorage,
 		Authenticator: authn,
-		Admission:     []apiserver.Admission{nsLifecycle, admission.PodDefaults{}, svcAlloc},
+		Admission:     []apiserver.Admission{nsLifecycle, priority, admission.PodDefaults{}, svcAlloc},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -155,6 +157,9 @@ func Run(ctx context.Context, cfg Config) error {
 	nsPrefix := apiserver.StorageKeyPrefix(corev1GVR("namespaces"))
 	nsLifecycle.Namespaces = stores[nsPrefix]
 	nsLifecycle.Key = func(name string) string { return nsPrefix + name }
+	pcPrefix := apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "scheduling.k8s.io", Version: "v1", Resource: "priorityclasses"})
+	priority.Classes, priority.Prefix = stores[pcPrefix], pcPrefix
+	priority.Key = func(name string) string { return pcPrefix + name }
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
 
