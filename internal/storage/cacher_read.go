@@ -17,7 +17,15 @@ func (c *Cacher) Create(ctx context.Context, key string, obj, out runtime.Object
 // GuaranteedUpdate implements Interface on the Store.
 func (c *Cacher) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool,
 	preconditions *Preconditions, tryUpdate UpdateFunc) error {
-	return c.store.GuaranteedUpdate(ctx, key, out, ignoreNotFound, preconditions, tryUpdate)
+	var hint runtime.Object
+	if c.isReady() && c.covers(key) {
+		c.mu.Lock()
+		if e, ok := c.tree.Get(&cacheEntry{key: key}); ok {
+			hint = e.obj
+		}
+		c.mu.Unlock()
+	}
+	return c.store.guaranteedUpdate(ctx, key, out, ignoreNotFound, preconditions, tryUpdate, hint)
 }
 
 // Delete implements Interface on the Store.

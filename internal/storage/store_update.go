@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -18,16 +19,43 @@ import (
 // object that has a lease (ttl) keeps the lease.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool,
 	preconditions *Preconditions, tryUpdate UpdateFunc) error {
+	return s.guaranteedUpdate(ctx, key, out, ignoreNotFound, preconditions, tryUpdate, nil)
+}
+
+// guaranteedUpdate is GuaranteedUpdate starting from hint, the object as
+// the watch cache holds it (its resourceVersion its mod revision), when
+// not nil: the first attempt then needs no read from etcd. A stale hint
+// costs one failed compare-and-swap, whose else branch brings the current
+// value; a hint on which preconditions or tryUpdate fail, or on which the
+// update changes nothing, is replaced by a fresh read before the answer
+// is trusted (as upstream's cached GuaranteedUpdate does).
+func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool,
+	preconditions *Preconditions, tryUpdate UpdateFunc, hint runtime.Object) error {
 	if tryUpdate == nil {
 		return fmt.Errorf("update %s: nil update func", key)
 	}
-	start := time.Now()
-	resp, err := s.client.Get(ctx, key)
-	observe("get", s.cfg.resourceLabel(), start)
-	if err != nil {
-		return fmt.Errorf("update %s: %w", key, etcdErr(err))
+	var kv *mvccpb.KeyValue
+	fromCache := false
+	if hint != nil {
+		if kv = s.hintKV(key, hint); kv != nil {
+			fromCache = true
+		}
 	}
-	kv := firstKV(resp.Kvs)
+	fresh := func() error {
+		start := time.Now()
+		resp, err := s.client.Get(ctx, key)
+		observe("get", s.cfg.resourceLabel(), start)
+		if err != nil {
+			return fmt.Errorf("update %s: %w", key, etcdErr(err))
+		}
+		kv, fromCache = firstKV(resp.Kvs), false
+		return nil
+	}
+	if !fromCache {
+		if err := fresh(); err != nil {
+			return err
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("update %s: %w", key, err)
@@ -36,6 +64,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			cur     runtime.Object
 			curData []byte
 			modRev  int64
+			err     error
 		)
 		if kv == nil {
 			if !ignoreNotFound {
@@ -49,15 +78,33 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			}
 		}
 		if err := preconditions.check(key, cur); err != nil {
+			if fromCache {
+				if err := fresh(); err != nil {
+					return err
+				}
+				continue
+			}
 			return fmt.Errorf("update: %w", err)
 		}
 		updated, err := tryUpdate(cur)
 		if err != nil {
+			if fromCache {
+				if err := fresh(); err != nil {
+					return err
+				}
+				continue
+			}
 			return err
 		}
 		data, err := s.codec.encode(updated)
 		if err != nil {
 			return fmt.Errorf("update %s: %w", key, err)
+		}
+		if kv != nil && bytes.Equal(data, curData) && fromCache {
+			if err := fresh(); err != nil {
+				return err
+			}
+			continue
 		}
 		if kv != nil && bytes.Equal(data, curData) {
 			// Nothing changed: no write, and out is the stored object.
@@ -85,8 +132,9 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			return fmt.Errorf("update %s: %w", key, etcdErr(err))
 		}
 		if !txn.Succeeded {
-			// Lost a race: retry on what is stored now.
-			kv = firstKV(txn.Responses[0].GetResponseRange().GetKvs())
+			// Lost a race (or the hint was stale): retry on what is
+			// stored now.
+			kv, fromCache = firstKV(txn.Responses[0].GetResponseRange().GetKvs()), false
 			continue
 		}
 		if out != nil {
@@ -155,4 +203,22 @@ func firstKV(kvs []*mvccpb.KeyValue) *mvccpb.KeyValue {
 		return nil
 	}
 	return kvs[0]
+}
+
+// hintKV renders a cached object as the key-value it was read from, or nil
+// if it cannot.
+func (s *Store) hintKV(key string, hint runtime.Object) *mvccpb.KeyValue {
+	m, err := meta.Accessor(hint)
+	if err != nil {
+		return nil
+	}
+	rev, err := parseRV(m.GetResourceVersion())
+	if err != nil || rev <= 0 {
+		return nil
+	}
+	data, err := s.codec.encode(hint.DeepCopyObject())
+	if err != nil {
+		return nil
+	}
+	return &mvccpb.KeyValue{Key: []byte(key), Value: data, ModRevision: rev}
 }
