@@ -39,6 +39,11 @@ type Config struct {
 	// Admission runs on every write after defaulting and before
 	// validation, in order.
 	Admission []Admission
+	// IssueToken signs service account tokens (serviceaccounts/token);
+	// nil serves 503 there. APIAudiences is the audience a token gets
+	// when its request names none.
+	IssueToken   TokenIssuer
+	APIAudiences []string
 	// ReadyChecks are named checks that /readyz runs (etcd, caches).
 	ReadyChecks map[string]func(context.Context) error
 	// ExternalAddress is host:port that discovery tells clients to use.

@@ -150,6 +150,9 @@ func subresources(res *registry.Resource) []subresource {
 		subs = append(subs, subresource{name: "binding", kind: "Binding", verbs: metav1.Verbs{"create"}})
 		subs = append(subs, subresource{name: "eviction", kind: "Eviction", group: "policy", version: "v1", verbs: metav1.Verbs{"create"}})
 	}
+	if res.GroupVersion.Group == "" && res.Name == "serviceaccounts" {
+		subs = append(subs, subresource{name: "token", kind: "TokenRequest", group: "authentication.k8s.io", version: "v1", verbs: metav1.Verbs{"create"}})
+	}
 	if res.GroupVersion.Group == "" && res.Name == "namespaces" {
 		subs = append(subs, subresource{name: "finalize", kind: "Namespace", verbs: metav1.Verbs{"update"}})
 	}

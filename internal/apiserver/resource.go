@@ -69,6 +69,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		err = s.serveEviction(w, r, info, sv)
+	case "token":
+		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}) || info.verb != "create" {
+			err = notFoundSub(info)
+			break
+		}
+		err = s.serveToken(w, r, info, sv)
 	case "finalize":
 		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}) || info.verb != "update" {
 			err = notFoundSub(info)

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -35,6 +36,11 @@ type Bundle struct {
 	EtcdCAFile, EtcdCAKeyFile             string
 	EtcdServerCertFile, EtcdServerKeyFile string
 	EtcdClientCertFile, EtcdClientKeyFile string
+
+	// ServiceAccountKeyFile holds ServiceAccountKey, which signs service
+	// account tokens.
+	ServiceAccountKeyFile string
+	ServiceAccountKey     *ecdsa.PrivateKey
 
 	// CA is the cluster CA; CAPool holds only it, for verifying the serving
 	// certificate and client certificates issued by IssueClient.
@@ -86,6 +92,8 @@ func Ensure(cfg Config) (*Bundle, error) {
 		EtcdServerKeyFile:  filepath.Join(etcdDir, "server.key"),
 		EtcdClientCertFile: filepath.Join(etcdDir, "client.crt"),
 		EtcdClientKeyFile:  filepath.Join(etcdDir, "client.key"),
+
+		ServiceAccountKeyFile: filepath.Join(cfg.Dir, "service-account.key"),
 	}
 	now := time.Now()
 
@@ -134,6 +142,9 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}
 	}
 
+	if b.ServiceAccountKey, err = ensureServiceAccountKey(b.ServiceAccountKeyFile); err != nil {
+		return nil, err
+	}
 	b.ca = ca
 	b.CA = ca.cert
 	b.CAPool = x509.NewCertPool()

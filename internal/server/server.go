@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/etcd"
 	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/serviceaccount"
 	"github.com/skiff-io/skiff/internal/storage"
 )
 
@@ -97,7 +98,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	authn := apiserver.Authenticators{apiserver.X509{}, loopbackAuth(loopbackToken)}
+	saTokens, err := newServiceAccountTokens(bundle.ServiceAccountKey)
+	if err != nil {
+		return err
+	}
+	saTokens.stores = stores
+	authn := apiserver.Authenticators{apiserver.X509{}, loopbackAuth(loopbackToken), saTokens.authenticator()}
 	if cfg.TokenAuthFile != "" {
 		tf, err := apiserver.LoadTokenFile(cfg.TokenAuthFile)
 		if err != nil {
@@ -146,6 +152,8 @@ func Run(ctx context.Context, cfg Config) error {
 			},
 			"poststarthook/bootstrap": boot.check,
 		},
+		IssueToken:      saTokens.issue,
+		APIAudiences:    []string{serviceaccount.DefaultIssuer},
 		ExternalAddress: address,
 		Registerer:      reg,
 		Gatherer:        reg,

@@ -1,0 +1,78 @@
+package serviceaccount
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/skiff-io/skiff/internal/apiserver"
+)
+
+// LookupUID returns the uid of an object (resource "serviceaccounts",
+// "pods", "secrets" or "nodes"; namespace empty for nodes), or an error if
+// it does not exist.
+type LookupUID func(ctx context.Context, resource, namespace, name string) (string, error)
+
+// Authenticator accepts service account tokens as bearer tokens.
+type Authenticator struct {
+	Public    *ecdsa.PublicKey
+	Issuer    string
+	Audiences []string
+	Lookup    LookupUID
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (a *Authenticator) AuthenticateRequest(r *http.Request) (*apiserver.User, bool, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return nil, false, nil
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	c, err := Verify(token, a.Public, a.Issuer, a.Audiences, now())
+	if errors.Is(err, ErrNotOurs) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	ctx := r.Context()
+	check := func(resource, namespace string, ref *Ref) error {
+		if ref == nil {
+			return nil
+		}
+		uid, err := a.Lookup(ctx, resource, namespace, ref.Name)
+		if err != nil {
+			return fmt.Errorf("%s %q bound to the token: %w", resource, ref.Name, err)
+		}
+		if ref.UID != "" && uid != ref.UID {
+			return fmt.Errorf("%s %q bound to the token was deleted and recreated (uid %s, token has %s)", resource, ref.Name, uid, ref.UID)
+		}
+		return nil
+	}
+	ns := c.Kube.Namespace
+	if err := check("serviceaccounts", ns, &c.Kube.ServiceAccount); err != nil {
+		return nil, false, err
+	}
+	if err := check("pods", ns, c.Kube.Pod); err != nil {
+		return nil, false, err
+	}
+	if err := check("secrets", ns, c.Kube.Secret); err != nil {
+		return nil, false, err
+	}
+	if err := check("nodes", "", c.Kube.Node); err != nil {
+		return nil, false, err
+	}
+	return &apiserver.User{
+		Name:   c.Subject,
+		UID:    c.Kube.ServiceAccount.UID,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}, true, nil
+}
