@@ -1,0 +1,275 @@
+// Package replicaset is the ReplicaSet controller: it keeps spec.replicas
+// active pods matching each ReplicaSet's selector, adopting matching
+// orphans and releasing pods that stop matching, creating missing pods
+// from the template in slow-start batches and deleting surplus pods in
+// podset.RankForDeletion order, and reports replicas, fullyLabeled, ready
+// and available pods in status.
+//
+// Like upstream it waits, per ReplicaSet, until the informer has seen the
+// creates and deletes it issued ("expectations") before it creates or
+// deletes again. Pods are found through an index by controller UID plus an
+// index of orphans by namespace, so a reconcile touches only the pods that
+// can concern its ReplicaSet, never every pod in the namespace.
+package replicaset
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-io/skiff/internal/controller/podset"
+	"github.com/skiff-io/skiff/internal/controller/reconcile"
+)
+
+const name = "replicaset"
+
+// Index names on the shared pod informer. They are owned by this package
+// (another controller registering the same name would conflict).
+const (
+	indexByController = "replicaset.skiff.io/controller-uid"
+	indexOrphans      = "replicaset.skiff.io/orphans"
+)
+
+var gvk = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+
+// Options tune the controller.
+type Options struct {
+	// Workers is the number of ReplicaSets reconciled at once (default 5).
+	Workers int
+}
+
+// Controller is the ReplicaSet controller.
+type Controller struct {
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	log      *slog.Logger
+	workers  int
+
+	rsLister appslisters.ReplicaSetLister
+	rsSynced cache.InformerSynced
+	pods     cache.Indexer
+	podsSync cache.InformerSynced
+
+	exp   *expectations
+	queue *reconcile.Queue
+	now   func() time.Time
+}
+
+// New builds the controller and registers its ReplicaSet and Pod informers
+// (with two pod indexes) and event handlers on factory. The caller starts
+// the factory; Start waits for it to sync.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
+	if client == nil || factory == nil {
+		return nil, fmt.Errorf("%s: client and informer factory are required", name)
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Workers <= 0 {
+		o.Workers = 5
+	}
+	if recorder == nil {
+		recorder = &record.FakeRecorder{}
+	}
+	c := &Controller{
+		client:   client,
+		recorder: recorder,
+		log:      slog.Default().With("controller", name),
+		workers:  o.Workers,
+		exp:      newExpectations(nil),
+		now:      time.Now,
+	}
+	c.queue = reconcile.New(name, c.sync)
+
+	rsInf := factory.Apps().V1().ReplicaSets()
+	c.rsLister = rsInf.Lister()
+	c.rsSynced = rsInf.Informer().HasSynced
+	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.queue.Enqueue,
+		UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
+		DeleteFunc: c.deleteRS,
+	}); err != nil {
+		return nil, fmt.Errorf("%s: replicaset handler: %w", name, err)
+	}
+
+	podInf := factory.Core().V1().Pods().Informer()
+	if err := podInf.AddIndexers(cache.Indexers{
+		indexByController: indexPodByController,
+		indexOrphans:      indexOrphanPod,
+	}); err != nil {
+		return nil, fmt.Errorf("%s: pod indexers: %w", name, err)
+	}
+	c.pods = podInf.GetIndexer()
+	c.podsSync = podInf.HasSynced
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.addPod,
+		UpdateFunc: c.updatePod,
+		DeleteFunc: c.deletePod,
+	}); err != nil {
+		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
+	}
+	return c, nil
+}
+
+// Start waits for the caches to sync, reconciles ReplicaSets with the
+// configured workers until ctx ends, and returns after they have exited.
+func (c *Controller) Start(ctx context.Context) error {
+	c.log.Info("starting", "workers", c.workers)
+	return c.queue.Run(ctx, c.workers, c.rsSynced, c.podsSync)
+}
+
+// indexPodByController indexes a pod by the UID of its controller.
+func indexPodByController(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+// indexOrphanPod indexes a pod without a controller by its namespace.
+func indexOrphanPod(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || metav1.GetControllerOf(p) != nil {
+		return nil, nil
+	}
+	return []string{p.Namespace}, nil
+}
+
+func (c *Controller) deleteRS(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	c.exp.forget(keyOf(rs.Namespace, rs.Name))
+	c.queue.Enqueue(rs)
+}
+
+// controllerRS returns the ReplicaSet a controller reference names, if it
+// is a ReplicaSet in the cache with that UID.
+func (c *Controller) controllerRS(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
+	if ref == nil || ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
+		return nil
+	}
+	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
+	if err != nil || rs.UID != ref.UID {
+		return nil
+	}
+	return rs
+}
+
+// enqueueMatching queues every ReplicaSet in the pod's namespace whose
+// selector matches it: the candidates to adopt an orphan.
+func (c *Controller) enqueueMatching(p *corev1.Pod) {
+	if len(p.Labels) == 0 {
+		return
+	}
+	sets, err := c.rsLister.ReplicaSets(p.Namespace).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, rs := range sets {
+		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
+		if err != nil || sel.Empty() {
+			continue
+		}
+		if sel.Matches(labels.Set(p.Labels)) {
+			c.queue.Add(keyOf(rs.Namespace, rs.Name))
+		}
+	}
+}
+
+func (c *Controller) addPod(obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	if p.DeletionTimestamp != nil {
+		// A pod that shows up already being deleted (a relist) counts as
+		// a deletion, so that expectations are not stuck on it.
+		c.deletePod(p)
+		return
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		if rs := c.controllerRS(p.Namespace, ref); rs != nil {
+			key := keyOf(rs.Namespace, rs.Name)
+			c.exp.creationObserved(key)
+			c.queue.Add(key)
+		}
+		return
+	}
+	c.enqueueMatching(p)
+}
+
+func (c *Controller) updatePod(oldObj, newObj any) {
+	old, ok1 := oldObj.(*corev1.Pod)
+	cur, ok2 := newObj.(*corev1.Pod)
+	if !ok1 || !ok2 || old.ResourceVersion == cur.ResourceVersion {
+		return
+	}
+	oldRef, curRef := metav1.GetControllerOf(old), metav1.GetControllerOf(cur)
+	if cur.DeletionTimestamp != nil && old.DeletionTimestamp == nil {
+		// Graceful deletion started: the pod no longer counts, act now
+		// rather than after the grace period.
+		c.deletePod(cur)
+		if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
+			c.deletePod(old)
+		}
+		return
+	}
+	if oldRef != nil && (curRef == nil || oldRef.UID != curRef.UID) {
+		if rs := c.controllerRS(old.Namespace, oldRef); rs != nil {
+			c.queue.Add(keyOf(rs.Namespace, rs.Name))
+		}
+	}
+	if curRef != nil {
+		if rs := c.controllerRS(cur.Namespace, curRef); rs != nil {
+			key := keyOf(rs.Namespace, rs.Name)
+			c.queue.Add(key)
+			// A pod that just became ready becomes available after
+			// minReadySeconds: look again then.
+			if rs.Spec.MinReadySeconds > 0 && !podset.IsReady(old) && podset.IsReady(cur) {
+				c.queue.AddAfter(key, time.Duration(rs.Spec.MinReadySeconds)*time.Second+time.Second)
+			}
+		}
+		return
+	}
+	if !labels.Equals(old.Labels, cur.Labels) || oldRef != nil {
+		c.enqueueMatching(cur)
+	}
+}
+
+func (c *Controller) deletePod(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	rs := c.controllerRS(p.Namespace, metav1.GetControllerOf(p))
+	if rs == nil {
+		return
+	}
+	key := keyOf(rs.Namespace, rs.Name)
+	c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+	c.queue.Add(key)
+}
