@@ -1,13 +1,27 @@
 package manager
 
 import (
+	"github.com/skiff-io/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-io/skiff/internal/controller/namespace"
+	"github.com/skiff-io/skiff/internal/controller/nodeipam"
+	"github.com/skiff-io/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
 )
 
 // known maps each controller's --controllers name to its constructor.
 var known = map[string]Constructor{
+	"garbagecollector": func(c Context) (Runnable, error) {
+		return garbagecollector.New(c.RESTConfig, c.Recorder("garbage-collector-controller"))
+	},
+	"nodelifecycle": func(c Context) (Runnable, error) {
+		return nodelifecycle.New(c.Client, c.Informers, c.Recorder("node-controller"),
+			nodelifecycle.Options{GracePeriod: c.Config.NodeMonitorGracePeriod})
+	},
+	"nodeipam": func(c Context) (Runnable, error) {
+		return nodeipam.New(c.Client, c.Informers, c.Recorder("node-controller"),
+			nodeipam.Options{ClusterCIDR: c.Config.ClusterCIDR})
+	},
 	"namespace": func(c Context) (Runnable, error) { return namespace.New(c.RESTConfig) },
 	"replicaset": func(c Context) (Runnable, error) {
 		return replicaset.New(c.Client, c.Informers, c.Recorder("replicaset-controller"))
