@@ -24,7 +24,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 	if !ok || format.info.StreamSerializer == nil {
 		return notAcceptable()
 	}
-	if format.target != asObject && format.target != asTable {
+	if format.target != asObject && format.target != asTable && format.target != asPartialObjectMetadata {
 		return notAcceptable()
 	}
 	opts, sopts, err := s.listOptions(r, info, sv)
@@ -78,6 +78,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 					return nil
 				}
 				obj = t
+			} else if format.target == asPartialObjectMetadata {
+				obj = partialMetadata(obj)
 			}
 			buf.Reset()
 			if err := objEnc.Encode(obj, &buf); err != nil {

@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
@@ -50,7 +49,6 @@ type Options struct {
 type Controller struct {
 	discovery discovery.DiscoveryInterface
 	metadata  metadata.Interface
-	dynamic   dynamic.Interface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
 	recorder  record.EventRecorder
 	graph     *graph
@@ -89,12 +87,7 @@ func New(cfg *rest.Config, recorder record.EventRecorder, opts ...Options) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("%s: metadata client: %w", name, err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: dynamic client: %w", name, err)
-	}
 	c := &Controller{
-		dynamic:   dyn,
 		discovery: dc,
 		metadata:  mc,
 		mapper:    restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)),

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -88,13 +88,10 @@ func (c *Controller) resync(ctx context.Context) error {
 
 // startMonitor starts a metadata informer for gvr. Called with c.mu held.
 func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionResource, gvk schema.GroupVersionKind) *monitor {
-	// The watch is made with the dynamic client, not the metadata client:
-	// skiff's API server does not yet serve WATCH as PartialObjectMetadata
-	// (it answers 406). The transform below cuts every object down to the
-	// metadata the graph reads before it is cached, so the cache holds no
-	// more than a metadata informer's would (at 50,000 objects, bodies,
-	// managed fields and annotations would dominate it).
-	inf := dynamicinformer.NewFilteredDynamicInformer(c.dynamic, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	// The server sends metadata only; the transform below also drops what
+	// the graph never reads (managed fields, annotations) before caching,
+	// which dominates memory at 50,000 objects.
+	inf := metadatainformer.NewFilteredMetadataInformer(c.metadata, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	_ = inf.SetTransform(slimMetadata)
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.graph.observe(gvk, asMetadata(obj)) },
