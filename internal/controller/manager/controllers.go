@@ -1,12 +1,16 @@
 package manager
 
 import (
+	"github.com/skiff-io/skiff/internal/controller/cronjob"
+	"github.com/skiff-io/skiff/internal/controller/daemonset"
 	"github.com/skiff-io/skiff/internal/controller/garbagecollector"
+	"github.com/skiff-io/skiff/internal/controller/job"
 	"github.com/skiff-io/skiff/internal/controller/namespace"
 	"github.com/skiff-io/skiff/internal/controller/nodeipam"
 	"github.com/skiff-io/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
+	"github.com/skiff-io/skiff/internal/controller/ttlafterfinished"
 )
 
 // known maps each controller's --controllers name to its constructor.
@@ -21,6 +25,18 @@ var known = map[string]Constructor{
 	"nodeipam": func(c Context) (Runnable, error) {
 		return nodeipam.New(c.Client, c.Informers, c.Recorder("node-controller"),
 			nodeipam.Options{ClusterCIDR: c.Config.ClusterCIDR})
+	},
+	"job": func(c Context) (Runnable, error) {
+		return job.New(c.Client, c.Informers, c.Recorder("job-controller"))
+	},
+	"cronjob": func(c Context) (Runnable, error) {
+		return cronjob.New(c.Client, c.Informers, c.Recorder("cronjob-controller"))
+	},
+	"ttl-after-finished": func(c Context) (Runnable, error) {
+		return ttlafterfinished.New(c.Client, c.Informers, c.Recorder("ttl-after-finished-controller"))
+	},
+	"daemonset": func(c Context) (Runnable, error) {
+		return daemonset.New(c.Client, c.Informers, c.Recorder("daemonset-controller"))
 	},
 	"namespace": func(c Context) (Runnable, error) { return namespace.New(c.RESTConfig) },
 	"replicaset": func(c Context) (Runnable, error) {

@@ -1,0 +1,178 @@
+// Package job is the Job controller (batch/v1): it runs a Job's pods to
+// completion. It creates pods from the template up to parallelism (and, for
+// an Indexed Job, one pod per completion index with the index in an
+// annotation, a label, the hostname and JOB_COMPLETION_INDEX), counts
+// succeeded and failed pods against completions and backoffLimit, enforces
+// activeDeadlineSeconds and suspend, and reports status with upstream's
+// conditions: SuccessCriteriaMet then Complete, FailureTarget then Failed
+// (the terminal condition once no pod of the Job is still running).
+//
+// Differs from upstream: skiff counts finished pods from the pods still
+// present (status.succeeded/failed never go down, so a deleted finished pod
+// is not forgotten, but a pod deleted before the controller saw it finish
+// is not counted) instead of tracking them with the
+// batch.kubernetes.io/job-tracking finalizer and uncountedTerminatedPods.
+// podFailurePolicy, successPolicy, backoffLimitPerIndex and
+// podReplacementPolicy are not implemented, and orphan pods matching a
+// manual selector are not adopted.
+package job
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/skiff-io/skiff/internal/controller/reconcile"
+)
+
+const name = "job"
+
+// indexByController is this package's index on the shared pod informer.
+const indexByController = "job.skiff.io/controller-uid"
+
+var gvk = batchv1.SchemeGroupVersion.WithKind("Job")
+
+// Options tune the controller.
+type Options struct {
+	// Workers is the number of Jobs reconciled at once (default 5).
+	Workers int
+	// Clock tells the time (default the real clock); tests inject a fake.
+	Clock clock.Clock
+}
+
+// Controller is the Job controller.
+type Controller struct {
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	log      *slog.Logger
+	workers  int
+	clock    clock.Clock
+
+	jobs       batchlisters.JobLister
+	jobsSynced cache.InformerSynced
+	pods       cache.Indexer
+	podsSynced cache.InformerSynced
+
+	exp   *expectations
+	queue *reconcile.Queue
+}
+
+// New builds the controller and registers its Job and Pod informers (with a
+// pod index by controller UID) and event handlers on factory. The caller
+// starts the factory; Start waits for it to sync.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
+	if client == nil || factory == nil {
+		return nil, fmt.Errorf("%s: client and informer factory are required", name)
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Workers <= 0 {
+		o.Workers = 5
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if recorder == nil {
+		recorder = &record.FakeRecorder{}
+	}
+	c := &Controller{
+		client:   client,
+		recorder: recorder,
+		log:      slog.Default().With("controller", name),
+		workers:  o.Workers,
+		clock:    o.Clock,
+		exp:      newExpectations(),
+	}
+	c.queue = reconcile.New(name, c.sync)
+
+	jobInf := factory.Batch().V1().Jobs()
+	c.jobs = jobInf.Lister()
+	c.jobsSynced = jobInf.Informer().HasSynced
+	if _, err := jobInf.Informer().AddEventHandler(c.queue.Handler()); err != nil {
+		return nil, fmt.Errorf("%s: job handler: %w", name, err)
+	}
+
+	podInf := factory.Core().V1().Pods().Informer()
+	if err := podInf.AddIndexers(cache.Indexers{indexByController: indexPodByController}); err != nil {
+		return nil, fmt.Errorf("%s: pod indexer: %w", name, err)
+	}
+	c.pods = podInf.GetIndexer()
+	c.podsSynced = podInf.HasSynced
+	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if key, ok := ownerKey(obj); ok {
+				c.exp.creationObserved(key)
+				c.queue.Add(key)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			if key, ok := ownerKey(old); ok {
+				c.queue.Add(key)
+			}
+			if key, ok := ownerKey(obj); ok {
+				if p, _ := obj.(*corev1.Pod); p != nil && p.DeletionTimestamp != nil {
+					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+				}
+				c.queue.Add(key)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if key, ok := ownerKey(obj); ok {
+				if p, _ := obj.(*corev1.Pod); p != nil {
+					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+				}
+				c.queue.Add(key)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
+	}
+	return c, nil
+}
+
+// Start waits for the caches to sync, reconciles Jobs until ctx ends, and
+// returns after the workers have exited.
+func (c *Controller) Start(ctx context.Context) error {
+	c.log.Info("starting", "workers", c.workers)
+	return c.queue.Run(ctx, c.workers, c.jobsSynced, c.podsSynced)
+}
+
+// indexPodByController indexes a pod by its controller's UID.
+func indexPodByController(obj any) ([]string, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		return []string{string(ref.UID)}, nil
+	}
+	return nil, nil
+}
+
+// ownerKey returns the key of the Job controlling a pod.
+func ownerKey(obj any) (string, bool) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || p == nil {
+		return "", false
+	}
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
+		return "", false
+	}
+	return p.Namespace + "/" + ref.Name, true
+}
