@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/skiff-io/skiff/internal/controller/podset"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
@@ -73,7 +74,7 @@ type Controller struct {
 	revisions cache.Indexer
 	synced    []cache.InformerSynced
 
-	exp   *expectations
+	exp   *podset.Expectations
 	queue *reconcile.Queue
 }
 
@@ -97,7 +98,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	if recorder == nil {
 		recorder = &record.FakeRecorder{}
 	}
-	c := &Controller{client: client, recorder: recorder, log: slog.Default().With("controller", name), workers: o.Workers, clock: o.Clock, exp: newExpectations()}
+	c := &Controller{client: client, recorder: recorder, log: slog.Default().With("controller", name), workers: o.Workers, clock: o.Clock, exp: podset.NewExpectations()}
 	c.queue = reconcile.New(name, c.sync)
 
 	dsInf := factory.Apps().V1().DaemonSets()
@@ -107,7 +108,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
 		DeleteFunc: func(obj any) {
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.exp.forget(key)
+				c.exp.Forget(key)
 			}
 			c.queue.Enqueue(obj)
 		},
@@ -139,7 +140,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if key, ok := ownerKey(obj); ok {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				c.queue.Add(key)
 			}
 		},
@@ -149,7 +150,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			}
 			if key, ok := ownerKey(obj); ok {
 				if p, _ := obj.(*corev1.Pod); p != nil && p.DeletionTimestamp != nil {
-					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
 				}
 				c.queue.Add(key)
 			}
@@ -160,7 +161,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			}
 			if key, ok := ownerKey(obj); ok {
 				if p, _ := obj.(*corev1.Pod); p != nil {
-					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
 				}
 				c.queue.Add(key)
 			}

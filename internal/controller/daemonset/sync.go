@@ -40,7 +40,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	ds, err := c.sets.DaemonSets(ns).Get(n)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -91,7 +91,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	for _, node := range slices.Sorted(maps.Keys(byNode)) {
 		p.remove = append(p.remove, byNode[node]...) // pods of nodes that are gone, or of no node
 	}
-	if len(p.create)+len(p.remove) > 0 && c.exp.satisfied(key, now) {
+	if len(p.create)+len(p.remove) > 0 && c.exp.Satisfied(key, now) {
 		c.act(ctx, key, ds, hash, p, now)
 	}
 
@@ -138,12 +138,12 @@ func (c *Controller) act(ctx context.Context, key string, ds *appsv1.DaemonSet, 
 	for i, pod := range p.remove {
 		delKeys[i] = pod.Namespace + "/" + pod.Name
 	}
-	c.exp.expect(key, len(p.create), delKeys, now)
+	c.exp.Expect(key, len(p.create), delKeys, now)
 	for i, pod := range p.remove {
 		uid := pod.UID
 		err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil {
-			c.exp.deletionObserved(key, delKeys[i])
+			c.exp.DeletionObserved(key, delKeys[i])
 			if !apierrors.IsNotFound(err) {
 				c.log.Info("deleting pod failed", "daemonset", key, "pod", pod.Name, "err", err)
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDaemonPod", "Error deleting pod %s: %v", pod.Name, err)
@@ -164,7 +164,7 @@ func (c *Controller) act(ctx context.Context, key string, ds *appsv1.DaemonSet, 
 				defer wg.Done()
 				got, err := c.client.CoreV1().Pods(ds.Namespace).Create(ctx, newPod(ds, node, hash), metav1.CreateOptions{})
 				if err != nil {
-					c.exp.creationObserved(key)
+					c.exp.CreationObserved(key)
 					mu.Lock()
 					failed = true
 					mu.Unlock()
@@ -181,7 +181,7 @@ func (c *Controller) act(ctx context.Context, key string, ds *appsv1.DaemonSet, 
 		rest = rest[n:]
 		if failed {
 			for range rest {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 			}
 			return
 		}

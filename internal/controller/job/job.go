@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/skiff-io/skiff/internal/controller/podset"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
@@ -63,7 +64,7 @@ type Controller struct {
 	pods       cache.Indexer
 	podsSynced cache.InformerSynced
 
-	exp   *expectations
+	exp   *podset.Expectations
 	queue *reconcile.Queue
 }
 
@@ -93,7 +94,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		log:      slog.Default().With("controller", name),
 		workers:  o.Workers,
 		clock:    o.Clock,
-		exp:      newExpectations(),
+		exp:      podset.NewExpectations(),
 	}
 	c.queue = reconcile.New(name, c.sync)
 
@@ -113,7 +114,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if key, ok := ownerKey(obj); ok {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				c.queue.Add(key)
 			}
 		},
@@ -123,7 +124,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			}
 			if key, ok := ownerKey(obj); ok {
 				if p, _ := obj.(*corev1.Pod); p != nil && p.DeletionTimestamp != nil {
-					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
 				}
 				c.queue.Add(key)
 			}
@@ -134,7 +135,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 			}
 			if key, ok := ownerKey(obj); ok {
 				if p, _ := obj.(*corev1.Pod); p != nil {
-					c.exp.deletionObserved(key, p.Namespace+"/"+p.Name)
+					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
 				}
 				c.queue.Add(key)
 			}

@@ -52,7 +52,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	job, err := c.jobs.Jobs(ns).Get(n)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -105,7 +105,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 
 	if len(p.create)+len(p.remove) > 0 {
-		if !c.exp.satisfied(key, now) {
+		if !c.exp.Satisfied(key, now) {
 			p.create, p.remove = nil, nil
 		} else {
 			created := c.act(ctx, key, job, p, now)
@@ -222,12 +222,12 @@ func (c *Controller) act(ctx context.Context, key string, job *batchv1.Job, p pl
 	for i, pod := range p.remove {
 		delKeys[i] = pod.Namespace + "/" + pod.Name
 	}
-	c.exp.expect(key, len(p.create), delKeys, now)
+	c.exp.Expect(key, len(p.create), delKeys, now)
 	for i, pod := range p.remove {
 		uid := pod.UID
 		err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil {
-			c.exp.deletionObserved(key, delKeys[i])
+			c.exp.DeletionObserved(key, delKeys[i])
 			if !apierrors.IsNotFound(err) {
 				c.log.Info("deleting pod failed", "job", key, "pod", pod.Name, "err", err)
 				c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
@@ -252,7 +252,7 @@ func (c *Controller) act(ctx context.Context, key string, job *batchv1.Job, p pl
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					c.exp.creationObserved(key)
+					c.exp.CreationObserved(key)
 					failed = true
 					if !errors.Is(err, context.Canceled) {
 						c.log.Info("creating pod failed", "job", key, "err", err)
@@ -268,7 +268,7 @@ func (c *Controller) act(ctx context.Context, key string, job *batchv1.Job, p pl
 		rest = rest[n:]
 		if failed {
 			for range rest {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 			}
 			break
 		}

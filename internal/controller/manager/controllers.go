@@ -1,14 +1,22 @@
 package manager
 
 import (
+	"os"
+
 	"github.com/skiff-io/skiff/internal/controller/cronjob"
 	"github.com/skiff-io/skiff/internal/controller/daemonset"
+	"github.com/skiff-io/skiff/internal/controller/deployment"
+	"github.com/skiff-io/skiff/internal/controller/disruption"
+	"github.com/skiff-io/skiff/internal/controller/endpoints"
+	"github.com/skiff-io/skiff/internal/controller/endpointslice"
 	"github.com/skiff-io/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-io/skiff/internal/controller/job"
 	"github.com/skiff-io/skiff/internal/controller/namespace"
 	"github.com/skiff-io/skiff/internal/controller/nodeipam"
 	"github.com/skiff-io/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
+	"github.com/skiff-io/skiff/internal/controller/resourcequota"
+	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
 	"github.com/skiff-io/skiff/internal/controller/ttlafterfinished"
 )
@@ -37,6 +45,32 @@ var known = map[string]Constructor{
 	},
 	"daemonset": func(c Context) (Runnable, error) {
 		return daemonset.New(c.Client, c.Informers, c.Recorder("daemonset-controller"))
+	},
+	"deployment": func(c Context) (Runnable, error) {
+		return deployment.New(c.Client, c.Informers, c.Recorder("deployment-controller"))
+	},
+	"endpointslice": func(c Context) (Runnable, error) {
+		return endpointslice.New(c.Client, c.Informers, c.Recorder("endpointslice-controller"))
+	},
+	"endpoints": func(c Context) (Runnable, error) {
+		return endpoints.New(c.Client, c.Informers, c.Recorder("endpoint-controller"))
+	},
+	"serviceaccount": func(c Context) (Runnable, error) {
+		ca := c.RESTConfig.CAData
+		if len(ca) == 0 && c.RESTConfig.CAFile != "" {
+			b, err := os.ReadFile(c.RESTConfig.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			ca = b
+		}
+		return serviceaccount.New(c.Client, c.Informers, c.Recorder("serviceaccount-controller"), serviceaccount.Options{RootCA: ca})
+	},
+	"resourcequota": func(c Context) (Runnable, error) {
+		return resourcequota.New(c.Client, c.Informers, c.Recorder("resourcequota-controller"))
+	},
+	"disruption": func(c Context) (Runnable, error) {
+		return disruption.New(c.Client, c.Informers, c.Recorder("controllermanager"))
 	},
 	"namespace": func(c Context) (Runnable, error) { return namespace.New(c.RESTConfig) },
 	"replicaset": func(c Context) (Runnable, error) {

@@ -61,7 +61,7 @@ type Controller struct {
 	pods     cache.Indexer
 	podsSync cache.InformerSynced
 
-	exp   *expectations
+	exp   *podset.Expectations
 	queue *reconcile.Queue
 	now   func() time.Time
 }
@@ -88,7 +88,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		recorder: recorder,
 		log:      slog.Default().With("controller", name),
 		workers:  o.Workers,
-		exp:      newExpectations(nil),
+		exp:      podset.NewExpectations(),
 		now:      time.Now,
 	}
 	c.queue = reconcile.New(name, c.sync)
@@ -159,7 +159,7 @@ func (c *Controller) deleteRS(obj any) {
 	if !ok {
 		return
 	}
-	c.exp.forget(keyOf(rs.Namespace, rs.Name))
+	c.exp.Forget(keyOf(rs.Namespace, rs.Name))
 	c.queue.Enqueue(rs)
 }
 
@@ -211,7 +211,7 @@ func (c *Controller) addPod(obj any) {
 	if ref := metav1.GetControllerOf(p); ref != nil {
 		if rs := c.controllerRS(p.Namespace, ref); rs != nil {
 			key := keyOf(rs.Namespace, rs.Name)
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 			c.queue.Add(key)
 		}
 		return
@@ -270,6 +270,6 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	key := keyOf(rs.Namespace, rs.Name)
-	c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+	c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 	c.queue.Add(key)
 }

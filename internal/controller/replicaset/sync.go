@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.rsLister.ReplicaSets(namespace).Get(rsName)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
@@ -43,7 +44,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.log.Info("invalid selector", "replicaset", key, "err", err)
 		return nil
 	}
-	canAct := c.exp.satisfied(key) && rs.DeletionTimestamp == nil
+	canAct := c.exp.Satisfied(key, time.Now()) && rs.DeletionTimestamp == nil
 
 	pods, err := c.claim(ctx, rs, selector)
 	if err != nil {
@@ -137,7 +138,7 @@ func (c *Controller) canAdopt(ctx context.Context, rs *appsv1.ReplicaSet) bool {
 // batch with an error. Expectations are raised first and lowered for every
 // create that failed or was skipped.
 func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key string, n int) error {
-	c.exp.expect(key, n, nil)
+	c.exp.Expect(key, n, nil, time.Now())
 	done := 0
 	for _, size := range slowStartBatches(n) {
 		errs := make([]error, size)
@@ -153,7 +154,7 @@ func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 		done += size
 		if err := errors.Join(errs...); err != nil {
 			for range n - done {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 			}
 			return err
 		}
@@ -165,7 +166,7 @@ func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet, key s
 	pod := podset.FromTemplate(&rs.Spec.Template, rs, gvk, "", rs.Name+"-")
 	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
-		c.exp.creationObserved(key)
+		c.exp.CreationObserved(key)
 		c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("replicaset %s: create pod: %w", key, err)
 	}
@@ -180,7 +181,7 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 	for i, p := range pods {
 		keys[i] = keyOf(p.Namespace, p.Name)
 	}
-	c.exp.expect(key, 0, keys)
+	c.exp.Expect(key, 0, keys, time.Now())
 	errs := make([]error, len(pods))
 	var wg sync.WaitGroup
 	for i, p := range pods {
@@ -196,7 +197,7 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 				return
 			}
 			// Not deleted by us: its deletion will not be observed.
-			c.exp.deletionObserved(key, keys[i])
+			c.exp.DeletionObserved(key, keys[i])
 			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 				return // already gone (or replaced): nothing to delete
 			}

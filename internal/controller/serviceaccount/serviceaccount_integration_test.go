@@ -1,0 +1,102 @@
+package serviceaccount_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// TestDefaultAccountAndRootCA: a new namespace gets the default
+// ServiceAccount and kube-root-ca.crt; a deleted default account and a
+// tampered ConfigMap are restored.
+func TestDefaultAccountAndRootCA(t *testing.T) {
+	cluster := framework.StartInProcess(t, framework.WithControllers())
+	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	ca := []byte("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n")
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c, err := serviceaccount.New(client, factory, record.NewFakeRecorder(100), serviceaccount.Options{RootCA: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	factory.Start(cctx.Done())
+	done := make(chan error, 1)
+	go func() { done <- c.Start(cctx) }()
+	t.Cleanup(func() {
+		ccancel()
+		if err := <-done; err != nil {
+			t.Errorf("Start: %v", err)
+		}
+		factory.Shutdown()
+	})
+
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "default account and root CA in team", func() bool {
+		_, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, serviceaccount.RootCAConfigMap, metav1.GetOptions{})
+		return err == nil && cm.Data["ca.crt"] == string(ca)
+	})
+	// Namespaces that existed before the controller started get them too.
+	waitFor(ctx, t, "default account in kube-system", func() bool {
+		_, err := client.CoreV1().ServiceAccounts("kube-system").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+
+	old, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CoreV1().ServiceAccounts("team").Delete(ctx, "default", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "default account recreated", func() bool {
+		sa, err := client.CoreV1().ServiceAccounts("team").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil && sa.UID != old.UID
+	})
+
+	cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, serviceaccount.RootCAConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["ca.crt"] = "tampered"
+	if _, err := client.CoreV1().ConfigMaps("team").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "root CA restored", func() bool {
+		cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, serviceaccount.RootCAConfigMap, metav1.GetOptions{})
+		return err == nil && cm.Data["ca.crt"] == string(ca)
+	})
+}
+
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
