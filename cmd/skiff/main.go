@@ -13,10 +13,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/bench"
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/server"
+	"github.com/skiff-io/skiff/internal/sim"
 )
 
 func main() {
@@ -42,7 +46,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newSimCommand(), newBenchCommand(), newVersionCommand())
 	return root
 }
 
@@ -96,3 +100,75 @@ func newVersionCommand() *cobra.Command {
 
 // SkiffVersion is set at build time with -ldflags "-X main.SkiffVersion=...".
 var SkiffVersion = "dev"
+
+func newSimCommand() *cobra.Command {
+	cfg := sim.Defaults()
+	var kubeconfig string
+	var taints []string
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run simulated nodes: they register, heartbeat and \"run\" the pods bound to them (for tests and benchmarks; no containers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, s := range taints {
+				t, err := sim.ParseTaint(s)
+				if err != nil {
+					return err
+				}
+				cfg.Taints = append(cfg.Taints, t)
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return fmt.Errorf("--kubeconfig: %w", err)
+			}
+			rc.QPS, rc.Burst = -1, 0
+			rc.ContentType = "application/vnd.kubernetes.protobuf"
+			rc.UserAgent = "skiff-sim"
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return sim.Run(ctx, client, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to join")
+	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "how many nodes to register")
+	f.StringVar(&cfg.NamePrefix, "name-prefix", cfg.NamePrefix, "node names are this prefix plus an index")
+	f.StringVar(&cfg.CPU, "cpu", cfg.CPU, "each node's cpu capacity")
+	f.StringVar(&cfg.Memory, "memory", cfg.Memory, "each node's memory capacity")
+	f.StringVar(&cfg.Pods, "pods", cfg.Pods, "each node's pod capacity")
+	f.StringToStringVar(&cfg.Labels, "labels", nil, "labels for every node (k=v,...)")
+	f.IntVar(&cfg.ZoneCount, "zones", 0, "spread nodes over this many topology.kubernetes.io/zone values")
+	f.StringArrayVar(&taints, "taint", nil, "taint for every node, key[=value]:Effect (repeatable)")
+	f.DurationVar(&cfg.StartDelay, "start-delay", cfg.StartDelay, "time from binding to Running and Ready")
+	f.DurationVar(&cfg.RunTime, "run-time", cfg.RunTime, "how long pods with restartPolicy Never/OnFailure run before they complete")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often each node renews its Lease")
+	f.StringArrayVar(&cfg.KillNodes, "kill-node", nil, "a node that registers but never heartbeats (repeatable)")
+	f.BoolVar(&cfg.RunPods, "run-pods", cfg.RunPods, "run the pods bound to the nodes (false: leave them Pending)")
+	return cmd
+}
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Measure a whole control plane run in this process"}
+	cfg := bench.SchedulerConfig{Nodes: 1000, Pods: 10000}
+	sched := &cobra.Command{
+		Use:   "scheduler",
+		Short: "Pods scheduled per second, create-to-bound latency and memory with simulated nodes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return bench.Scheduler(ctx, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := sched.Flags()
+	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "simulated nodes")
+	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods to schedule")
+	f.IntVar(&cfg.Writers, "writers", 32, "concurrent pod creators")
+	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
+	cmd.AddCommand(sched)
+	return cmd
+}

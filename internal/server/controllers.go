@@ -10,12 +10,17 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/manager"
 )
 
-// startControllers starts the controller-manager (and, in time, the
-// scheduler) inside `skiff server`, each a client of the API over the
+// startControllers starts the controller-manager and the scheduler inside
+// `skiff server`, each a client of the API over the
 // loopback connection, each leading only while it holds its Lease.
 func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
+	}
+	if !cfg.DisableScheduler {
+		if err := startScheduler(ctx, wg, loopback); err != nil {
+			return err
+		}
 	}
 	client := rest.CopyConfig(loopback)
 	client.QPS, client.Burst = 2000, 4000

@@ -168,8 +168,12 @@ func TestKubectl(t *testing.T) {
 	if out := k.ok("get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas}"); out != "3" {
 		t.Fatalf("jsonpath replicas = %q", out)
 	}
-	mustContain(t, "get po short name", k.ok("get", "po", "-n", "shop"), "No resources found in shop namespace.")
-	mustContain(t, "get all", k.ok("get", "all", "-n", "shop"), "service/web", "deployment.apps/web")
+	// The controllers make the pods; with no nodes they stay Pending.
+	waitFor(t, k, 30*time.Second, "3 pending web pods", func() bool {
+		out, _ := k.run("", "get", "po", "-n", "shop")
+		return strings.Count(out, "Pending") == 3 && strings.Count(out, "web-") == 3
+	})
+	mustContain(t, "get all", k.ok("get", "all", "-n", "shop"), "service/web", "deployment.apps/web", "replicaset.apps/web-", "pod/web-")
 	mustContain(t, "api-resources", k.ok("api-resources"), "deployments", "deploy", "apps/v1", "true", "Deployment")
 
 	k.ok("label", "cm", "settings", "-n", "shop", "team=blue")

@@ -1,0 +1,52 @@
+package scheduler
+
+// Config configures a Scheduler. The zero value is upstream's default.
+type Config struct {
+	// SchedulerName is the spec.schedulerName of the pods this scheduler
+	// takes; "" means "default-scheduler".
+	SchedulerName string
+	// PercentageOfNodesToScore bounds how many feasible nodes a decision
+	// looks for before it stops filtering (at least 100 nodes); 0 means
+	// upstream's adaptive default max(5, 50 - nodes/125) percent.
+	PercentageOfNodesToScore int32
+	// BindWorkers is how many goroutines make the API calls (binding,
+	// status, events, preemption); 0 means 64.
+	BindWorkers int
+}
+
+// DefaultSchedulerName is the scheduler name pods get when they name none.
+const DefaultSchedulerName = "default-scheduler"
+
+func (c Config) withDefaults() Config {
+	if c.SchedulerName == "" {
+		c.SchedulerName = DefaultSchedulerName
+	}
+	if c.BindWorkers <= 0 {
+		c.BindWorkers = 64
+	}
+	if c.PercentageOfNodesToScore < 0 {
+		c.PercentageOfNodesToScore = 0
+	}
+	return c
+}
+
+// minFeasibleNodes is the floor on how many feasible nodes a decision
+// looks for, as upstream's minFeasibleNodesToFind.
+const minFeasibleNodes = 100
+
+// numFeasibleNodesToFind returns how many feasible nodes to find among n
+// nodes before scoring, as upstream's adaptive percentageOfNodesToScore.
+func numFeasibleNodesToFind(n int, percentage int32) int {
+	if n <= minFeasibleNodes || percentage >= 100 {
+		return n
+	}
+	pct := int(percentage)
+	if pct <= 0 {
+		pct = max(50-n/125, 5)
+	}
+	num := n * pct / 100
+	if num < minFeasibleNodes {
+		return minFeasibleNodes
+	}
+	return num
+}

@@ -1,0 +1,27 @@
+// Package scheduler assigns pending pods to nodes: skiff's kube-scheduler.
+//
+// It watches pods and nodes through shared informers, keeps a cache of what
+// every node has allocated (including "assumed" pods that were decided but
+// whose binding the informer has not confirmed yet), pops pods from a
+// priority queue (active, backoff, unschedulable), and for each pod runs the
+// default profile's filters and scores over the cache in one goroutine. The
+// decision is a pure function of the cache (schedule.go); the API writes —
+// pods/binding, the PodScheduled condition, FailedScheduling and Scheduled
+// events, preemption's nominatedNodeName and victim deletions — run on a pool
+// of bind workers so the decision loop never waits on HTTP.
+//
+// Organization:
+//   - podinfo.go: per-pod state computed once (requests, tolerations,
+//     compiled selectors, ports, affinity terms, spread constraints).
+//   - cache.go: nodes, pods on nodes, assumed pods, nominated pods;
+//     matchindex.go: per-selector pod counts and topology domain indexes
+//     the cache keeps so topology spread does not rescan every pod.
+//   - queue.go: the scheduling queue.
+//   - filter.go, affinity.go, spread.go: the filter plugins.
+//   - score.go: the score plugins and their default weights.
+//   - schedule.go: one scheduling decision over the cache.
+//   - preempt.go: preemption of lower-priority pods.
+//   - message.go: upstream's failure message format.
+//   - scheduler.go: informer wiring, the loop, bind workers; bind.go: the
+//     API writes.
+package scheduler
