@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -154,6 +155,7 @@ func newSimCommand() *cobra.Command {
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure a whole control plane run in this process"}
 	cfg := bench.SchedulerConfig{Nodes: 1000, Pods: 10000}
+	var cpuProfile string
 	sched := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Pods scheduled per second, create-to-bound latency and memory with simulated nodes",
@@ -161,6 +163,17 @@ func newBenchCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return bench.Scheduler(ctx, cfg, cmd.OutOrStdout())
 		},
 	}
@@ -168,6 +181,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "simulated nodes")
 	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods to schedule")
 	f.IntVar(&cfg.Writers, "writers", 32, "concurrent pod creators")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
 	cmd.AddCommand(sched)
 	return cmd

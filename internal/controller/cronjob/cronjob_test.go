@@ -21,7 +21,7 @@ import (
 )
 
 func TestCronJobCreatesJob(t *testing.T) {
-	cluster := framework.StartInProcess(t)
+	cluster := framework.StartInProcess(t, framework.WithControllers())
 	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)

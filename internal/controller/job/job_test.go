@@ -33,7 +33,7 @@ func startController(t *testing.T) kubernetes.Interface {
 // controller reports events to.
 func startWithRecorder(t *testing.T) (kubernetes.Interface, *record.FakeRecorder) {
 	t.Helper()
-	cluster := framework.StartInProcess(t)
+	cluster := framework.StartInProcess(t, framework.WithControllers())
 	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
