@@ -7,12 +7,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -155,7 +158,7 @@ func newSimCommand() *cobra.Command {
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Measure a whole control plane run in this process"}
 	cfg := bench.SchedulerConfig{Nodes: 1000, Pods: 10000}
-	var cpuProfile string
+	var cpuProfile, debugAddr string
 	sched := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Pods scheduled per second, create-to-bound latency and memory with simulated nodes",
@@ -174,6 +177,10 @@ func newBenchCommand() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if debugAddr != "" {
+				http.Handle("/metrics", promhttp.Handler())             // embedded etcd's metrics
+				go func() { _ = http.ListenAndServe(debugAddr, nil) }() // and net/http/pprof
+			}
 			return bench.Scheduler(ctx, cfg, cmd.OutOrStdout())
 		},
 	}
@@ -182,6 +189,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods to schedule")
 	f.IntVar(&cfg.Writers, "writers", 32, "concurrent pod creators")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
 	cmd.AddCommand(sched)
 	return cmd

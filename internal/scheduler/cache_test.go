@@ -3,8 +3,10 @@ package scheduler
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 func TestCacheAssumeConfirmForget(t *testing.T) {
@@ -77,4 +79,51 @@ func TestMatchIndexFollowsPods(t *testing.T) {
 	if m.perNode[n] != 1 {
 		t.Fatalf("count after remove %d, want 1", m.perNode[n])
 	}
+}
+
+// TestDomainCountsFollowChanges checks the incrementally kept per-domain
+// counts against a recount after pods and nodes come and go.
+func TestDomainCountsFollowChanges(t *testing.T) {
+	zone := func(z string) func(*v1.Node) { return nodeLabels("zone", z) }
+	nodes := []*v1.Node{testNode("a1", "4", "8Gi", zone("a")), testNode("a2", "4", "8Gi", zone("a")), testNode("b1", "4", "8Gi", zone("b")), testNode("none", "4", "8Gi")}
+	web := func(name, node string) *v1.Pod { return testPod(name, "", "", onNode(node), withLabels("app", "web")) }
+	c := testCache(nodes, web("w1", "a1"), web("w2", "b1"), web("w3", "none"))
+	sel := labels.SelectorFromSet(labels.Set{"app": "web"})
+	check := func(step string) {
+		t.Helper()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		m := c.matchIndexLocked("default", sel)
+		dc := c.domainCountsLocked(m, "zone")
+		want := map[string]int64{}
+		for _, cp := range c.pods {
+			n := c.nodes[cp.node]
+			if v, ok := n.labels["zone"]; ok && n.index >= 0 && cp.info.labels["app"] == "web" {
+				want[v]++
+			}
+		}
+		got := map[string]int64{}
+		for d, name := range dc.topo.names {
+			if dc.counts[d] != 0 {
+				got[name] = dc.counts[d]
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: counts per zone (-want +got):\n%s", step, diff)
+		}
+	}
+	check("initial")
+	c.SetPod(web("w4", "a2"))
+	c.SetPod(testPod("other", "", "", onNode("a2"), withLabels("app", "other")))
+	check("pod added")
+	c.RemovePod("default/w1")
+	check("pod removed")
+	c.RemoveNode("a1")
+	c.SetPod(web("w5", "b1"))
+	check("node removed")
+	c.SetNode(testNode("b2", "4", "8Gi", zone("b")))
+	c.SetPod(web("w6", "b2"))
+	c.SetNode(testNode("a2", "4", "8Gi", zone("c")))
+	c.SetPod(web("w7", "a2"))
+	check("node added and relabelled")
 }

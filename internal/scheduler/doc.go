@@ -14,10 +14,14 @@
 //   - podinfo.go: per-pod state computed once (requests, tolerations,
 //     compiled selectors, ports, affinity terms, spread constraints).
 //   - cache.go: nodes, pods on nodes, assumed pods, nominated pods;
-//     matchindex.go: per-selector pod counts and topology domain indexes
-//     the cache keeps so topology spread does not rescan every pod.
+//     matchindex.go: per-selector pod counts (per node and per topology
+//     domain) and topology domain indexes the cache keeps so topology
+//     spread does not rescan every pod or node.
 //   - queue.go: the scheduling queue.
 //   - filter.go, affinity.go, spread.go: the filter plugins.
+//   - defaultspread.go: the system default topology spread constraints a
+//     pod without its own gets, over the selectors of the Services and the
+//     ReplicaSet or StatefulSet that select it (scoring only).
 //   - score.go: the score plugins and their default weights.
 //   - schedule.go: one scheduling decision over the cache.
 //   - preempt.go: preemption of lower-priority pods.

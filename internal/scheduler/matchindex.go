@@ -18,16 +18,59 @@ type matchIndex struct {
 	sel       labels.Selector
 	perNode   map[*nodeInfo]int64
 	lastUsed  int64
+	// byKey sums perNode by the domains of a topology key, over the listed
+	// nodes, for the spread constraints that count every node carrying the
+	// key; built on first use and kept up to date by update.
+	byKey map[string]*domainCounts
+}
+
+// domainCounts is a matchIndex's count per domain of one topology index.
+// It is valid while topo is the cache's current index for its key; when
+// the node list or labels change, the next use rebuilds it.
+type domainCounts struct {
+	topo   *topologyIndex
+	counts []int64
 }
 
 func (m *matchIndex) update(p *podInfo, node *nodeInfo, sign int64) {
-	if p.namespace != m.namespace || p.pod.DeletionTimestamp != nil || !m.sel.Matches(p.labels) {
+	if node == nil || p.namespace != m.namespace || p.pod.DeletionTimestamp != nil || !m.sel.Matches(p.labels) {
 		return
 	}
 	m.perNode[node] += sign
 	if m.perNode[node] == 0 {
 		delete(m.perNode, node)
 	}
+	for _, dc := range m.byKey {
+		// A stale topology index may map the position wrongly; it is
+		// rebuilt before its next use, so the count is never read.
+		if node.index >= 0 && node.index < len(dc.topo.domainOf) {
+			if d := dc.topo.domainOf[node.index]; d >= 0 {
+				dc.counts[d] += sign
+			}
+		}
+	}
+}
+
+// domainCountsLocked returns m's counts per domain of key over the listed
+// nodes. The caller holds c.mu and must not modify the counts.
+func (c *Cache) domainCountsLocked(m *matchIndex, key string) *domainCounts {
+	t := c.topologyLocked(key)
+	if dc, ok := m.byKey[key]; ok && dc.topo == t {
+		return dc
+	}
+	dc := &domainCounts{topo: t, counts: make([]int64, len(t.names))}
+	for n, cnt := range m.perNode {
+		if n.index >= 0 && n.index < len(t.domainOf) && c.list[n.index] == n {
+			if d := t.domainOf[n.index]; d >= 0 {
+				dc.counts[d] += cnt
+			}
+		}
+	}
+	if m.byKey == nil {
+		m.byKey = map[string]*domainCounts{}
+	}
+	m.byKey[key] = dc
+	return dc
 }
 
 // matchIndexLocked returns the index for pods of namespace matching sel,

@@ -44,9 +44,12 @@ type podInfo struct {
 	// affinity is nil unless the pod has inter-pod (anti-)affinity.
 	affinity *podAffinity
 	// hardSpread and softSpread are the DoNotSchedule and ScheduleAnyway
-	// topology spread constraints.
-	hardSpread []spreadConstraint
-	softSpread []spreadConstraint
+	// topology spread constraints. For a pod without constraints of its
+	// own, softSpread holds the system defaults once setDefaultSpread has
+	// run, and spreadDefaulted is true.
+	hardSpread      []spreadConstraint
+	softSpread      []spreadConstraint
+	spreadDefaulted bool
 }
 
 // resources is an amount of schedulable resources in integer units:

@@ -146,7 +146,7 @@ func (a *algorithm) score(p *podInfo, nodes []*nodeInfo) {
 		}
 		a.addNormalized(weightNodeAffinity, func(s []int64) { normalizeMax(s, false) })
 	}
-	if ss := newSpreadScorer(a.cache, p); ss != nil {
+	if ss := newSpreadScorer(a.cache, p, nodes); ss != nil {
 		if cap(a.okBuf) < len(nodes) {
 			a.okBuf = make([]bool, len(nodes))
 		}

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestNumFeasibleNodesToFind(t *testing.T) {
@@ -91,7 +95,11 @@ func TestScheduleRotatesStart(t *testing.T) {
 // benchmarkSchedule measures the decision path (decide and assume, with
 // the cache lock as the loop takes it) at 5,000 nodes. Pods are removed
 // again after 50,000 so the cluster stays at a steady fill.
-func benchmarkSchedule(b *testing.B, mods ...func(*v1.Pod)) {
+func benchmarkSchedule(b *testing.B, mods ...func(*v1.Pod)) { benchmarkScheduleWith(b, nil, mods...) }
+
+// benchmarkScheduleWith is benchmarkSchedule with prep applied to each
+// pod's state (as the loop does per attempt) before its decision.
+func benchmarkScheduleWith(b *testing.B, prep func(*podInfo), mods ...func(*v1.Pod)) {
 	var nodes []*v1.Node
 	for i, name := range nodeNames("node-", 5000) {
 		nodes = append(nodes, testNode(name, "32", "128Gi", nodeLabels("topology.kubernetes.io/zone", fmt.Sprintf("zone-%d", i%3))))
@@ -109,6 +117,9 @@ func benchmarkSchedule(b *testing.B, mods ...func(*v1.Pod)) {
 	for i := range b.N {
 		p := *pods[i%len(pods)]
 		p.key = fmt.Sprintf("default/p-%d", i)
+		if prep != nil {
+			prep(&p)
+		}
 		c.mu.Lock()
 		if old := keys[i%window]; old != "" {
 			c.removeLocked(old)
@@ -129,4 +140,17 @@ func BenchmarkSchedule5000Nodes(b *testing.B) { benchmarkSchedule(b) }
 
 func BenchmarkSchedule5000NodesZoneSpread(b *testing.B) {
 	benchmarkSchedule(b, withSpread("topology.kubernetes.io/zone", 1, v1.ScheduleAnyway, 0))
+}
+
+// BenchmarkSchedule5000NodesDefaultSpread is the common Deployment case:
+// no constraints of its own, so the system defaults (hostname and zone)
+// over its ReplicaSet's selector, looked up per decision from a lister.
+func BenchmarkSchedule5000NodesDefaultSpread(b *testing.B) {
+	idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	if err := idx.Add(&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}); err != nil {
+		b.Fatal(err)
+	}
+	sel := &spreadSelectors{replicaSets: appslisters.NewReplicaSetLister(idx)}
+	benchmarkScheduleWith(b, func(p *podInfo) { p.setDefaultSpread(sel.defaultSelector(p.pod)) }, ownedBy("ReplicaSet", "web"))
 }

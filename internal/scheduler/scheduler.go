@@ -29,7 +29,10 @@ type Scheduler struct {
 	queue *Queue
 	algo  *algorithm
 
-	pods   corelisters.PodLister
+	pods corelisters.PodLister
+	// spread finds the Services and controllers that make a pod's system
+	// default topology spread selector.
+	spread *spreadSelectors
 	synced []cache.InformerSynced
 	// jobs carries API work from the decision loop to the bind workers.
 	jobs chan func(context.Context)
@@ -37,7 +40,9 @@ type Scheduler struct {
 
 // New returns a scheduler that takes pods with spec.schedulerName
 // cfg.SchedulerName. It registers pod, node and namespace informers and
-// their handlers on factory; the caller starts the factory.
+// their handlers on factory, and Service, ReplicaSet and StatefulSet
+// informers for the default topology spread; the caller starts the
+// factory.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, cfg Config) (*Scheduler, error) {
 	if client == nil || factory == nil || recorder == nil {
 		return nil, fmt.Errorf("scheduler: client, informer factory and event recorder are required")
@@ -80,7 +85,12 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}); err != nil {
 		return nil, fmt.Errorf("scheduler: node handler: %w", err)
 	}
-	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced}
+	svcInf := factory.Core().V1().Services()
+	rsInf := factory.Apps().V1().ReplicaSets()
+	ssInf := factory.Apps().V1().StatefulSets()
+	s.spread = &spreadSelectors{services: svcInf.Lister(), replicaSets: rsInf.Lister(), statefulSets: ssInf.Lister()}
+	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced,
+		svcInf.Informer().HasSynced, rsInf.Informer().HasSynced, ssInf.Informer().HasSynced}
 	return s, nil
 }
 
@@ -144,6 +154,12 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 	if !s.responsible(p.pod) {
 		s.queue.Done(p.key)
 		return true
+	}
+	if len(p.pod.Spec.TopologySpreadConstraints) == 0 {
+		// Per attempt, from the listers, before taking the cache lock: a
+		// Service or controller the informers report after the pod was
+		// queued still counts, as upstream computes it every cycle.
+		p.setDefaultSpread(s.spread.defaultSelector(p.pod))
 	}
 	s.cache.mu.Lock()
 	if s.cache.isPlacedLocked(p.key) {

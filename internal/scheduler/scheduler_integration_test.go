@@ -21,9 +21,12 @@ import (
 	"github.com/skiff-io/skiff/test/framework"
 )
 
-func createNode(t *testing.T, ctx context.Context, client kubernetes.Interface, name, cpu string, labels map[string]string) {
+func createNode(t *testing.T, ctx context.Context, client kubernetes.Interface, name, cpu string, labels map[string]string, mods ...func(v1.ResourceList)) {
 	t.Helper()
 	res := v1.ResourceList{v1.ResourceCPU: resource.MustParse(cpu), v1.ResourceMemory: resource.MustParse("16Gi"), v1.ResourcePods: resource.MustParse("110")}
+	for _, m := range mods {
+		m(res)
+	}
 	node := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	created, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if err != nil {
@@ -37,6 +40,11 @@ func createNode(t *testing.T, ctx context.Context, client kubernetes.Interface, 
 	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("node %s status: %v", name, err)
 	}
+}
+
+// withMemory sets a node's memory capacity and allocatable.
+func withMemory(q string) func(v1.ResourceList) {
+	return func(r v1.ResourceList) { r[v1.ResourceMemory] = resource.MustParse(q) }
 }
 
 func createPod(t *testing.T, ctx context.Context, client kubernetes.Interface, name, cpu string, mods ...func(*v1.Pod)) {

@@ -48,54 +48,94 @@ func compileSpread(pod *v1.Pod, c *v1.TopologySpreadConstraint) spreadConstraint
 }
 
 // spreadCounts is, per constraint, how many matching pods each topology
-// domain holds, over the nodes the constraints count (nodes carrying every
-// constraint's key and passing the inclusion policies). Domains are the
-// cache's topology index ids, so per-node work is slice indexing.
+// domain holds over the nodes the constraint counts. With requireAll (a
+// pod's own constraints) a node counts only if it carries every
+// constraint's key and passes the inclusion policies; without it (the
+// system defaults) a node counts for each constraint whose key it carries
+// and whose policies it passes. Domains are the cache's topology index
+// ids, so per-node work is slice indexing. A constraint marked perNode is
+// not summed by domain: its count is read from the node itself (upstream
+// scores kubernetes.io/hostname that way).
 type spreadCounts struct {
 	constraints []spreadConstraint
+	requireAll  bool
+	idx         []*matchIndex
+	perNode     []bool
 	topo        []*topologyIndex
-	counts      [][]int64 // [constraint][domain]
-	present     [][]bool  // [constraint][domain]: some counted node is in it
+	counts      [][]int64 // [constraint][domain]; shared with the cache, read only
+	present     [][]bool  // [constraint][domain]: some counted node is in it; nil: all are
 	numDomains  []int
 }
 
-func newSpreadCounts(c *Cache, p *podInfo, constraints []spreadConstraint) *spreadCounts {
+func newSpreadCounts(c *Cache, p *podInfo, constraints []spreadConstraint, requireAll, hostnamePerNode bool) *spreadCounts {
 	if len(constraints) == 0 {
 		return nil
 	}
 	k := len(constraints)
-	s := &spreadCounts{constraints: constraints, topo: make([]*topologyIndex, k), counts: make([][]int64, k), present: make([][]bool, k), numDomains: make([]int, k)}
-	idx := make([]*matchIndex, k)
+	s := &spreadCounts{constraints: constraints, requireAll: requireAll, idx: make([]*matchIndex, k), perNode: make([]bool, k),
+		topo: make([]*topologyIndex, k), counts: make([][]int64, k), present: make([][]bool, k), numDomains: make([]int, k)}
+	// A constraint counts every node carrying its key when no other key
+	// is required of the node and no inclusion policy excludes any: then
+	// the cache's incrementally kept per-domain counts are exact and no
+	// node needs visiting. Otherwise the nodes are scanned.
+	keyOnly := !requireAll || k == 1
+	noAffinity := p.nodeSelector == nil && p.required == nil
+	var scan []bool
 	for i := range constraints {
-		idx[i] = c.matchIndexLocked(p.namespace, constraints[i].selector)
-		s.topo[i] = c.topologyLocked(constraints[i].key)
-		s.counts[i] = make([]int64, len(s.topo[i].names))
-		s.present[i] = make([]bool, len(s.topo[i].names))
+		ci := &constraints[i]
+		s.idx[i] = c.matchIndexLocked(p.namespace, ci.selector)
+		s.topo[i] = c.topologyLocked(ci.key)
+		s.perNode[i] = hostnamePerNode && ci.key == v1.LabelHostname
+		switch {
+		case s.perNode[i]:
+		case keyOnly && !ci.honorTaints && (!ci.honorAffinity || noAffinity):
+			s.counts[i] = c.domainCountsLocked(s.idx[i], ci.key).counts
+			s.numDomains[i] = len(s.topo[i].names)
+		default:
+			if scan == nil {
+				scan = make([]bool, k)
+			}
+			scan[i] = true
+			s.counts[i] = make([]int64, len(s.topo[i].names))
+			s.present[i] = make([]bool, len(s.topo[i].names))
+		}
 	}
-	simple := k == 1 && !constraints[0].honorTaints && (!constraints[0].honorAffinity || (p.nodeSelector == nil && p.required == nil))
+	if scan == nil {
+		return s
+	}
 	for j, n := range c.list {
-		if !simple && !spreadEligible(p, constraints, n) {
+		if requireAll && !spreadEligible(p, constraints, n) {
 			continue
 		}
 		for i := range constraints {
+			if !scan[i] {
+				continue
+			}
 			d := s.topo[i].domainOf[j]
-			if d < 0 {
+			if d < 0 || (!requireAll && !spreadIncludes(p, &constraints[i], n)) {
 				continue
 			}
 			s.present[i][d] = true
-			if cnt, ok := idx[i].perNode[n]; ok {
+			if cnt, ok := s.idx[i].perNode[n]; ok {
 				s.counts[i][d] += cnt
 			}
 		}
 	}
 	for i := range constraints {
-		for _, ok := range s.present[i] {
-			if ok {
-				s.numDomains[i]++
+		if scan[i] {
+			for _, ok := range s.present[i] {
+				if ok {
+					s.numDomains[i]++
+				}
 			}
 		}
 	}
 	return s
+}
+
+// isPresent reports whether domain d of constraint i holds a counted node.
+func (s *spreadCounts) isPresent(i, d int) bool {
+	return s.present[i] == nil || s.present[i][d]
 }
 
 // domain returns n's domain id for constraint i, or -1 if n lacks the key.
@@ -112,9 +152,13 @@ func (s *spreadCounts) domain(i int, n *nodeInfo) int32 {
 	return t.domainOf[n.index]
 }
 
-func (s *spreadCounts) count(i int, d int32) int64 {
+// count is the matching pods in n's domain d for constraint i.
+func (s *spreadCounts) count(i int, d int32, n *nodeInfo) int64 {
 	if d < 0 {
 		return 0
+	}
+	if s.perNode[i] {
+		return s.idx[i].perNode[n]
 	}
 	return s.counts[i][d]
 }
@@ -125,14 +169,22 @@ func spreadEligible(p *podInfo, constraints []spreadConstraint, n *nodeInfo) boo
 		if _, ok := n.labels[c.key]; !ok {
 			return false
 		}
-		if c.honorAffinity && !p.matchesNodeSelector(n.name, n.labels) {
+		if !spreadIncludes(p, c, n) {
 			return false
 		}
-		if c.honorTaints {
-			for j := range n.hardTaints {
-				if !tolerates(p.tolerations, &n.hardTaints[j]) {
-					return false
-				}
+	}
+	return true
+}
+
+// spreadIncludes applies c's node inclusion policies to n.
+func spreadIncludes(p *podInfo, c *spreadConstraint, n *nodeInfo) bool {
+	if c.honorAffinity && !p.matchesNodeSelector(n.name, n.labels) {
+		return false
+	}
+	if c.honorTaints {
+		for j := range n.hardTaints {
+			if !tolerates(p.tolerations, &n.hardTaints[j]) {
+				return false
 			}
 		}
 	}
@@ -147,7 +199,7 @@ type spreadFilter struct {
 }
 
 func newSpreadFilter(c *Cache, p *podInfo) *spreadFilter {
-	sc := newSpreadCounts(c, p, p.hardSpread)
+	sc := newSpreadCounts(c, p, p.hardSpread, true, false)
 	if sc == nil {
 		return nil
 	}
@@ -158,7 +210,7 @@ func newSpreadFilter(c *Cache, p *podInfo) *spreadFilter {
 		}
 		first := true
 		for d, c := range counts {
-			if sc.present[i][d] && (first || c < f.minMatch[i]) {
+			if sc.isPresent(i, d) && (first || c < f.minMatch[i]) {
 				f.minMatch[i] = c
 				first = false
 			}
@@ -174,7 +226,7 @@ func (f *spreadFilter) filter(n *nodeInfo) *status {
 		if d < 0 {
 			return statusSpreadNoLabel
 		}
-		if f.count(i, d)+int64(c.selfMatch)-f.minMatch[i] > c.maxSkew {
+		if f.count(i, d, n)+int64(c.selfMatch)-f.minMatch[i] > c.maxSkew {
 			return statusSpread
 		}
 	}
@@ -182,35 +234,106 @@ func (f *spreadFilter) filter(n *nodeInfo) *status {
 }
 
 // spreadScorer is PodTopologySpread's score over the ScheduleAnyway
-// constraints: fewer matching pods in the node's domains is better.
+// constraints (the pod's own, or the system defaults): fewer matching pods
+// in the node's domains is better.
 type spreadScorer struct {
 	*spreadCounts
 	weights []float64
 }
 
-func newSpreadScorer(c *Cache, p *podInfo) *spreadScorer {
-	sc := newSpreadCounts(c, p, p.softSpread)
+// newSpreadScorer prepares the score of p over the feasible nodes. As
+// upstream, each constraint is weighted by log(2 + the number of domains
+// among the feasible nodes), counting every feasible node as a domain for
+// kubernetes.io/hostname. A system default constraint whose key no node
+// carries is dropped.
+func newSpreadScorer(c *Cache, p *podInfo, nodes []*nodeInfo) *spreadScorer {
+	constraints := p.softSpread
+	if p.spreadDefaulted {
+		constraints = withTopology(c, constraints)
+	}
+	sc := newSpreadCounts(c, p, constraints, !p.spreadDefaulted, true)
 	if sc == nil {
 		return nil
 	}
 	s := &spreadScorer{spreadCounts: sc, weights: make([]float64, len(sc.constraints))}
-	for i := range sc.counts {
-		s.weights[i] = math.Log(float64(sc.numDomains[i] + 2))
+	sizes := make([]int, len(sc.constraints))
+	seen := make([][]bool, len(sc.constraints))
+	for i := range sc.constraints {
+		if !sc.perNode[i] {
+			seen[i] = make([]bool, len(sc.topo[i].names)+1) // last: nodes without the key
+		}
+	}
+	for _, n := range nodes {
+		if sc.requireAll && !hasKeys(sc.constraints, n) {
+			continue // ignored: scores 0
+		}
+		for i := range sc.constraints {
+			if sc.perNode[i] {
+				sizes[i]++
+				continue
+			}
+			d := sc.domain(i, n)
+			if d < 0 {
+				d = int32(len(seen[i]) - 1)
+			}
+			if !seen[i][d] {
+				seen[i][d] = true
+				sizes[i]++
+			}
+		}
+	}
+	for i := range sizes {
+		s.weights[i] = math.Log(float64(sizes[i] + 2))
 	}
 	return s
 }
 
-// score returns the raw score (lower is better) and false for a node that
-// lacks a constraint's key, which gets the minimum normalised score.
+// withTopology returns the constraints whose key some listed node
+// carries, reusing the slice when none is dropped.
+func withTopology(c *Cache, constraints []spreadConstraint) []spreadConstraint {
+	keep := 0
+	for i := range constraints {
+		if len(c.topologyLocked(constraints[i].key).names) > 0 {
+			keep++
+		}
+	}
+	if keep == len(constraints) {
+		return constraints
+	}
+	out := make([]spreadConstraint, 0, keep)
+	for i := range constraints {
+		if len(c.topologyLocked(constraints[i].key).names) > 0 {
+			out = append(out, constraints[i])
+		}
+	}
+	return out
+}
+
+func hasKeys(constraints []spreadConstraint, n *nodeInfo) bool {
+	for i := range constraints {
+		if _, ok := n.labels[constraints[i].key]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// score returns the raw score (lower is better). For a pod's own
+// constraints, a node that lacks a constraint's key returns false and gets
+// the minimum normalised score; with the system defaults, a constraint
+// whose key the node lacks adds nothing, as upstream.
 func (s *spreadScorer) score(n *nodeInfo) (int64, bool) {
 	var total float64
 	for i := range s.constraints {
 		c := &s.constraints[i]
 		d := s.domain(i, n)
 		if d < 0 {
-			return 0, false
+			if s.requireAll {
+				return 0, false
+			}
+			continue
 		}
-		total += float64(s.count(i, d))*s.weights[i] + float64(c.maxSkew-1)
+		total += float64(s.count(i, d, n))*s.weights[i] + float64(c.maxSkew-1)
 	}
 	return int64(math.Round(total)), true
 }

@@ -74,7 +74,7 @@ func TestTopologySpreadScore(t *testing.T) {
 	web := func(name, node string) *v1.Pod { return testPod(name, "", "", onNode(node), withLabels("app", "web")) }
 	c := testCache(nodes, web("w1", "a1"), web("w2", "a1"), web("w3", "a2"))
 	p := newPodInfo(testPod("p", "", "", withLabels("app", "web"), withSpread("kubernetes.io/hostname", 1, v1.ScheduleAnyway, 0)))
-	s := newSpreadScorer(c, p)
+	s := newSpreadScorer(c, p, c.list)
 	scores := make([]int64, len(c.list))
 	ok := make([]bool, len(c.list))
 	for i, n := range c.list {
