@@ -189,6 +189,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods to schedule")
 	f.IntVar(&cfg.Writers, "writers", 32, "concurrent pod creators")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's state here (default: a temp dir removed afterwards)")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
 	cmd.AddCommand(sched)

@@ -19,8 +19,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-io/skiff/internal/server"
@@ -144,28 +145,35 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 	bound := make([]atomic.Int64, cfg.Pods)
 	var nbound atomic.Int64
 	allBound := make(chan struct{})
-	w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
+	// An informer, not a bare watch: the server ends a watch that falls
+	// behind, and the informer resumes it without losing a binding.
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	observe := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok || p.Spec.NodeName == "" {
+			return
+		}
+		i, err := strconv.Atoi(strings.TrimPrefix(p.Name, "p-"))
+		if err != nil || i < 0 || i >= cfg.Pods {
+			return
+		}
+		if bound[i].CompareAndSwap(0, time.Now().UnixNano()) && nbound.Add(1) == int64(cfg.Pods) {
+			close(allBound)
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: observe, UpdateFunc: func(_, obj any) { observe(obj) }}); err != nil {
 		return nil, err
 	}
-	defer w.Stop()
-	go func() {
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type == watch.Deleted || p.Spec.NodeName == "" {
-				continue
-			}
-			i, err := strconv.Atoi(strings.TrimPrefix(p.Name, "p-"))
-			if err != nil || i < 0 || i >= cfg.Pods {
-				continue
-			}
-			if bound[i].CompareAndSwap(0, time.Now().UnixNano()) && nbound.Add(1) == int64(cfg.Pods) {
-				close(allBound)
-			}
-		}
-	}()
+	infCtx, stopInformer := context.WithCancel(ctx)
+	factory.Start(infCtx.Done())
+	defer func() { stopInformer(); factory.Shutdown() }()
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return nil, ctx.Err()
+	}
 
 	var stopScheduler func()
+	var err error
 	if !cfg.Backlog {
 		if stopScheduler, err = startScheduler(ctx, client); err != nil {
 			return nil, err
