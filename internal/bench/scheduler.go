@@ -19,11 +19,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-io/skiff/internal/scheduler"
 	"github.com/skiff-io/skiff/internal/server"
 	"github.com/skiff-io/skiff/internal/sim"
 )
@@ -145,16 +144,10 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 	bound := make([]atomic.Int64, cfg.Pods)
 	var nbound atomic.Int64
 	allBound := make(chan struct{})
-	// An informer, not a bare watch: the server ends a watch that falls
-	// behind, and the informer resumes it without losing a binding.
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
-	inf := factory.Core().V1().Pods().Informer()
-	observe := func(obj any) {
-		p, ok := obj.(*corev1.Pod)
-		if !ok || p.Spec.NodeName == "" {
-			return
-		}
-		i, err := strconv.Atoi(strings.TrimPrefix(p.Name, "p-"))
+	// The scheduler runs in this process: its OnBound hook times each
+	// binding when the API server has accepted it.
+	onBound := func(_, name, _ string) {
+		i, err := strconv.Atoi(strings.TrimPrefix(name, "p-"))
 		if err != nil || i < 0 || i >= cfg.Pods {
 			return
 		}
@@ -162,20 +155,11 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 			close(allBound)
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: observe, UpdateFunc: func(_, obj any) { observe(obj) }}); err != nil {
-		return nil, err
-	}
-	infCtx, stopInformer := context.WithCancel(ctx)
-	factory.Start(infCtx.Done())
-	defer func() { stopInformer(); factory.Shutdown() }()
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return nil, ctx.Err()
-	}
 
 	var stopScheduler func()
 	var err error
 	if !cfg.Backlog {
-		if stopScheduler, err = startScheduler(ctx, client); err != nil {
+		if stopScheduler, err = startScheduler(ctx, client, onBound); err != nil {
 			return nil, err
 		}
 		defer stopScheduler()
@@ -211,7 +195,7 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 	switchedAt := time.Time{}
 	if cfg.Backlog {
 		switchedAt = time.Now()
-		if stopScheduler, err = startScheduler(ctx, client); err != nil {
+		if stopScheduler, err = startScheduler(ctx, client, onBound); err != nil {
 			return nil, err
 		}
 		defer stopScheduler()
@@ -295,12 +279,12 @@ func selfMemory() (rss, hwm int64) {
 // startScheduler runs the scheduler as `skiff server` does (without the
 // Lease, which only adds a wait) on client until the returned stop is
 // called.
-func startScheduler(ctx context.Context, client kubernetes.Interface) (stop func(), err error) {
+func startScheduler(ctx context.Context, client kubernetes.Interface, onBound func(namespace, name, node string)) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = server.RunScheduler(ctx, client)
+		_ = server.RunScheduler(ctx, client, scheduler.Config{OnBound: onBound})
 	}()
 	return func() { cancel(); <-done }, nil
 }

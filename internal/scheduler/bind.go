@@ -30,6 +30,9 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, cycle int64, node s
 		return
 	}
 	s.queue.Done(qp.info.key)
+	if s.cfg.OnBound != nil {
+		s.cfg.OnBound(pod.Namespace, pod.Name, node)
+	}
 	s.recorder.Eventf(pod, v1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 }
 

@@ -12,6 +12,9 @@ type Config struct {
 	// BindWorkers is how many goroutines make the API calls (binding,
 	// status, events, preemption); 0 means 64.
 	BindWorkers int
+	// OnBound, if not nil, is called after each successful binding, from
+	// a bind worker (benchmarks count bindings with it; it must not block).
+	OnBound func(namespace, name, node string)
 }
 
 // DefaultSchedulerName is the scheduler name pods get when they name none.

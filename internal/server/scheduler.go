@@ -34,7 +34,7 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 	go func() {
 		defer wg.Done()
 		err := leader.Run(ctx, client, "skiff-scheduler", leader.Identity(), func(ctx context.Context) {
-			if err := RunScheduler(ctx, client); err != nil && ctx.Err() == nil {
+			if err := RunScheduler(ctx, client, scheduler.Config{}); err != nil && ctx.Err() == nil {
 				slog.Default().Error("scheduler stopped", "err", err)
 			}
 		})
@@ -46,14 +46,15 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 }
 
 // RunScheduler runs one scheduler with its own informers and event
-// recorder until ctx ends (`skiff bench scheduler` runs it directly).
-func RunScheduler(ctx context.Context, client kubernetes.Interface) error {
+// recorder until ctx ends (`skiff bench scheduler` runs it directly, with
+// cfg.OnBound to time bindings).
+func RunScheduler(ctx context.Context, client kubernetes.Interface, cfg scheduler.Config) error {
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: scheduler.DefaultSchedulerName})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	s, err := scheduler.New(client, factory, recorder, scheduler.Config{})
+	s, err := scheduler.New(client, factory, recorder, cfg)
 	if err != nil {
 		return err
 	}
