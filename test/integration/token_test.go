@@ -62,7 +62,7 @@ func TestServiceAccountTokens(t *testing.T) {
 			t.Fatalf("%s token: %v", name, err)
 		}
 	}
-	if _, err := as(plain + "x").CoreV1().Pods("tok").List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
+	if _, err := as(plain+"x").CoreV1().Pods("tok").List(ctx, metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
 		t.Fatalf("a forged token: want 401, got %v", err)
 	}
 	zero := int64(0)

@@ -10,10 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/skiff-io/skiff/internal/controller/cronjob"
@@ -21,29 +17,11 @@ import (
 )
 
 func TestCronJobCreatesJob(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
 	// The fake clock runs 90 s ahead: a "* * * * *" schedule is due at
 	// least once since the CronJob's creation, without waiting for it.
 	clk := clocktesting.NewFakeClock(time.Now().Add(90 * time.Second))
-	c, err := cronjob.New(client, factory, record.NewFakeRecorder(100), cronjob.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		factory.Shutdown()
-	})
+	_, client, _ := framework.StartController(t, framework.Builder(cronjob.New, cronjob.Options{Clock: clk}))
+	ctx := t.Context()
 
 	cj, err := client.BatchV1().CronJobs("default").Create(ctx, &batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Name: "tick", Namespace: "default"},

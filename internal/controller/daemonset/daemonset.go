@@ -46,10 +46,6 @@ import (
 
 const name = "daemonset"
 
-// indexByController is this package's index, by controller UID, on the
-// shared pod and ControllerRevision informers.
-const indexByController = "daemonset.skiff.io/controller-uid"
-
 var gvk = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
 
 // Options tune the controller.
@@ -133,7 +129,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	podInf := factory.Core().V1().Pods().Informer()
-	if err := podInf.AddIndexers(cache.Indexers{indexByController: indexByControllerUID}); err != nil {
+	if err := podset.AddControllerUIDIndex(podInf); err != nil {
 		return nil, fmt.Errorf("%s: pod indexer: %w", name, err)
 	}
 	c.pods = podInf.GetIndexer()
@@ -171,7 +167,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	revInf := factory.Apps().V1().ControllerRevisions().Informer()
-	if err := revInf.AddIndexers(cache.Indexers{indexByController: indexByControllerUID}); err != nil {
+	if err := podset.AddControllerUIDIndex(revInf); err != nil {
 		return nil, fmt.Errorf("%s: controllerrevision indexer: %w", name, err)
 	}
 	c.revisions = revInf.GetIndexer()
@@ -203,25 +199,6 @@ func (c *Controller) enqueueAll() {
 func nodeChanged(old, n *corev1.Node) bool {
 	return !reflect.DeepEqual(old.Labels, n.Labels) || !reflect.DeepEqual(old.Spec.Taints, n.Spec.Taints) ||
 		(old.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
-}
-
-func indexByControllerUID(obj any) ([]string, error) {
-	m, err := metaOf(obj)
-	if err != nil || m == nil {
-		return nil, nil
-	}
-	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
-		return []string{string(ref.UID)}, nil
-	}
-	return nil, nil
-}
-
-func metaOf(obj any) (metav1.Object, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, fmt.Errorf("%T has no metadata", obj)
-	}
-	return m, nil
 }
 
 // ownerKey returns the key of the DaemonSet controlling a pod.

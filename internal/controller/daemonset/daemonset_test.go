@@ -10,10 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-io/skiff/internal/controller/daemonset"
 	"github.com/skiff-io/skiff/test/framework"
@@ -21,29 +18,7 @@ import (
 
 func startController(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 500, 1000
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := daemonset.New(client, factory, record.NewFakeRecorder(1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
-	})
+	_, client, _ := framework.StartController(t, framework.Builder(daemonset.New))
 	return client
 }
 
@@ -98,9 +73,7 @@ func makeReady(ctx context.Context, t *testing.T, client kubernetes.Interface) {
 			if p.Status.Phase == corev1.PodRunning {
 				continue
 			}
-			p.Status.Phase = corev1.PodRunning
-			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-			if _, err := client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+			if _, err := framework.SetRunningReady(ctx, client, &p); err != nil {
 				t.Logf("pod %s status: %v", p.Name, err) // it may be gone already
 			}
 		}

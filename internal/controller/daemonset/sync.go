@@ -209,7 +209,7 @@ func newPod(ds *appsv1.DaemonSet, node, hash string) *corev1.Pod {
 
 // byController returns the objects in indexer controlled by ds.
 func (c *Controller) byController(indexer cache.Indexer, ds *appsv1.DaemonSet) []any {
-	objs, err := indexer.ByIndex(indexByController, string(ds.UID))
+	objs, err := podset.ControlledBy(indexer, ds.UID)
 	if err != nil {
 		return nil
 	}

@@ -12,10 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-io/skiff/internal/controller/disruption"
 	"github.com/skiff-io/skiff/test/framework"
@@ -27,31 +24,9 @@ import (
 // takes the first budget to zero; an expired disruptedPods entry is
 // dropped.
 func TestBudgets(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
+	_, client, _ := framework.StartController(t, framework.Builder(disruption.New))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := disruption.New(client, factory, record.NewFakeRecorder(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, ccancel := context.WithCancel(ctx)
-	factory.Start(cctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(cctx) }()
-	t.Cleanup(func() {
-		ccancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
-	})
 
 	const ns = "default"
 	for i := range 3 {
@@ -145,19 +120,10 @@ func mkPDB(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, n
 
 func createReadyPod(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, name string, labels map[string]string, owners []metav1.OwnerReference) {
 	t.Helper()
-	pod := &corev1.Pod{
+	framework.CreateReadyPod(ctx, t, client, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, OwnerReferences: owners},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}},
-	}
-	p, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 func findCondition(conds []metav1.Condition) *metav1.Condition {

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-io/skiff/internal/controller/endpoints"
@@ -28,39 +27,19 @@ import (
 // pod leaves both; deleted Endpoints come back; deleting the service
 // deletes its Endpoints.
 func TestServiceEndpoints(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
+	_, client, _ := framework.StartController(t, func(client kubernetes.Interface, factory informers.SharedInformerFactory, rec record.EventRecorder) (framework.Group, error) {
+		sc, err := endpointslice.New(client, factory, rec)
+		if err != nil {
+			return nil, err
+		}
+		ec, err := endpoints.New(client, factory, rec)
+		if err != nil {
+			return nil, err
+		}
+		return framework.Group{sc, ec}, nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-
-	factory := informers.NewSharedInformerFactory(client, 0)
-	recorder := record.NewFakeRecorder(100)
-	sc, err := endpointslice.New(client, factory, recorder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec, err := endpoints.New(client, factory, recorder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, ccancel := context.WithCancel(ctx)
-	factory.Start(cctx.Done())
-	done := make(chan error, 2)
-	go func() { done <- sc.Start(cctx) }()
-	go func() { done <- ec.Start(cctx) }()
-	t.Cleanup(func() {
-		ccancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("Start: %v", err)
-			}
-		}
-		factory.Shutdown()
-	})
 
 	const ns = "default"
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{corev1.LabelTopologyZone: "zone-a"}}}
@@ -180,22 +159,12 @@ func TestServiceEndpoints(t *testing.T) {
 
 func createReadyPod(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, name, ip string) {
 	t.Helper()
-	pod := &corev1.Pod{
+	framework.CreateReadyPod(ctx, t, client, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "web"}},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "nginx",
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
-	}
-	p, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.PodIP = ip
-	p.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if _, err := client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+		Status: corev1.PodStatus{PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}},
+	})
 }
 
 func setReady(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, name string, st corev1.ConditionStatus) {

@@ -12,9 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
@@ -33,25 +34,17 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := cluster.NewClient(t)
+	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS, cfg.Burst = 500, 1000
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	gc, err := garbagecollector.New(cfg, record.NewFakeRecorder(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- gc.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
+	// The collector discovers resources itself: it is built from the
+	// rest config and ignores the factory.
+	framework.RunController(t, client, record.NewFakeRecorder(100), func(_ kubernetes.Interface, _ informers.SharedInformerFactory, rec record.EventRecorder) (*garbagecollector.Controller, error) {
+		return garbagecollector.New(cfg, rec)
 	})
-	return &env{ctx: ctx, client: kubernetes.NewForConfigOrDie(cfg)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	return &env{ctx: ctx, client: client}
 }
 
 // TestMetadataClient checks that the server answers the metadata client
@@ -59,7 +52,7 @@ func start(t *testing.T) *env {
 // PATCH.
 func TestMetadataClient(t *testing.T) {
 	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, _ := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
+	cfg := cluster.Config
 	mc := metadata.NewForConfigOrDie(cfg)
 	ctx := context.Background()
 	cms := schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}

@@ -38,9 +38,6 @@ import (
 
 const name = "job"
 
-// indexByController is this package's index on the shared pod informer.
-const indexByController = "job.skiff.io/controller-uid"
-
 var gvk = batchv1.SchemeGroupVersion.WithKind("Job")
 
 // Options tune the controller.
@@ -106,7 +103,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	podInf := factory.Core().V1().Pods().Informer()
-	if err := podInf.AddIndexers(cache.Indexers{indexByController: indexPodByController}); err != nil {
+	if err := podset.AddControllerUIDIndex(podInf); err != nil {
 		return nil, fmt.Errorf("%s: pod indexer: %w", name, err)
 	}
 	c.pods = podInf.GetIndexer()
@@ -151,18 +148,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.workers)
 	return c.queue.Run(ctx, c.workers, c.jobsSynced, c.podsSynced)
-}
-
-// indexPodByController indexes a pod by its controller's UID.
-func indexPodByController(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, nil
-	}
-	if ref := metav1.GetControllerOf(p); ref != nil {
-		return []string{string(ref.UID)}, nil
-	}
-	return nil, nil
 }
 
 // ownerKey returns the key of the Job controlling a pod.

@@ -327,7 +327,7 @@ func hasEnv(env []corev1.EnvVar, name string) bool {
 
 // ownedPods returns the pods job controls that match its selector.
 func (c *Controller) ownedPods(job *batchv1.Job) []*corev1.Pod {
-	objs, err := c.pods.ByIndex(indexByController, string(job.UID))
+	owned, err := podset.PodsControlledBy(c.pods, job.UID)
 	if err != nil {
 		return nil
 	}
@@ -335,9 +335,9 @@ func (c *Controller) ownedPods(job *batchv1.Job) []*corev1.Pod {
 	if err != nil {
 		sel = labels.Nothing()
 	}
-	out := make([]*corev1.Pod, 0, len(objs))
-	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok && p.Namespace == job.Namespace && sel.Matches(labels.Set(p.Labels)) {
+	out := make([]*corev1.Pod, 0, len(owned))
+	for _, p := range owned {
+		if p.Namespace == job.Namespace && sel.Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-io/skiff/internal/controller/nodeipam"
@@ -20,11 +19,7 @@ import (
 
 func TestNodeIPAM(t *testing.T) {
 	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
+	client := cluster.NewClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -34,22 +29,9 @@ func TestNodeIPAM(t *testing.T) {
 
 	recorder := record.NewFakeRecorder(100)
 	start := func() func() {
-		factory := informers.NewSharedInformerFactory(client, 0)
-		c, err := nodeipam.New(client, factory, recorder, nodeipam.Options{ClusterCIDR: "10.42.0.0/22"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, ccancel := context.WithCancel(ctx)
-		factory.Start(cctx.Done())
-		done := make(chan error, 1)
-		go func() { done <- c.Start(cctx) }()
-		return func() {
-			ccancel()
-			if err := <-done; err != nil {
-				t.Errorf("Start: %v", err)
-			}
-			factory.Shutdown()
-		}
+		return framework.RunController(t, client, recorder, func(client kubernetes.Interface, factory informers.SharedInformerFactory, rec record.EventRecorder) (*nodeipam.Controller, error) {
+			return nodeipam.New(client, factory, rec, nodeipam.Options{ClusterCIDR: "10.42.0.0/22"})
+		})
 	}
 	stop := start()
 	defer func() { stop() }()

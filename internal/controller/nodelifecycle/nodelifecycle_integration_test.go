@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
@@ -88,16 +87,11 @@ func retryUpdate(ctx context.Context, f func() error) error {
 
 func TestNodeLifecycle(t *testing.T) {
 	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 500, 1000
-	client := kubernetes.NewForConfigOrDie(cfg)
+	client := cluster.NewClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: corev1.NamespaceNodeLease}}, metav1.CreateOptions{})
+	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: corev1.NamespaceNodeLease}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -116,22 +110,10 @@ func TestNodeLifecycle(t *testing.T) {
 	defer k.halt()
 
 	recorder := record.NewFakeRecorder(1000)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := nodelifecycle.New(client, factory, recorder, nodelifecycle.Options{GracePeriod: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, ccancel := context.WithCancel(ctx)
-	factory.Start(cctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(cctx) }()
-	defer func() {
-		ccancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
-	}()
+	stop := framework.RunController(t, client, recorder, func(client kubernetes.Interface, factory informers.SharedInformerFactory, rec record.EventRecorder) (*nodelifecycle.Controller, error) {
+		return nodelifecycle.New(client, factory, rec, nodelifecycle.Options{GracePeriod: 2 * time.Second})
+	})
+	defer stop() // stopped before the kubelet halts
 
 	tol := func(secs *int64) []corev1.Toleration {
 		return []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs}}

@@ -34,13 +34,6 @@ import (
 
 const name = "replicaset"
 
-// Index names on the shared pod informer. They are owned by this package
-// (another controller registering the same name would conflict).
-const (
-	indexByController = "replicaset.skiff.io/controller-uid"
-	indexOrphans      = "replicaset.skiff.io/orphans"
-)
-
 var gvk = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
 
 // Options tune the controller.
@@ -105,10 +98,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	podInf := factory.Core().V1().Pods().Informer()
-	if err := podInf.AddIndexers(cache.Indexers{
-		indexByController: indexPodByController,
-		indexOrphans:      indexOrphanPod,
-	}); err != nil {
+	if err := podset.AddControllerUIDIndex(podInf); err != nil {
+		return nil, fmt.Errorf("%s: pod indexers: %w", name, err)
+	}
+	if err := podset.AddOrphanIndex(podInf); err != nil {
 		return nil, fmt.Errorf("%s: pod indexers: %w", name, err)
 	}
 	c.pods = podInf.GetIndexer()
@@ -128,27 +121,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.workers)
 	return c.queue.Run(ctx, c.workers, c.rsSynced, c.podsSync)
-}
-
-// indexPodByController indexes a pod by the UID of its controller.
-func indexPodByController(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, nil
-	}
-	if ref := metav1.GetControllerOf(p); ref != nil {
-		return []string{string(ref.UID)}, nil
-	}
-	return nil, nil
-}
-
-// indexOrphanPod indexes a pod without a controller by its namespace.
-func indexOrphanPod(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok || metav1.GetControllerOf(p) != nil {
-		return nil, nil
-	}
-	return []string{p.Namespace}, nil
 }
 
 func (c *Controller) deleteRS(obj any) {

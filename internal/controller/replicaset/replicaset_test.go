@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 
@@ -25,29 +24,10 @@ import (
 // stops it (waiting for Start to return) at cleanup.
 func start(t *testing.T) (kubernetes.Interface, informers.SharedInformerFactory, *record.FakeRecorder) {
 	t.Helper()
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 1000, 2000
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	recorder := record.NewFakeRecorder(10000)
-	c, err := replicaset.New(client, factory, recorder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
+	var factory informers.SharedInformerFactory
+	_, client, recorder := framework.StartController(t, func(client kubernetes.Interface, f informers.SharedInformerFactory, rec record.EventRecorder) (*replicaset.Controller, error) {
+		factory = f
+		return replicaset.New(client, f, rec)
 	})
 	return client, factory, recorder
 }
@@ -102,11 +82,7 @@ func waitPodCount(t *testing.T, client kubernetes.Interface, app string, n int) 
 
 func markReady(t *testing.T, client kubernetes.Interface, p corev1.Pod) {
 	t.Helper()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if _, err := client.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), &p, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("mark %s ready: %v", p.Name, err)
-	}
+	framework.MarkReady(context.Background(), t, client, &p)
 }
 
 func TestReplicaSet(t *testing.T) {

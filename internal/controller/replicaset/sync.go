@@ -85,18 +85,18 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // orphans and releasing owned pods that no longer match. Candidates come
 // from the indexes: pods controlled by rs and orphans in its namespace.
 func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector) ([]*corev1.Pod, error) {
-	owned, err := c.pods.ByIndex(indexByController, string(rs.UID))
+	owned, err := podset.PodsControlledBy(c.pods, rs.UID)
 	if err != nil {
 		return nil, fmt.Errorf("replicaset %s/%s: pods by controller: %w", rs.Namespace, rs.Name, err)
 	}
-	orphans, err := c.pods.ByIndex(indexOrphans, rs.Namespace)
+	orphans, err := podset.OrphanPods(c.pods, rs.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("replicaset %s/%s: orphan pods: %w", rs.Namespace, rs.Name, err)
 	}
 	candidates := make([]*corev1.Pod, 0, len(owned)+len(orphans))
-	for _, list := range [][]any{owned, orphans} {
-		for _, o := range list {
-			if p, ok := o.(*corev1.Pod); ok && podset.IsActive(p) {
+	for _, list := range [][]*corev1.Pod{owned, orphans} {
+		for _, p := range list {
+			if podset.IsActive(p) {
 				candidates = append(candidates, p)
 			}
 		}

@@ -8,10 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-io/skiff/test/framework"
@@ -21,32 +17,10 @@ import (
 // ServiceAccount and kube-root-ca.crt; a deleted default account and a
 // tampered ConfigMap are restored.
 func TestDefaultAccountAndRootCA(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
+	ca := []byte("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n")
+	_, client, _ := framework.StartController(t, framework.Builder(serviceaccount.New, serviceaccount.Options{RootCA: ca}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-
-	ca := []byte("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n")
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := serviceaccount.New(client, factory, record.NewFakeRecorder(100), serviceaccount.Options{RootCA: ca})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, ccancel := context.WithCancel(ctx)
-	factory.Start(cctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(cctx) }()
-	t.Cleanup(func() {
-		ccancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
-	})
 
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -34,16 +34,11 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-io/skiff/internal/controller/podset"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
 const name = "statefulset"
-
-// Index names on shared informers, owned by this package.
-const (
-	indexByController = "statefulset.skiff.io/controller-uid"
-	indexOrphans      = "statefulset.skiff.io/orphans"
-)
 
 var gvk = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
 
@@ -104,7 +99,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	podInf := factory.Core().V1().Pods().Informer()
-	if err := podInf.AddIndexers(cache.Indexers{indexByController: indexByControllerUID, indexOrphans: indexOrphanPod}); err != nil {
+	if err := podset.AddControllerUIDIndex(podInf); err != nil {
+		return nil, fmt.Errorf("%s: pod indexers: %w", name, err)
+	}
+	if err := podset.AddOrphanIndex(podInf); err != nil {
 		return nil, fmt.Errorf("%s: pod indexers: %w", name, err)
 	}
 	c.pods = podInf.GetIndexer()
@@ -117,7 +115,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 
 	revInf := factory.Apps().V1().ControllerRevisions().Informer()
-	if err := revInf.AddIndexers(cache.Indexers{indexByController: indexByControllerUID}); err != nil {
+	if err := podset.AddControllerUIDIndex(revInf); err != nil {
 		return nil, fmt.Errorf("%s: revision indexers: %w", name, err)
 	}
 	c.revisions = revInf.GetIndexer()
@@ -141,27 +139,6 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.workers)
 	return c.queue.Run(ctx, c.workers, c.synced...)
-}
-
-// indexByControllerUID indexes an object by the UID of its controller.
-func indexByControllerUID(obj any) ([]string, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, nil
-	}
-	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
-		return []string{string(ref.UID)}, nil
-	}
-	return nil, nil
-}
-
-// indexOrphanPod indexes a pod without a controller by its namespace.
-func indexOrphanPod(obj any) ([]string, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok || metav1.GetControllerOfNoCopy(p) != nil {
-		return nil, nil
-	}
-	return []string{p.Namespace}, nil
 }
 
 // enqueueController queues the set that controls obj (a pod or revision,

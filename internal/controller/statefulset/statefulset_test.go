@@ -12,10 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
@@ -24,29 +21,7 @@ import (
 
 func start(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS, cfg.Burst = 1000, 2000
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := statefulset.New(client, factory, record.NewFakeRecorder(1000))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Start: %v", err)
-		}
-		factory.Shutdown()
-	})
+	_, client, _ := framework.StartController(t, framework.Builder(statefulset.New))
 	return client
 }
 
@@ -79,12 +54,7 @@ func waitPod(t *testing.T, client kubernetes.Interface, name string, notUID stri
 
 func markReady(t *testing.T, client kubernetes.Interface, p *corev1.Pod) {
 	t.Helper()
-	p = p.DeepCopy()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if _, err := client.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("mark %s ready: %v", p.Name, err)
-	}
+	framework.MarkReady(context.Background(), t, client, p)
 }
 
 func getSet(ctx context.Context, client kubernetes.Interface) (*appsv1.StatefulSet, error) {

@@ -84,25 +84,18 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // selector and are named like the set's pods, and releasing pods that no
 // longer match.
 func (c *Controller) claim(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector) ([]*corev1.Pod, error) {
-	owned, err := c.pods.ByIndex(indexByController, string(set.UID))
+	owned, err := podset.PodsControlledBy(c.pods, set.UID)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset %s/%s: pods by controller: %w", set.Namespace, set.Name, err)
 	}
-	orphans, err := c.pods.ByIndex(indexOrphans, set.Namespace)
+	orphans, err := podset.OrphanPods(c.pods, set.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset %s/%s: orphan pods: %w", set.Namespace, set.Name, err)
 	}
-	candidates := make([]*corev1.Pod, 0, len(owned))
-	for _, o := range owned {
-		if p, ok := o.(*corev1.Pod); ok {
+	candidates := owned
+	for _, p := range orphans {
+		if _, member := ordinalOf(set.Name, p.Name); member {
 			candidates = append(candidates, p)
-		}
-	}
-	for _, o := range orphans {
-		if p, ok := o.(*corev1.Pod); ok {
-			if _, member := ordinalOf(set.Name, p.Name); member {
-				candidates = append(candidates, p)
-			}
 		}
 	}
 	mine, adopt, release := podset.Claim(candidates, set.UID, selector, set.DeletionTimestamp != nil)
@@ -135,7 +128,7 @@ func (c *Controller) canAdopt(ctx context.Context, set *appsv1.StatefulSet) bool
 }
 
 func (c *Controller) ownedRevisions(set *appsv1.StatefulSet) ([]*appsv1.ControllerRevision, error) {
-	objs, err := c.revisions.ByIndex(indexByController, string(set.UID))
+	objs, err := podset.ControlledBy(c.revisions, set.UID)
 	if err != nil {
 		return nil, fmt.Errorf("statefulset %s/%s: revisions: %w", set.Namespace, set.Name, err)
 	}

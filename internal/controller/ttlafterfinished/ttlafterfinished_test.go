@@ -10,10 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-io/skiff/internal/controller/ttlafterfinished"
@@ -21,26 +17,8 @@ import (
 )
 
 func TestDeletesFinishedJobAfterTTL(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
-	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := ttlafterfinished.New(client, factory, record.NewFakeRecorder(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		factory.Shutdown()
-	})
+	_, client, _ := framework.StartController(t, framework.Builder(ttlafterfinished.New))
+	ctx := t.Context()
 
 	mk := func(name string, ttl int32) *batchv1.Job {
 		j, err := client.BatchV1().Jobs("default").Create(ctx, &batchv1.Job{
