@@ -27,6 +27,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	coordlisters "k8s.io/client-go/listers/coordination/v1"
@@ -83,6 +84,10 @@ type Controller struct {
 	// firstSeen is when the controller first saw a NoExecute taint that
 	// carries no timeAdded ("node\x00key\x00effect").
 	firstSeen map[string]time.Time
+	// evicted holds the pods this controller has already evicted, so that
+	// a reconcile on a cache that has not yet seen the deletion neither
+	// deletes nor reports them twice. An entry goes with the pod.
+	evicted map[types.UID]struct{}
 }
 
 // New builds the controller and registers its Node, Lease and Pod
@@ -104,6 +109,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		clock:     opts.Clock,
 		evictions: newLimiter(opts.EvictionRate, opts.Clock),
 		firstSeen: map[string]time.Time{},
+		evicted:   map[types.UID]struct{}{},
 		log:       slog.Default().With("controller", name),
 	}
 	c.nodeQ = reconcile.New(name+"-nodes", c.syncNode)
@@ -131,6 +137,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		{pods.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.podChanged,
 			UpdateFunc: func(_, obj any) { c.podChanged(obj) },
+			DeleteFunc: c.podDeleted,
 		}},
 	}
 	for _, h := range handlers {

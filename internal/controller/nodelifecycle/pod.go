@@ -46,14 +46,38 @@ func (c *Controller) syncPod(ctx context.Context, key string) error {
 		c.podQ.AddAfter(key, d)
 		return nil
 	}
+	uid := pod.UID
+	c.mu.Lock()
+	_, done := c.evicted[uid]
+	c.evicted[uid] = struct{}{}
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
 	c.recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 	c.log.Info("evicting pod from tainted node", "pod", key, "node", node.Name)
-	uid := pod.UID
 	err = c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
 	}
+	if err != nil {
+		c.mu.Lock()
+		delete(c.evicted, uid) // not evicted after all: the retry may
+		c.mu.Unlock()
+	}
 	return err
+}
+
+// podDeleted forgets an evicted pod once it is gone.
+func (c *Controller) podDeleted(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if p, ok := obj.(*corev1.Pod); ok {
+		c.mu.Lock()
+		delete(c.evicted, p.UID)
+		c.mu.Unlock()
+	}
 }
 
 // deleteOrphan deletes, with grace 0, a pod whose node the cache does not
