@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -30,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-io/skiff/internal/controller/endpointslice"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
@@ -94,10 +93,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	podInf := factory.Core().V1().Pods()
 	c.pods = podInf.Lister()
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.enqueuePodServices(podOf(obj)) },
+		AddFunc: func(obj any) { c.enqueuePodServices(endpointslice.PodOf(obj)) },
 		UpdateFunc: func(old, cur any) {
-			o, n := podOf(old), podOf(cur)
-			if o == nil || n == nil || !podChanged(o, n) {
+			o, n := endpointslice.PodOf(old), endpointslice.PodOf(cur)
+			if o == nil || n == nil || !endpointslice.PodAddressChanged(o, n) {
 				return
 			}
 			c.enqueuePodServices(n)
@@ -105,7 +104,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 				c.enqueuePodServices(o)
 			}
 		},
-		DeleteFunc: func(obj any) { c.enqueuePodServices(podOf(obj)) },
+		DeleteFunc: func(obj any) { c.enqueuePodServices(endpointslice.PodOf(obj)) },
 	}); err != nil {
 		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
 	}
@@ -165,7 +164,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if current != nil && upToDate(current, next) {
 		return nil
 	}
-	if t := triggerTime(svc, pods); t != "" {
+	if t := endpointslice.TriggerTime(svc, pods); t != "" {
 		next.Annotations[annotationTriggerTime] = t
 	}
 	if current == nil {
@@ -249,65 +248,10 @@ func normalize(in []corev1.EndpointSubset) []corev1.EndpointSubset {
 	return out
 }
 
-// triggerTime approximates upstream's last-change-trigger-time: the latest
-// creation or readiness transition among the service and its pods.
-func triggerTime(svc *corev1.Service, pods []*corev1.Pod) string {
-	t := svc.CreationTimestamp.Time
-	for _, p := range pods {
-		if p == nil {
-			continue
-		}
-		pt := p.CreationTimestamp.Time
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.LastTransitionTime.After(pt) {
-				pt = c.LastTransitionTime.Time
-			}
-		}
-		if pt.After(t) {
-			t = pt
-		}
-	}
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func podOf(obj any) *corev1.Pod {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	p, _ := obj.(*corev1.Pod)
-	return p
-}
-
-// podChanged reports whether an update can change the pod's addresses.
-func podChanged(o, n *corev1.Pod) bool {
-	return !maps.Equal(o.Labels, n.Labels) ||
-		o.Status.PodIP != n.Status.PodIP ||
-		!slices.Equal(o.Status.PodIPs, n.Status.PodIPs) ||
-		podReady(o) != podReady(n) ||
-		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
-		o.Spec.NodeName != n.Spec.NodeName ||
-		o.Spec.Hostname != n.Spec.Hostname ||
-		o.Spec.Subdomain != n.Spec.Subdomain ||
-		o.Status.Phase != n.Status.Phase
-}
-
 // enqueuePodServices queues every Service in the pod's namespace whose
 // selector matches it.
 func (c *Controller) enqueuePodServices(p *corev1.Pod) {
-	if p == nil {
-		return
-	}
-	svcs, err := c.services.Services(p.Namespace).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	set := labels.Set(p.Labels)
-	for _, s := range svcs {
-		if len(s.Spec.Selector) > 0 && labels.SelectorFromValidatedSet(s.Spec.Selector).Matches(set) {
-			c.queue.Add(s.Namespace + "/" + s.Name)
-		}
+	for _, key := range endpointslice.SelectingServices(c.services, p) {
+		c.queue.Add(key)
 	}
 }

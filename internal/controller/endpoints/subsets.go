@@ -2,12 +2,13 @@ package endpoints
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/skiff-io/skiff/internal/controller/endpointslice"
+	"github.com/skiff-io/skiff/internal/controller/podset"
 )
 
 // MaxAddresses is upstream's cap on the addresses of one Endpoints object;
@@ -40,7 +41,7 @@ func subsets(svc *corev1.Service, pods []*corev1.Pod, maxAddresses int) ([]corev
 		if p.DeletionTimestamp != nil && !svc.Spec.PublishNotReadyAddresses {
 			continue
 		}
-		ip := podIPv4(p)
+		ip := endpointslice.PodIPv4(p)
 		if ip == "" {
 			continue
 		}
@@ -65,7 +66,7 @@ func subsets(svc *corev1.Service, pods []*corev1.Pod, maxAddresses int) ([]corev
 		if p.Spec.Hostname != "" && p.Spec.Subdomain == svc.Name && p.Namespace == svc.Namespace {
 			addr.Hostname = p.Spec.Hostname
 		}
-		if svc.Spec.PublishNotReadyAddresses || podReady(p) {
+		if svc.Spec.PublishNotReadyAddresses || podset.IsReady(p) {
 			b.ready = append(b.ready, addr)
 		} else {
 			b.notReady = append(b.notReady, addr)
@@ -128,29 +129,6 @@ func refName(r *corev1.ObjectReference) string {
 	return r.Name
 }
 
-// podIPv4 returns the pod's IPv4 address, or "".
-func podIPv4(p *corev1.Pod) string {
-	ips := []string{p.Status.PodIP}
-	for _, ip := range p.Status.PodIPs {
-		ips = append(ips, ip.IP)
-	}
-	for _, s := range ips {
-		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-			return a.String()
-		}
-	}
-	return ""
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // resolvePorts maps the service's ports onto pod p (named target ports
 // looked up among the pod's container ports of the same protocol; a name
 // the pod lacks leaves that port out), sorted by name and port.
@@ -161,7 +139,7 @@ func resolvePorts(svc *corev1.Service, p *corev1.Pod) []corev1.EndpointPort {
 		if proto == "" {
 			proto = corev1.ProtocolTCP
 		}
-		port, ok := targetPort(sp, proto, p)
+		port, ok := endpointslice.TargetPort(sp, proto, p)
 		if !ok {
 			continue
 		}
@@ -174,28 +152,6 @@ func resolvePorts(svc *corev1.Service, p *corev1.Pod) []corev1.EndpointPort {
 		return int(a.Port) - int(b.Port)
 	})
 	return out
-}
-
-func targetPort(sp corev1.ServicePort, proto corev1.Protocol, p *corev1.Pod) (int32, bool) {
-	tp := sp.TargetPort
-	if tp.Type == intstr.String && tp.StrVal != "" {
-		for _, c := range p.Spec.Containers {
-			for _, cp := range c.Ports {
-				cproto := cp.Protocol
-				if cproto == "" {
-					cproto = corev1.ProtocolTCP
-				}
-				if cp.Name == tp.StrVal && cproto == proto {
-					return cp.ContainerPort, true
-				}
-			}
-		}
-		return 0, false
-	}
-	if tp.Type == intstr.Int && tp.IntVal > 0 {
-		return tp.IntVal, true
-	}
-	return sp.Port, true
 }
 
 func portsKey(ports []corev1.EndpointPort) string {

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/skiff-io/skiff/internal/controller/podset"
 )
 
 // group is a set of endpoints that share one port mapping: pods that
@@ -60,11 +62,11 @@ func podEndpoint(svc *corev1.Service, p *corev1.Pod, zoneOf func(string) string)
 	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return discoveryv1.Endpoint{}, false
 	}
-	ip := podIPv4(p)
+	ip := PodIPv4(p)
 	if ip == "" {
 		return discoveryv1.Endpoint{}, false
 	}
-	serving := podReady(p)
+	serving := podset.IsReady(p)
 	terminating := p.DeletionTimestamp != nil
 	ready := serving && !terminating
 	if svc.Spec.PublishNotReadyAddresses {
@@ -95,8 +97,8 @@ func podEndpoint(svc *corev1.Service, p *corev1.Pod, zoneOf func(string) string)
 	return ep, true
 }
 
-// podIPv4 returns the pod's IPv4 address, or "".
-func podIPv4(p *corev1.Pod) string {
+// PodIPv4 returns the pod's IPv4 address, or "".
+func PodIPv4(p *corev1.Pod) string {
 	ips := []string{p.Status.PodIP}
 	for _, ip := range p.Status.PodIPs {
 		ips = append(ips, ip.IP)
@@ -107,15 +109,6 @@ func podIPv4(p *corev1.Pod) string {
 		}
 	}
 	return ""
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // resolvePorts maps the service's ports onto pod p: a numeric targetPort is
@@ -129,7 +122,7 @@ func resolvePorts(svc *corev1.Service, p *corev1.Pod) []discoveryv1.EndpointPort
 		if proto == "" {
 			proto = corev1.ProtocolTCP
 		}
-		port, ok := targetPort(sp, proto, p)
+		port, ok := TargetPort(sp, proto, p)
 		if !ok {
 			continue
 		}
@@ -144,7 +137,7 @@ func resolvePorts(svc *corev1.Service, p *corev1.Pod) []discoveryv1.EndpointPort
 	return out
 }
 
-func targetPort(sp corev1.ServicePort, proto corev1.Protocol, p *corev1.Pod) (int32, bool) {
+func TargetPort(sp corev1.ServicePort, proto corev1.Protocol, p *corev1.Pod) (int32, bool) {
 	tp := sp.TargetPort
 	if tp.Type == intstr.String && tp.StrVal != "" {
 		for _, c := range p.Spec.Containers {

@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-io/skiff/internal/controller/podset"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
@@ -102,10 +103,10 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	podInf := factory.Core().V1().Pods()
 	c.pods = podInf.Lister()
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.enqueuePodServices(podOf(obj)) },
+		AddFunc: func(obj any) { c.enqueuePodServices(PodOf(obj)) },
 		UpdateFunc: func(old, cur any) {
-			o, n := podOf(old), podOf(cur)
-			if o == nil || n == nil || !podChanged(o, n) {
+			o, n := PodOf(old), PodOf(cur)
+			if o == nil || n == nil || !PodAddressChanged(o, n) {
 				return
 			}
 			c.enqueuePodServices(n)
@@ -113,7 +114,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 				c.enqueuePodServices(o)
 			}
 		},
-		DeleteFunc: func(obj any) { c.enqueuePodServices(podOf(obj)) },
+		DeleteFunc: func(obj any) { c.enqueuePodServices(PodOf(obj)) },
 	}); err != nil {
 		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
 	}
@@ -179,7 +180,7 @@ func (c *Controller) enqueueSliceService(obj any) {
 	}
 }
 
-func podOf(obj any) *corev1.Pod {
+func PodOf(obj any) *corev1.Pod {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
@@ -187,12 +188,12 @@ func podOf(obj any) *corev1.Pod {
 	return p
 }
 
-// podChanged reports whether an update can change the pod's endpoints.
-func podChanged(o, n *corev1.Pod) bool {
+// PodAddressChanged reports whether an update can change the pod's endpoints.
+func PodAddressChanged(o, n *corev1.Pod) bool {
 	return !maps.Equal(o.Labels, n.Labels) ||
 		o.Status.PodIP != n.Status.PodIP ||
 		!slices.Equal(o.Status.PodIPs, n.Status.PodIPs) ||
-		podReady(o) != podReady(n) ||
+		podset.IsReady(o) != podset.IsReady(n) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
 		o.Spec.NodeName != n.Spec.NodeName ||
 		o.Spec.Hostname != n.Spec.Hostname ||
@@ -203,22 +204,30 @@ func podChanged(o, n *corev1.Pod) bool {
 // enqueuePodServices queues every Service in the pod's namespace whose
 // selector matches it.
 func (c *Controller) enqueuePodServices(p *corev1.Pod) {
-	if p == nil {
-		return
+	for _, key := range SelectingServices(c.services, p) {
+		c.queue.Add(key)
 	}
-	svcs, err := c.services.Services(p.Namespace).List(labels.Everything())
+}
+
+// SelectingServices returns the keys of the Services in the pod's
+// namespace whose selector matches it (services without a selector never
+// do).
+func SelectingServices(services corelisters.ServiceLister, p *corev1.Pod) []string {
+	if p == nil {
+		return nil
+	}
+	svcs, err := services.Services(p.Namespace).List(labels.Everything())
 	if err != nil {
-		return
+		return nil
 	}
 	set := labels.Set(p.Labels)
+	var keys []string
 	for _, s := range svcs {
-		if len(s.Spec.Selector) == 0 {
-			continue
-		}
-		if labels.SelectorFromValidatedSet(s.Spec.Selector).Matches(set) {
-			c.queue.Add(s.Namespace + "/" + s.Name)
+		if len(s.Spec.Selector) > 0 && labels.SelectorFromValidatedSet(s.Spec.Selector).Matches(set) {
+			keys = append(keys, s.Namespace+"/"+s.Name)
 		}
 	}
+	return keys
 }
 
 func (c *Controller) enqueueAllServices() {

@@ -52,7 +52,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.queue.AddAfter(key, time.Second)
 		return nil
 	}
-	p := planSlices(svc, existing, desired(svc, pods, c.zoneOf), c.opts.MaxEndpointsPerSlice, triggerTime(svc, pods))
+	p := planSlices(svc, existing, desired(svc, pods, c.zoneOf), c.opts.MaxEndpointsPerSlice, TriggerTime(svc, pods))
 	if p.empty() {
 		return nil
 	}
@@ -91,11 +91,11 @@ func (c *Controller) apply(ctx context.Context, key string, svc *corev1.Service,
 	return nil
 }
 
-// triggerTime is the last-change-trigger-time annotation value: the latest
+// TriggerTime is the last-change-trigger-time annotation value: the latest
 // change among the service and its pods that can have caused this write
 // (creation, readiness transition), an approximation of upstream's
 // trigger-time tracker.
-func triggerTime(svc *corev1.Service, pods []*corev1.Pod) string {
+func TriggerTime(svc *corev1.Service, pods []*corev1.Pod) string {
 	t := svc.CreationTimestamp.Time
 	for _, p := range pods {
 		if p == nil {
