@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/skiff-io/skiff/internal/controller/podset"
 )
 
 // DisruptedPodTimeout is how long an entry of status.disruptedPods (added
@@ -100,7 +102,7 @@ func computeStatus(pdb *policyv1.PodDisruptionBudget, pods []*corev1.Pod, scale 
 	disrupted, recheck := liveDisruptions(pdb.Status.DisruptedPods, pods, now)
 	var healthy int32
 	for _, p := range pods {
-		if p == nil || p.DeletionTimestamp != nil || !podReady(p) {
+		if p == nil || p.DeletionTimestamp != nil || !podset.IsReady(p) {
 			continue
 		}
 		if _, evicted := disrupted[p.Name]; evicted {
@@ -172,13 +174,4 @@ func setCondition(conds *[]metav1.Condition, c metav1.Condition, now time.Time) 
 		c.LastTransitionTime = old.LastTransitionTime
 	}
 	meta.SetStatusCondition(conds, c)
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

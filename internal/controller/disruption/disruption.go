@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-io/skiff/internal/controller/podset"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
@@ -238,7 +239,7 @@ func podOf(obj any) *corev1.Pod {
 // podChanged reports whether a pod update can change a budget's status.
 func podChanged(o, n *corev1.Pod) bool {
 	return !maps.Equal(o.Labels, n.Labels) ||
-		podReady(o) != podReady(n) ||
+		podset.IsReady(o) != podset.IsReady(n) ||
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
 		!apiequality.Semantic.DeepEqual(metav1.GetControllerOf(o), metav1.GetControllerOf(n))
 }
