@@ -30,7 +30,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -133,36 +132,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		return nil, fmt.Errorf("%s: pod indexer: %w", name, err)
 	}
 	c.pods = podInf.GetIndexer()
-	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if key, ok := ownerKey(obj); ok {
-				c.exp.CreationObserved(key)
-				c.queue.Add(key)
-			}
-		},
-		UpdateFunc: func(old, obj any) {
-			if key, ok := ownerKey(old); ok {
-				c.queue.Add(key)
-			}
-			if key, ok := ownerKey(obj); ok {
-				if p, _ := obj.(*corev1.Pod); p != nil && p.DeletionTimestamp != nil {
-					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(key)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if key, ok := ownerKey(obj); ok {
-				if p, _ := obj.(*corev1.Pod); p != nil {
-					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(key)
-			}
-		},
-	}); err != nil {
+	if _, err := podInf.AddEventHandler(podset.Handler(gvk, c.exp, c.queue.Add)); err != nil {
 		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
 	}
 
@@ -199,17 +169,4 @@ func (c *Controller) enqueueAll() {
 func nodeChanged(old, n *corev1.Node) bool {
 	return !reflect.DeepEqual(old.Labels, n.Labels) || !reflect.DeepEqual(old.Spec.Taints, n.Spec.Taints) ||
 		(old.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
-}
-
-// ownerKey returns the key of the DaemonSet controlling a pod.
-func ownerKey(obj any) (string, bool) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok || p == nil {
-		return "", false
-	}
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
-		return "", false
-	}
-	return p.Namespace + "/" + ref.Name, true
 }

@@ -23,8 +23,6 @@ import (
 	"log/slog"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
@@ -108,36 +106,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 	c.pods = podInf.GetIndexer()
 	c.podsSynced = podInf.HasSynced
-	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if key, ok := ownerKey(obj); ok {
-				c.exp.CreationObserved(key)
-				c.queue.Add(key)
-			}
-		},
-		UpdateFunc: func(old, obj any) {
-			if key, ok := ownerKey(old); ok {
-				c.queue.Add(key)
-			}
-			if key, ok := ownerKey(obj); ok {
-				if p, _ := obj.(*corev1.Pod); p != nil && p.DeletionTimestamp != nil {
-					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(key)
-			}
-		},
-		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if key, ok := ownerKey(obj); ok {
-				if p, _ := obj.(*corev1.Pod); p != nil {
-					c.exp.DeletionObserved(key, p.Namespace+"/"+p.Name)
-				}
-				c.queue.Add(key)
-			}
-		},
-	}); err != nil {
+	if _, err := podInf.AddEventHandler(podset.Handler(gvk, c.exp, c.queue.Add)); err != nil {
 		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
 	}
 	return c, nil
@@ -148,17 +117,4 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.workers)
 	return c.queue.Run(ctx, c.workers, c.jobsSynced, c.podsSynced)
-}
-
-// ownerKey returns the key of the Job controlling a pod.
-func ownerKey(obj any) (string, bool) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok || p == nil {
-		return "", false
-	}
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
-		return "", false
-	}
-	return p.Namespace + "/" + ref.Name, true
 }
