@@ -24,7 +24,13 @@ import (
 // bootstrapState creates, through the API like any client, what every
 // cluster has from its first start: the system namespaces, the kubernetes
 // Service and its endpoints, the system priority classes.
-type bootstrapState struct{ done atomic.Bool }
+type bootstrapState struct {
+	done atomic.Bool
+	// finished is closed once the objects exist: the components that
+	// take Leases in kube-system start after it, so their first attempt
+	// succeeds instead of waiting out a retry period.
+	finished chan struct{}
+}
 
 func (b *bootstrapState) check(context.Context) error {
 	if !b.done.Load() {
@@ -48,6 +54,7 @@ func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP ne
 			return false, nil // the server may not serve yet: try again
 		}
 		b.done.Store(true)
+		close(b.finished)
 		return true, nil
 	})
 }

@@ -13,12 +13,12 @@ import (
 // startControllers starts the controller-manager and the scheduler inside
 // `skiff server`, each a client of the API over the
 // loopback connection, each leading only while it holds its Lease.
-func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config) error {
+func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
 	if !cfg.DisableScheduler {
-		if err := startScheduler(ctx, wg, loopback); err != nil {
+		if err := startScheduler(ctx, wg, loopback, bootstrapped); err != nil {
 			return err
 		}
 	}
@@ -28,6 +28,11 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Co
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		select {
+		case <-bootstrapped:
+		case <-ctx.Done():
+			return
+		}
 		err := manager.Run(ctx, manager.Config{
 			Client:                 client,
 			Controllers:            cfg.Controllers,

@@ -21,7 +21,7 @@ import (
 // process holds the kube-system/skiff-scheduler Lease. Its client has no
 // client-side rate limit: it is the server's own component on loopback,
 // and binding throughput is the point.
-func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config) error {
+func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, bootstrapped <-chan struct{}) error {
 	rc := rest.CopyConfig(loopback)
 	rc.QPS, rc.Burst = -1, 0
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
@@ -33,6 +33,11 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		select {
+		case <-bootstrapped:
+		case <-ctx.Done():
+			return
+		}
 		err := leader.Run(ctx, client, "skiff-scheduler", leader.Identity(), func(ctx context.Context) {
 			if err := RunScheduler(ctx, client, scheduler.Config{}); err != nil && ctx.Err() == nil {
 				slog.Default().Error("scheduler stopped", "err", err)

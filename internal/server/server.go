@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer ln.Close()
 	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
 	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
-	var boot bootstrapState
+	boot := &bootstrapState{finished: make(chan struct{})}
 	api, err := apiserver.New(apiserver.Config{
 		Resources:     Resources(),
 		NewStorage:    newStorage,
@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
-	if err := startControllers(runCtx, &wg, loopback, cfg); err != nil {
+	if err := startControllers(runCtx, &wg, loopback, cfg, boot.finished); err != nil {
 		return err
 	}
 

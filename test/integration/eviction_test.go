@@ -41,10 +41,8 @@ func TestEvictionHonoursBudget(t *testing.T) {
 	if err := evict("a"); err != nil {
 		t.Fatalf("evict without a budget: %v", err)
 	}
-	if _, err := cs.CoreV1().Pods("ev").Get(ctx, "a", metav1.GetOptions{}); err == nil {
-		if p, _ := cs.CoreV1().Pods("ev").Get(ctx, "a", metav1.GetOptions{}); p.DeletionTimestamp == nil {
-			t.Fatal("evicted pod a is neither gone nor terminating")
-		}
+	if p, err := cs.CoreV1().Pods("ev").Get(ctx, "a", metav1.GetOptions{}); err == nil && p.DeletionTimestamp == nil {
+		t.Fatal("evicted pod a is neither gone nor terminating")
 	}
 
 	pdb, err := cs.PolicyV1().PodDisruptionBudgets("ev").Create(ctx, &policyv1.PodDisruptionBudget{
