@@ -41,7 +41,7 @@ func raw(t *testing.T, c *framework.Cluster, method, path, contentType string, b
 }
 
 func TestBadInput(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	mustNamespace(t, c.Client, "bad")
 	const cms = "/api/v1/namespaces/bad/configmaps"
 	big := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"x":"` + strings.Repeat("a", 4<<20) + `"}}`
@@ -85,7 +85,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for path, want := range map[string]int{"/readyz": 200, "/livez": 200, "/healthz": 200, "/version": 200,
 		"/api/v1/namespaces": 401, "/apis": 401, "/metrics": 401} {

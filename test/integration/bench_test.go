@@ -23,7 +23,7 @@ func benchPod(name string) *corev1.Pod {
 // BenchmarkCreatePods16 measures pod creates per second with 16 concurrent
 // client-go writers (protobuf, client-go's default).
 func BenchmarkCreatePods16(b *testing.B) {
-	c := framework.StartInProcess(b)
+	c := framework.StartInProcess(b, framework.WithControllers())
 	mustNS(b, c, "bench")
 	ctx := context.Background()
 	var next atomic.Int64
@@ -52,7 +52,7 @@ func BenchmarkCreatePods16(b *testing.B) {
 
 // BenchmarkList10kPods measures a LIST of 10,000 pods through client-go.
 func BenchmarkList10kPods(b *testing.B) {
-	c := framework.StartInProcess(b)
+	c := framework.StartInProcess(b, framework.WithControllers())
 	mustNS(b, c, "bench")
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -90,7 +90,7 @@ func mustNS(b *testing.B, c *framework.Cluster, name string) {
 // create call, so latency includes the API write and etcd.
 func BenchmarkWatchFanout1000(b *testing.B) {
 	const watchers = 1000
-	c := framework.StartInProcess(b)
+	c := framework.StartInProcess(b, framework.WithControllers())
 	mustNS(b, c, "fan")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

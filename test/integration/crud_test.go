@@ -34,7 +34,7 @@ func mustNamespace(t *testing.T, cs kubernetes.Interface, name string) {
 }
 
 func TestCRUD(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "crud")
@@ -131,7 +131,7 @@ func TestCRUD(t *testing.T) {
 }
 
 func TestDefaultingStatusAndScale(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "apps")
@@ -199,7 +199,7 @@ func TestDefaultingStatusAndScale(t *testing.T) {
 }
 
 func TestServicesGetClusterIPs(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "svc")
@@ -235,7 +235,7 @@ func TestServicesGetClusterIPs(t *testing.T) {
 }
 
 func TestNamespaceLifecycle(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers("namespace"))
 	ctx := ctxT(t)
 	cs := c.Client
 	if _, err := cs.CoreV1().ConfigMaps("missing").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
@@ -289,7 +289,7 @@ func TestNamespaceLifecycle(t *testing.T) {
 }
 
 func TestPodGracefulDeletion(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "pods")

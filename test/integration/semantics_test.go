@@ -20,7 +20,7 @@ import (
 // resourceVersion semantics of LIST over HTTP: "0" from the cache, exact
 // versions from etcd history, and 410 for a compacted or bad version.
 func TestListResourceVersions(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "rv")
@@ -57,7 +57,7 @@ func TestListResourceVersions(t *testing.T) {
 // Deletion with a propagation policy records the garbage collector's
 // finalizer and leaves the object terminating, as upstream.
 func TestDeletePropagationRecorded(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "gc")
@@ -97,7 +97,7 @@ func TestTokenFileAuthentication(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("s3cret,alice,1001,\"devs,ops\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := framework.StartInProcess(t, framework.WithTokenFile(tokens))
+	c := framework.StartInProcess(t, framework.WithTokenFile(tokens), framework.WithControllers())
 	for token, wantOK := range map[string]bool{"s3cret": true, "wrong": false} {
 		cfg := &rest.Config{Host: c.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CAFile: c.Config.CAFile}}
 		cs := kubernetes.NewForConfigOrDie(cfg)

@@ -21,7 +21,7 @@ import (
 )
 
 func TestPagination(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "page")
@@ -90,7 +90,7 @@ func TestPagination(t *testing.T) {
 }
 
 func TestWatchFromResourceVersion(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "w")
@@ -132,7 +132,7 @@ func TestWatchFromResourceVersion(t *testing.T) {
 // An informer keeps working across a server restart: it relists and sees
 // changes made after the restart.
 func TestInformerAcrossRestart(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithControllers())
 	ctx := ctxT(t)
 	mustNamespace(t, c.Client, "inf")
 	// The informer's client outlives the first server process.
@@ -173,7 +173,7 @@ func TestInformerAcrossRestart(t *testing.T) {
 // writes when one member stops.
 func TestExternalEtcdCluster(t *testing.T) {
 	endpoints, stopMember := etcdtest.StartTestCluster(t, 3)
-	c := framework.StartInProcess(t, framework.WithEtcd(endpoints))
+	c := framework.StartInProcess(t, framework.WithEtcd(endpoints), framework.WithControllers())
 	ctx := ctxT(t)
 	cs := c.Client
 	mustNamespace(t, cs, "ext")
