@@ -5,26 +5,42 @@ BIN := bin/skiff
 DATA_DIR ?= /var/lib/skiff
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build run test unit integration e2e fuzz vet deps clean
+.PHONY: build run test unit integration e2e fuzz vet deps host-deps clean images
 
 build:
 	$(GO) build -o $(BIN) ./cmd/skiff
 
-# Installs what is missing (Go modules), builds, and starts a cluster on
-# the embedded defaults in the foreground. Ctrl-C stops it cleanly.
-run: deps build
+# Installs what is missing (Go modules), builds skiff and the images in
+# build/images, puts the images where the server imports them at start, and
+# starts a one-node cluster on the embedded defaults in the foreground:
+# control plane, scheduler, controllers and the node agent with its own
+# containerd (needs root, containerd, runc and the CNI plugins; see README).
+# Ctrl-C stops it cleanly; running containers are adopted on the next start.
+run: host-deps deps build images
+	mkdir -p $(DATA_DIR)/images && cp build/images/*.tar $(DATA_DIR)/images/
 	@echo "starting skiff; in another shell:"
 	@echo "    export KUBECONFIG=$(DATA_DIR)/admin.kubeconfig"
-	@echo "    kubectl get namespaces"
-	$(BIN) server --data-dir $(DATA_DIR) --disable-agent
+	@echo "    kubectl run hello --image=skiff.io/test/server:v1 && kubectl get pods -o wide"
+	$(BIN) server --data-dir $(DATA_DIR)
 
 deps:
 	$(GO) mod download
 
+# What the node agent needs from the host (Debian's packages): containerd,
+# runc and the CNI plugins for pods, nftables for services, busybox-static
+# for the busybox image. Installed only when missing.
+HOST_PKGS := containerd runc containernetworking-plugins iptables nftables busybox-static
+host-deps:
+	@if ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ] \
+	    || [ ! -x /bin/busybox ] || ! command -v nft >/dev/null; then \
+	  echo "installing $(HOST_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(HOST_PKGS) >/dev/null; \
+	fi
+
 # The whole suite: vet, unit tests, integration tests (in-process control
 # plane on embedded etcd, client-go), end-to-end tests (the built binary
 # driven by the stock kubectl), and a short bounded fuzz run.
-test: deps vet unit integration e2e fuzz
+test: host-deps deps vet unit integration e2e fuzz
 
 vet:
 	$(GO) vet ./...
@@ -41,5 +57,11 @@ e2e:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeDefaultValidate -fuzztime 20s -fuzzminimizetime 50x ./internal/apiserver/
 
+# The container images tests and `make run` use, as OCI tarballs in
+# build/images (pause, busybox from busybox-static, the test server v1/v2);
+# `skiff image import` loads them into the node's containerd.
+images:
+	$(GO) run ./test/images/build -out build/images
+
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/bench"
 	"github.com/skiff-io/skiff/internal/controller/manager"
+	"github.com/skiff-io/skiff/internal/image"
 	"github.com/skiff-io/skiff/internal/server"
 	"github.com/skiff-io/skiff/internal/sim"
 )
@@ -50,7 +51,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newSimCommand(), newBenchCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand())
 	return root
 }
 
@@ -63,9 +64,6 @@ func newServerCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			if !cfg.DisableAgent {
-				slog.Warn("the node agent is not built yet; running the control plane only (as with --disable-agent)")
-			}
 			return server.Run(ctx, cfg)
 		},
 	}
@@ -83,10 +81,35 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no node agent")
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this server's node (default: the hostname)")
+	f.StringVar(&cfg.NodeIP, "node-ip", "", "address of this server's node (default: the API server's address)")
+	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "port of the kubelet's HTTPS server (0 picks one)")
+	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket to use (default: start containerd under <data-dir>/agent)")
 	f.StringSliceVar(&cfg.Controllers, "controllers", cfg.Controllers, "controllers to run: '*' for all, 'name' to add one, '-name' to leave one out; known: "+strings.Join(manager.Names(), ", "))
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
+	return cmd
+}
+
+func newImageCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage the container images of this node's containerd"}
+	var cfg image.ImportConfig
+	imp := &cobra.Command{
+		Use:   "import FILE...",
+		Short: "Import OCI-layout or docker-archive tarballs into the node agent's containerd (namespace k8s.io)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			cfg.Files = args
+			return image.RunImport(ctx, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := imp.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", image.DefaultDataDir, "skiff's data directory; the socket is <data-dir>/agent/containerd/containerd.sock")
+	f.StringVar(&cfg.Address, "address", "", "containerd socket (overrides --data-dir)")
+	cmd.AddCommand(imp)
 	return cmd
 }
 
@@ -192,6 +215,39 @@ func newBenchCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's state here (default: a temp dir removed afterwards)")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
-	cmd.AddCommand(sched)
+	cmd.AddCommand(sched, newBenchPodsCommand())
+	return cmd
+}
+
+func newBenchPodsCommand() *cobra.Command {
+	cfg := bench.PodsConfig{Pods: 100, Concurrency: 1, Image: "docker.io/library/busybox:1.36", Command: []string{"sleep", "3600"}}
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "pods",
+		Short: "Create-to-Ready latency of real pods on a running cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			rc.QPS, rc.Burst = -1, 0
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return bench.Pods(ctx, client, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster")
+	f.IntVar(&cfg.Pods, "pods", cfg.Pods, "pods to create")
+	f.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "pods created at once (1: one after the other)")
+	f.StringVar(&cfg.Image, "image", cfg.Image, "image of the pods (must be on the node)")
+	f.StringSliceVar(&cfg.Command, "command", cfg.Command, "command of the pods")
+	f.StringVar(&cfg.Namespace, "namespace", "default", "namespace of the pods")
+	f.BoolVar(&cfg.Keep, "keep", false, "leave the pods running")
 	return cmd
 }

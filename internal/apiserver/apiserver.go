@@ -8,6 +8,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,10 @@ type Config struct {
 	APIAudiences []string
 	// ReadyChecks are named checks that /readyz runs (etcd, caches).
 	ReadyChecks map[string]func(context.Context) error
+	// KubeletClientCert is the client certificate the server presents to
+	// kubelets for pods/log, exec, attach, portforward and nodes/proxy;
+	// nil presents none. Kubelets' serving certificates are not verified.
+	KubeletClientCert *tls.Certificate
 	// ExternalAddress is host:port that discovery tells clients to use.
 	ExternalAddress string
 	// Registerer receives the server's metrics; nil means none.
@@ -63,6 +68,7 @@ type Server struct {
 	byKind    map[schema.GroupVersionKind]*served
 	discovery *discoveryDocs
 	metrics   *metrics
+	kubelet   *kubeletClient
 	mux       *http.ServeMux
 	// shutdown is closed when the server starts draining: watches end.
 	shutdown chan struct{}
@@ -130,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.discovery = newDiscovery(cfg.Resources, cfg.ExternalAddress)
 	s.metrics = newMetrics(cfg.Registerer)
+	s.kubelet = newKubeletClient(cfg.KubeletClientCert)
 	s.mux = s.routes()
 	return s, nil
 }

@@ -149,6 +149,14 @@ func subresources(res *registry.Resource) []subresource {
 	if res.GroupVersion.Group == "" && res.Name == "pods" {
 		subs = append(subs, subresource{name: "binding", kind: "Binding", verbs: metav1.Verbs{"create"}})
 		subs = append(subs, subresource{name: "eviction", kind: "Eviction", group: "policy", version: "v1", verbs: metav1.Verbs{"create"}})
+		// Served by the kubelet through the API server (proxy_*.go).
+		subs = append(subs, subresource{name: "attach", kind: "PodAttachOptions", verbs: metav1.Verbs{"create", "get"}})
+		subs = append(subs, subresource{name: "exec", kind: "PodExecOptions", verbs: metav1.Verbs{"create", "get"}})
+		subs = append(subs, subresource{name: "log", kind: "Pod", verbs: metav1.Verbs{"get"}})
+		subs = append(subs, subresource{name: "portforward", kind: "PodPortForwardOptions", verbs: metav1.Verbs{"create", "get"}})
+	}
+	if res.GroupVersion.Group == "" && res.Name == "nodes" {
+		subs = append(subs, subresource{name: "proxy", kind: "NodeProxyOptions", verbs: metav1.Verbs{"create", "delete", "get", "patch", "update"}})
 	}
 	if res.GroupVersion.Group == "" && res.Name == "serviceaccounts" {
 		subs = append(subs, subresource{name: "token", kind: "TokenRequest", group: "authentication.k8s.io", version: "v1", verbs: metav1.Verbs{"create"}})

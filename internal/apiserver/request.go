@@ -78,6 +78,11 @@ func parseRequest(r *http.Request) requestInfo {
 		}
 		if len(parts) > 2 {
 			info.sub = strings.Join(parts[2:], "/")
+			// "nodes/{name}/proxy/{path...}": the subresource is "proxy",
+			// the rest a path on the node, as upstream's RequestInfo has it.
+			if info.resource == "nodes" && parts[2] == "proxy" {
+				info.sub = "proxy"
+			}
 		}
 	}
 	q := r.URL.Query()
@@ -105,6 +110,12 @@ func parseRequest(r *http.Request) requestInfo {
 		}
 	default:
 		info.verb = strings.ToLower(r.Method)
+	}
+	// The streaming subresources are authorized as "create" whatever the
+	// method: WebSocket clients must use GET (upstream checks "create" for
+	// them too).
+	if info.group == "" && info.resource == "pods" && (info.sub == "exec" || info.sub == "attach" || info.sub == "portforward") {
+		info.verb = "create"
 	}
 	return info
 }

@@ -75,6 +75,22 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		err = s.serveToken(w, r, info, sv)
+	case "log", "exec", "attach", "portforward":
+		if gvr != podsGVR {
+			err = notFoundSub(info)
+			break
+		}
+		if info.sub == "log" {
+			err = s.serveLog(w, r, info, sv)
+		} else {
+			err = s.serveStream(w, r, info, sv)
+		}
+	case "proxy":
+		if gvr != nodesGVR {
+			err = notFoundSub(info)
+			break
+		}
+		err = s.serveNodeProxy(w, r, info)
 	case "finalize":
 		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}) || info.verb != "update" {
 			err = notFoundSub(info)

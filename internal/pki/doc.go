@@ -18,6 +18,9 @@
 //	ca.crt ca.key                 cluster CA ("skiff-ca")
 //	serving.crt serving.key       API server serving certificate
 //	admin.crt admin.key           client certificate system:admin / system:masters
+//	apiserver-kubelet-client.crt apiserver-kubelet-client.key
+//	                              the API server's client certificate for kubelets
+//	                              (kube-apiserver-kubelet-client / system:masters)
 //	etcd/ca.crt etcd/ca.key       etcd CA ("skiff-etcd-ca")
 //	etcd/server.crt etcd/server.key  embedded etcd server and peer certificate
 //	etcd/client.crt etcd/client.key  the API server's client certificate for etcd

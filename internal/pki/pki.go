@@ -32,6 +32,10 @@ type Bundle struct {
 	CAFile, CAKeyFile               string
 	ServingCertFile, ServingKeyFile string
 	AdminCertFile, AdminKeyFile     string
+	// KubeletClientCertFile and KubeletClientKeyFile are the API server's
+	// client certificate for kubelets (pods/log, exec, attach,
+	// portforward, nodes/proxy).
+	KubeletClientCertFile, KubeletClientKeyFile string
 
 	EtcdCAFile, EtcdCAKeyFile             string
 	EtcdServerCertFile, EtcdServerKeyFile string
@@ -61,6 +65,9 @@ const (
 	AdminOrganization    = "system:masters"
 	EtcdServerCommonName = "skiff-etcd"
 	EtcdClientCommonName = "kube-apiserver-etcd-client"
+	// KubeletClientCommonName is the user the API server is to a kubelet;
+	// its organization is AdminOrganization, as kubeadm issues it.
+	KubeletClientCommonName = "kube-apiserver-kubelet-client"
 )
 
 // Ensure creates the CAs and certificates under cfg.Dir that are missing
@@ -80,18 +87,20 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}
 	}
 	b := &Bundle{
-		CAFile:             filepath.Join(cfg.Dir, "ca.crt"),
-		CAKeyFile:          filepath.Join(cfg.Dir, "ca.key"),
-		ServingCertFile:    filepath.Join(cfg.Dir, "serving.crt"),
-		ServingKeyFile:     filepath.Join(cfg.Dir, "serving.key"),
-		AdminCertFile:      filepath.Join(cfg.Dir, "admin.crt"),
-		AdminKeyFile:       filepath.Join(cfg.Dir, "admin.key"),
-		EtcdCAFile:         filepath.Join(etcdDir, "ca.crt"),
-		EtcdCAKeyFile:      filepath.Join(etcdDir, "ca.key"),
-		EtcdServerCertFile: filepath.Join(etcdDir, "server.crt"),
-		EtcdServerKeyFile:  filepath.Join(etcdDir, "server.key"),
-		EtcdClientCertFile: filepath.Join(etcdDir, "client.crt"),
-		EtcdClientKeyFile:  filepath.Join(etcdDir, "client.key"),
+		CAFile:                filepath.Join(cfg.Dir, "ca.crt"),
+		CAKeyFile:             filepath.Join(cfg.Dir, "ca.key"),
+		ServingCertFile:       filepath.Join(cfg.Dir, "serving.crt"),
+		ServingKeyFile:        filepath.Join(cfg.Dir, "serving.key"),
+		AdminCertFile:         filepath.Join(cfg.Dir, "admin.crt"),
+		AdminKeyFile:          filepath.Join(cfg.Dir, "admin.key"),
+		KubeletClientCertFile: filepath.Join(cfg.Dir, "apiserver-kubelet-client.crt"),
+		KubeletClientKeyFile:  filepath.Join(cfg.Dir, "apiserver-kubelet-client.key"),
+		EtcdCAFile:            filepath.Join(etcdDir, "ca.crt"),
+		EtcdCAKeyFile:         filepath.Join(etcdDir, "ca.key"),
+		EtcdServerCertFile:    filepath.Join(etcdDir, "server.crt"),
+		EtcdServerKeyFile:     filepath.Join(etcdDir, "server.key"),
+		EtcdClientCertFile:    filepath.Join(etcdDir, "client.crt"),
+		EtcdClientKeyFile:     filepath.Join(etcdDir, "client.key"),
 
 		ServiceAccountKeyFile: filepath.Join(cfg.Dir, "service-account.key"),
 	}
@@ -120,6 +129,11 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}},
 		{ca, b.AdminCertFile, b.AdminKeyFile, leafSpec{
 			commonName: AdminCommonName,
+			orgs:       []string{AdminOrganization},
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+		{ca, b.KubeletClientCertFile, b.KubeletClientKeyFile, leafSpec{
+			commonName: KubeletClientCommonName,
 			orgs:       []string{AdminOrganization},
 			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},

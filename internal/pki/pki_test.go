@@ -29,6 +29,7 @@ func readAll(t *testing.T, b *Bundle) map[string]string {
 func bundleFiles(b *Bundle) []string {
 	return []string{
 		b.CAFile, b.CAKeyFile, b.ServingCertFile, b.ServingKeyFile, b.AdminCertFile, b.AdminKeyFile,
+		b.KubeletClientCertFile, b.KubeletClientKeyFile,
 		b.EtcdCAFile, b.EtcdCAKeyFile, b.EtcdServerCertFile, b.EtcdServerKeyFile, b.EtcdClientCertFile, b.EtcdClientKeyFile,
 	}
 }

@@ -25,7 +25,17 @@ type Config struct {
 
 	// TokenAuthFile is a static token file (token,user,uid,"groups").
 	TokenAuthFile string
-	DisableAgent  bool
+	// DisableAgent runs the control plane only: no kubelet, no containerd.
+	DisableAgent bool
+	// NodeName is the name the server's own node registers as (the
+	// hostname when empty); NodeIP its address (the bind address when
+	// empty); KubeletPort the kubelet's HTTPS port.
+	NodeName    string
+	NodeIP      string
+	KubeletPort int
+	// ContainerRuntimeEndpoint is a CRI socket to use instead of a
+	// containerd started by skiff.
+	ContainerRuntimeEndpoint string
 
 	// Controllers selects the controllers to run (--controllers: "*",
 	// "name", "-name"); empty runs none.
@@ -53,6 +63,7 @@ func Defaults() Config {
 		NodePortRange: "30000-32767",
 		Controllers:   []string{"*"},
 		ClusterCIDR:   "10.42.0.0/16",
+		KubeletPort:   10250,
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 	}

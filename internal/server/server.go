@@ -133,6 +133,10 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
 	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
 	boot := &bootstrapState{finished: make(chan struct{})}
+	kubeletCert, err := tls.LoadX509KeyPair(bundle.KubeletClientCertFile, bundle.KubeletClientKeyFile)
+	if err != nil {
+		return fmt.Errorf("kubelet client certificate: %w", err)
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Resources:     Resources(),
 		NewStorage:    newStorage,
@@ -152,12 +156,13 @@ func Run(ctx context.Context, cfg Config) error {
 			},
 			"poststarthook/bootstrap": boot.check,
 		},
-		IssueToken:      saTokens.issue,
-		APIAudiences:    []string{serviceaccount.DefaultIssuer},
-		ExternalAddress: address,
-		Registerer:      reg,
-		Gatherer:        reg,
-		Logger:          lg,
+		IssueToken:        saTokens.issue,
+		APIAudiences:      []string{serviceaccount.DefaultIssuer},
+		KubeletClientCert: &kubeletCert,
+		ExternalAddress:   address,
+		Registerer:        reg,
+		Gatherer:          reg,
+		Logger:            lg,
 	})
 	if err != nil {
 		return err
@@ -215,6 +220,9 @@ func Run(ctx context.Context, cfg Config) error {
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
 	if err := startControllers(runCtx, &wg, loopback, cfg, boot.finished); err != nil {
+		return err
+	}
+	if err := startAgent(runCtx, &wg, cfg, bundle, url, host, boot.finished); err != nil {
 		return err
 	}
 

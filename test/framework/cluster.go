@@ -39,6 +39,8 @@ type Cluster struct {
 	kill func()
 	bin  string
 	args []string
+	// started is when the binary was last started.
+	started time.Time
 }
 
 // Option changes the server configuration of an in-process cluster.
@@ -170,6 +172,7 @@ func StartBinary(t testing.TB, bin string, extraArgs ...string) *Cluster {
 func (c *Cluster) startBinary(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(c.bin, c.args...)
+	c.started = time.Now()
 	logf, err := os.OpenFile(filepath.Join(c.DataDir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)

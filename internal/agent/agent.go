@@ -1,0 +1,214 @@
+// Package agent runs everything a node needs: its own containerd (unless
+// told to use a runtime already running), the images found on disk, the
+// kubelet, its HTTPS server and the prober. `skiff server` runs it beside the
+// control plane; `skiff agent` runs it alone against a remote server.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+
+	"github.com/skiff-io/skiff/internal/image"
+	"github.com/skiff-io/skiff/internal/kubelet"
+	"github.com/skiff-io/skiff/internal/kubelet/containerd"
+	"github.com/skiff-io/skiff/internal/kubelet/envvars"
+	"github.com/skiff-io/skiff/internal/kubelet/prober"
+	"github.com/skiff-io/skiff/internal/kubelet/server"
+	"github.com/skiff-io/skiff/internal/kubelet/volume"
+)
+
+// Config is one node agent.
+type Config struct {
+	// DataDir is skiff's data directory: the agent keeps its state in
+	// DataDir/agent and imports the image tarballs in DataDir/images.
+	DataDir  string
+	NodeName string
+	// NodeIP is the node's address: the kubelet listens there and pods'
+	// hostIP is it.
+	NodeIP string
+	// KubeletPort is the kubelet's HTTPS port (10250); 0 picks a free one.
+	KubeletPort int
+	// RuntimeEndpoint is a CRI socket ("unix:///run/containerd/containerd.sock");
+	// empty starts and supervises a containerd of the agent's own.
+	RuntimeEndpoint string
+	// API is how the agent reaches the API server.
+	API *rest.Config
+	// ServingCert is the kubelet's serving certificate; ClientCAs verify the
+	// API server's client certificate. Both are required.
+	ServingCert *tls.Certificate
+	ClientCAs   *x509.CertPool
+	// ClusterDNS and ClusterDomain configure ClusterFirst pods.
+	ClusterDNS    []string
+	ClusterDomain string
+	Labels        map[string]string
+	Version       string
+	Log           *slog.Logger
+	// Ready, if set, is closed when the kubelet has registered the node.
+	Ready chan<- struct{}
+}
+
+// Run runs the node agent until ctx ends and returns after everything it
+// started has stopped (containers keep running; the next start adopts them).
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "agent")
+	if cfg.API == nil || cfg.ServingCert == nil || cfg.ClientCAs == nil || cfg.NodeName == "" {
+		return errors.New("agent: API, ServingCert, ClientCAs and NodeName are required")
+	}
+	root := filepath.Join(cfg.DataDir, "agent")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("agent state directory: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	errc := make(chan error, 8)
+	run := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+
+	endpoint := cfg.RuntimeEndpoint
+	var ctd *containerd.Process
+	if endpoint == "" {
+		var err error
+		ctd, err = containerd.New(containerd.Config{Dir: filepath.Join(root, "containerd"), SandboxImage: image.PauseRef, Log: log})
+		if err != nil {
+			return err
+		}
+		run("containerd", ctd.Start)
+		select {
+		case <-ctd.Ready():
+		case <-ctx.Done():
+			return firstErr(errc, ctx.Err())
+		}
+		endpoint = ctd.Endpoint()
+		if err := image.EnsurePause(ctx, ctd.Socket(), filepath.Join(root, "tmp")); err != nil {
+			return fmt.Errorf("pause image: %w", err)
+		}
+		if err := image.ImportDir(ctx, ctd.Socket(), filepath.Join(cfg.DataDir, "images"), log); err != nil {
+			log.Warn("importing images", "err", err)
+		}
+	}
+	rs, err := remote.NewRemoteRuntimeService(ctx, endpoint, 2*time.Minute, nil, false)
+	if err != nil {
+		return fmt.Errorf("CRI runtime service %s: %w", endpoint, err)
+	}
+	is, err := remote.NewRemoteImageService(ctx, endpoint, 2*time.Minute, nil, false)
+	if err != nil {
+		return fmt.Errorf("CRI image service %s: %w", endpoint, err)
+	}
+
+	api := rest.CopyConfig(cfg.API)
+	api.QPS, api.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(api)
+	if err != nil {
+		return err
+	}
+	events := record.NewBroadcaster()
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer events.Shutdown()
+	recorder := events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+
+	probes := newProbes(prober.New(rs, recorder, log))
+	var k *kubelet.Kubelet
+	sources := volume.NewClientSources(client)
+	kcfg := kubelet.Config{
+		NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Client: client, Runtime: rs, Images: is,
+		RootDir: root,
+		Probes:  probes,
+		Env: func(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in kubelet.EnvInputs) ([]*runtimeapi.KeyValue, error) {
+			return envvars.Resolve(ctx, sources, pod, c, envvars.Inputs{
+				PodIPs: in.PodIPs, HostIPs: in.HostIPs, NodeName: in.NodeName, NodeAllocatable: in.NodeAllocatable,
+			})
+		},
+		Expand:        envvars.Expand,
+		ClusterDNS:    cfg.ClusterDNS,
+		ClusterDomain: cfg.ClusterDomain,
+		Labels:        cfg.Labels,
+		Version:       cfg.Version,
+		Recorder:      recorder,
+		Log:           log,
+	}
+	if ctd != nil {
+		kcfg.OnPodCIDR = ctd.SetPodCIDR
+	}
+	var allocatable func() corev1.ResourceList
+	kcfg.Volumes = volume.New(filepath.Join(root, "pods"), sources, func() corev1.ResourceList { return allocatable() }, log)
+	if k, err = kubelet.New(kcfg); err != nil {
+		return err
+	}
+	allocatable = k.Allocatable
+	srv, err := server.New(server.Config{
+		Addr:     net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),
+		TLS:      &tls.Config{Certificates: []tls.Certificate{*cfg.ServingCert}, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12},
+		NodeName: cfg.NodeName,
+		Runtime:  rs,
+		Pods:     k,
+		Log:      log,
+	})
+	if err != nil {
+		return err
+	}
+
+	k.SetKubeletPort(int32(srv.Port()))
+	probes.enqueue = k.Enqueue
+
+	run("prober", probes.m.Start)
+	run("probe results", probes.run)
+	run("kubelet server", srv.Start)
+	run("kubelet", k.Start)
+	if cfg.Ready != nil {
+		go func() {
+			select {
+			case <-k.Registered():
+				close(cfg.Ready)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	log.Info("node agent started", "node", cfg.NodeName, "runtime", endpoint, "kubeletPort", srv.Port())
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+	_ = rs.Close(context.Background())
+	return firstErr(errc, nil)
+}
+
+func firstErr(errc chan error, def error) error {
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return def
+	}
+}

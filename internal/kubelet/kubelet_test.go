@@ -1,0 +1,199 @@
+package kubelet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	critest "k8s.io/cri-api/pkg/apis/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/skiff-io/skiff/internal/kubelet"
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// noVolumes is a Volumes with nothing to set up.
+type noVolumes struct{}
+
+func (noVolumes) SetUp(context.Context, *corev1.Pod) error { return nil }
+func (noVolumes) Mounts(*corev1.Pod, *corev1.Container, map[string]string) ([]*runtimeapi.Mount, error) {
+	return nil, nil
+}
+func (noVolumes) TearDown(types.UID) error            { return nil }
+func (noVolumes) PodUIDsOnDisk() ([]types.UID, error) { return nil, nil }
+
+// harness is a kubelet on a fake CRI runtime against the real API server.
+type harness struct {
+	t       *testing.T
+	c       *framework.Cluster
+	rt      *critest.FakeRuntimeService
+	ctx     context.Context
+	stopped chan struct{}
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	c := framework.StartInProcess(t, framework.WithControllers())
+	rt := critest.NewFakeRuntimeService()
+	images := critest.NewFakeImageService()
+	images.SetFakeImages([]string{"busybox:1.36"})
+	k, err := kubelet.New(kubelet.Config{
+		NodeName: "n1", NodeIP: "127.0.0.1", Client: c.Client, Runtime: rt, Images: images,
+		RootDir: t.TempDir(), Volumes: noVolumes{},
+		Env: func(context.Context, *corev1.Pod, *corev1.Container, kubelet.EnvInputs) ([]*runtimeapi.KeyValue, error) {
+			return nil, nil
+		},
+		Expand:         func(s string, _ map[string]string) string { return s },
+		RelistPeriod:   50 * time.Millisecond,
+		SyncPeriod:     time.Second,
+		BackoffInitial: time.Hour, // a second exit stays in back-off for the test
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, c: c, rt: rt, ctx: ctx, stopped: make(chan struct{})}
+	go func() { defer close(h.stopped); _ = k.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-h.stopped })
+	return h
+}
+
+func (h *harness) createPod(name string, policy corev1.RestartPolicy) *corev1.Pod {
+	h.t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:                      "n1",
+			RestartPolicy:                 policy,
+			TerminationGracePeriodSeconds: ptr.To(int64(5)),
+			Containers:                    []corev1.Container{{Name: "c", Image: "busybox:1.36", ImagePullPolicy: corev1.PullIfNotPresent}},
+		},
+	}
+	p, err := h.c.Client.CoreV1().Pods("default").Create(h.ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// waitStatus polls the pod until cond holds.
+func (h *harness) waitStatus(name, what string, cond func(*corev1.Pod) bool) *corev1.Pod {
+	h.t.Helper()
+	var last *corev1.Pod
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		p, err := h.c.Client.CoreV1().Pods("default").Get(h.ctx, name, metav1.GetOptions{})
+		if err == nil {
+			last = p
+			if cond(p) {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("pod %s: %s not reached; last status %+v", name, what, last.Status)
+	return nil
+}
+
+// exit makes the running containers of the pod's sandbox exit with code.
+func (h *harness) exit(uid types.UID, code int32) {
+	h.rt.Lock()
+	defer h.rt.Unlock()
+	for _, c := range h.rt.Containers {
+		if c.Labels["io.kubernetes.pod.uid"] == string(uid) && c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			c.State = runtimeapi.ContainerState_CONTAINER_EXITED
+			c.ExitCode = code
+			c.FinishedAt = time.Now().UnixNano()
+		}
+	}
+}
+
+func TestKubeletRunsRestartsAndDeletesPods(t *testing.T) {
+	h := start(t)
+
+	t.Run("registers the node and its lease", func(t *testing.T) {
+		framework.Eventually(t, 10*time.Second, func() bool {
+			n, err := h.c.Client.CoreV1().Nodes().Get(h.ctx, "n1", metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			_, lerr := h.c.Client.CoordinationV1().Leases("kube-node-lease").Get(h.ctx, "n1", metav1.GetOptions{})
+			pods := n.Status.Capacity[corev1.ResourcePods]
+			return lerr == nil && pods.Value() == 110 && n.Status.Addresses[0].Address == "127.0.0.1"
+		})
+	})
+
+	pod := h.createPod("web", corev1.RestartPolicyAlways)
+	t.Run("runs a pod to Running and Ready", func(t *testing.T) {
+		p := h.waitStatus("web", "Running and Ready", func(p *corev1.Pod) bool {
+			return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+		})
+		if p.Status.PodIP != critest.FakePodSandboxIPs[0] || p.Status.HostIP != "127.0.0.1" {
+			t.Fatalf("podIP %q hostIP %q", p.Status.PodIP, p.Status.HostIP)
+		}
+		for _, typ := range []corev1.PodConditionType{corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady, corev1.PodReadyToStartContainers} {
+			found := false
+			for _, c := range p.Status.Conditions {
+				found = found || (c.Type == typ && c.Status == corev1.ConditionTrue)
+			}
+			if !found {
+				t.Fatalf("condition %s not True: %+v", typ, p.Status.Conditions)
+			}
+		}
+	})
+
+	t.Run("restarts an exited container, then backs off", func(t *testing.T) {
+		h.exit(pod.UID, 1)
+		h.waitStatus("web", "restarted once", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount == 1 && cs[0].State.Running != nil &&
+				cs[0].LastTerminationState.Terminated != nil && cs[0].LastTerminationState.Terminated.ExitCode == 1
+		})
+		h.exit(pod.UID, 2)
+		p := h.waitStatus("web", "CrashLoopBackOff", func(p *corev1.Pod) bool {
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CrashLoopBackOff"
+		})
+		if cs := p.Status.ContainerStatuses[0]; cs.RestartCount != 1 || cs.LastTerminationState.Terminated.ExitCode != 2 || cs.Ready {
+			t.Fatalf("in back-off: %+v", cs)
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			t.Fatalf("phase %s, want Running (restartPolicy Always)", p.Status.Phase)
+		}
+	})
+
+	t.Run("a Never pod that exits 0 Succeeds", func(t *testing.T) {
+		job := h.createPod("once", corev1.RestartPolicyNever)
+		h.waitStatus("once", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		h.exit(job.UID, 0)
+		p := h.waitStatus("once", "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != "Completed" {
+			t.Fatalf("terminated state %+v, want reason Completed", term)
+		}
+	})
+
+	t.Run("deleting a pod stops its containers and removes it", func(t *testing.T) {
+		if err := h.c.Client.CoreV1().Pods("default").Delete(h.ctx, "web", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, 20*time.Second, func() bool {
+			_, err := h.c.Client.CoreV1().Pods("default").Get(h.ctx, "web", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		framework.Eventually(t, 10*time.Second, func() bool {
+			h.rt.Lock()
+			defer h.rt.Unlock()
+			for _, s := range h.rt.Sandboxes {
+				if s.Labels["io.kubernetes.pod.uid"] == string(pod.UID) {
+					return false // removed once the API object is gone
+				}
+			}
+			return true
+		})
+	})
+}

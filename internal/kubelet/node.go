@@ -1,0 +1,229 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	leaseNamespace       = "kube-node-lease"
+	leaseDurationSeconds = 40
+)
+
+// register creates the Node, or brings an existing one (a restarted
+// kubelet) up to date, and waits until the runtime answers.
+func (k *Kubelet) register(ctx context.Context) error {
+	info, err := k.cfg.Runtime.Version(ctx, "v1")
+	if err != nil {
+		return fmt.Errorf("container runtime: %w", err)
+	}
+	k.runtimeVersion = info.RuntimeName + "://" + info.RuntimeVersion
+	nodes := k.cfg.Client.CoreV1().Nodes()
+	want := k.buildNode(ctx, time.Now())
+	for {
+		cur, err := nodes.Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			created, err := nodes.Create(ctx, want, metav1.CreateOptions{})
+			if err == nil {
+				k.setNode(created)
+				k.log.Info("node registered")
+				return k.writeNodeStatus(ctx, created)
+			}
+			if !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("registering node: %w", err)
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("registering node: %w", err)
+		}
+		upd := cur.DeepCopy()
+		for key, v := range want.Labels {
+			upd.Labels = setDefault(upd.Labels, key, v)
+		}
+		if !apiequality.Semantic.DeepEqual(cur.Labels, upd.Labels) {
+			if upd, err = nodes.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+				if apierrors.IsConflict(err) {
+					continue
+				}
+				return fmt.Errorf("updating node: %w", err)
+			}
+		}
+		k.setNode(upd)
+		return k.writeNodeStatus(ctx, upd)
+	}
+}
+
+func setDefault(m map[string]string, key, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[key] = v
+	return m
+}
+
+func (k *Kubelet) setNode(n *corev1.Node) {
+	k.mu.Lock()
+	k.node = n
+	k.mu.Unlock()
+}
+
+// currentNode is the last Node the kubelet read or wrote.
+func (k *Kubelet) currentNode() *corev1.Node {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.node
+}
+
+// heartbeat renews the Lease every LeasePeriod, writes node status when it
+// changes or NodeStatusPeriod has passed, and hands the podCIDR to the
+// network configuration once the node IPAM controller has set it.
+func (k *Kubelet) heartbeat(ctx context.Context) {
+	lease := time.NewTicker(k.cfg.LeasePeriod)
+	defer lease.Stop()
+	status := time.NewTicker(2 * time.Second)
+	defer status.Stop()
+	cidr := ""
+	if err := k.renewLease(ctx); err != nil && ctx.Err() == nil {
+		k.log.Warn("renewing node lease", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lease.C:
+			if err := k.renewLease(ctx); err != nil && ctx.Err() == nil {
+				k.log.Warn("renewing node lease", "err", err)
+			}
+		case <-status.C:
+			n, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			if n.Spec.PodCIDR != "" && n.Spec.PodCIDR != cidr && k.cfg.OnPodCIDR != nil {
+				if err := k.cfg.OnPodCIDR(n.Spec.PodCIDR); err != nil {
+					k.log.Warn("pod network configuration", "podCIDR", n.Spec.PodCIDR, "err", err)
+				} else {
+					cidr = n.Spec.PodCIDR
+					k.log.Info("pod network configured", "podCIDR", cidr)
+				}
+			}
+			if err := k.writeNodeStatus(ctx, n); err != nil && ctx.Err() == nil {
+				k.log.Warn("node status", "err", err)
+			}
+		}
+	}
+}
+
+// writeNodeStatus writes status when it changed, or when the last write
+// is older than NodeStatusPeriod.
+func (k *Kubelet) writeNodeStatus(ctx context.Context, cur *corev1.Node) error {
+	now := time.Now()
+	want := k.buildNode(ctx, now)
+	upd := cur.DeepCopy()
+	upd.Status.Capacity = want.Status.Capacity
+	upd.Status.Allocatable = want.Status.Allocatable
+	upd.Status.Addresses = want.Status.Addresses
+	upd.Status.DaemonEndpoints = want.Status.DaemonEndpoints
+	upd.Status.NodeInfo = want.Status.NodeInfo
+	stale := true
+	for _, c := range cur.Status.Conditions {
+		if c.Type == corev1.NodeReady && now.Sub(c.LastHeartbeatTime.Time) < k.cfg.NodeStatusPeriod {
+			stale = false
+		}
+	}
+	upd.Status.Conditions = mergeNodeConditions(cur.Status.Conditions, want.Status.Conditions, stale)
+	if !stale && apiequality.Semantic.DeepEqual(cur.Status, upd.Status) {
+		return nil
+	}
+	out, err := k.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("node status: %w", err)
+	}
+	k.setNode(out)
+	return nil
+}
+
+// mergeNodeConditions takes the kubelet's conditions from want, keeping
+// transition (and, unless heartbeat, heartbeat) times of unchanged ones,
+// and keeps conditions other components own.
+func mergeNodeConditions(cur, want []corev1.NodeCondition, heartbeat bool) []corev1.NodeCondition {
+	out := make([]corev1.NodeCondition, 0, len(want)+len(cur))
+	mine := map[corev1.NodeConditionType]bool{}
+	for _, w := range want {
+		mine[w.Type] = true
+		for _, c := range cur {
+			if c.Type == w.Type && c.Status == w.Status {
+				w.LastTransitionTime = c.LastTransitionTime
+				if !heartbeat && c.Reason == w.Reason && c.Message == w.Message {
+					w.LastHeartbeatTime = c.LastHeartbeatTime
+				}
+			}
+		}
+		out = append(out, w)
+	}
+	for _, c := range cur {
+		if !mine[c.Type] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// renewLease creates or renews the node's Lease in kube-node-lease.
+func (k *Kubelet) renewLease(ctx context.Context) error {
+	leases := k.cfg.Client.CoordinationV1().Leases(leaseNamespace)
+	now := metav1.NewMicroTime(time.Now())
+	cur, err := leases.Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		l := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: k.cfg.NodeName, Namespace: leaseNamespace},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity: ptr.To(k.cfg.NodeName), LeaseDurationSeconds: ptr.To(int32(leaseDurationSeconds)), RenewTime: &now,
+			},
+		}
+		if n := k.currentNode(); n != nil {
+			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}}
+		}
+		_, err = leases.Create(ctx, l, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cur.Spec.RenewTime = &now
+	cur.Spec.HolderIdentity = ptr.To(k.cfg.NodeName)
+	cur.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDurationSeconds))
+	_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
+	return err
+}
+
+// runtimeConditions says whether the runtime and its network are ready,
+// and if not, upstream's message for the Ready condition.
+func (k *Kubelet) runtimeConditions(ctx context.Context) (bool, string) {
+	st, err := k.cfg.Runtime.Status(ctx, false)
+	if err != nil {
+		return false, fmt.Sprintf("container runtime is down: %v", err)
+	}
+	for _, c := range st.GetStatus().GetConditions() {
+		if c.Status {
+			continue
+		}
+		switch c.Type {
+		case runtimeapi.RuntimeReady:
+			return false, fmt.Sprintf("container runtime status check may not have completed yet: RuntimeReady=false reason:%s message:%s", c.Reason, c.Message)
+		case runtimeapi.NetworkReady:
+			return false, fmt.Sprintf("container runtime network not ready: NetworkReady=false reason:%s message:%s", c.Reason, c.Message)
+		}
+	}
+	return true, ""
+}

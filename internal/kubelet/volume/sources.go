@@ -1,0 +1,78 @@
+package volume
+
+import (
+	"context"
+	"fmt"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Sources is where volume and environment content comes from. The kubelet
+// backs it with the API server (NewClientSources); tests use a fake.
+type Sources interface {
+	// ConfigMap returns the named ConfigMap. A missing one is reported with
+	// an error for which apierrors.IsNotFound is true.
+	ConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error)
+	// Secret returns the named Secret. A missing one is reported with an
+	// error for which apierrors.IsNotFound is true.
+	Secret(ctx context.Context, namespace, name string) (*v1.Secret, error)
+	// Token asks for a token of the service account (the TokenRequest
+	// subresource) and returns the answer with Status filled in.
+	Token(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
+}
+
+// NewClientSources returns Sources that read through client-go with plain
+// GETs and TokenRequest creates; nothing is cached.
+func NewClientSources(c kubernetes.Interface) Sources {
+	return clientSources{c: c}
+}
+
+type clientSources struct{ c kubernetes.Interface }
+
+func (s clientSources) ConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error) {
+	return s.c.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s clientSources) Secret(ctx context.Context, namespace, name string) (*v1.Secret, error) {
+	return s.c.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s clientSources) Token(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
+	tr, err := s.c.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, serviceAccount, req, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("token for service account %s/%s: %w", namespace, serviceAccount, err)
+	}
+	return tr, nil
+}
+
+// GetConfigMap fetches a ConfigMap and, when it is missing, returns the
+// error upstream's kubelet reports: `configmap "x" not found` (singular
+// resource, as its configmap manager words it, not the API's "configmaps").
+// It is shared with the envvars package so both speak alike.
+func GetConfigMap(ctx context.Context, src Sources, namespace, name string) (*v1.ConfigMap, error) {
+	cm, err := src.ConfigMap(ctx, namespace, name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
+		}
+		return nil, err
+	}
+	return cm, nil
+}
+
+// GetSecret is GetConfigMap for Secrets: `secret "x" not found`.
+func GetSecret(ctx context.Context, src Sources, namespace, name string) (*v1.Secret, error) {
+	s, err := src.Secret(ctx, namespace, name)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
+		}
+		return nil, err
+	}
+	return s, nil
+}

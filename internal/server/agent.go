@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/agent"
+	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/pki"
+)
+
+// startAgent runs the node agent beside the control plane once bootstrap
+// has finished (the node Lease namespace exists then). It talks to the API
+// over HTTPS as user system:node:<name>, like an agent on another machine.
+func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki.Bundle, url, host string, booted <-chan struct{}) error {
+	if cfg.DisableAgent {
+		return nil
+	}
+	name := cfg.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		name = strings.ToLower(h)
+	}
+	ip := cfg.NodeIP
+	if ip == "" {
+		ip = host
+	}
+	dir := filepath.Join(cfg.DataDir, "tls", "kubelet")
+	certFile, keyFile, err := bundle.IssueClient(pki.NodeUserPrefix+name, []string{pki.NodesOrganization}, dir, "client")
+	if err != nil {
+		return fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	srvCertFile, srvKeyFile, err := bundle.IssueServing(name, []string{name, ip}, dir, "serving")
+	if err != nil {
+		return fmt.Errorf("kubelet serving certificate: %w", err)
+	}
+	serving, err := tls.LoadX509KeyPair(srvCertFile, srvKeyFile)
+	if err != nil {
+		return fmt.Errorf("kubelet serving certificate: %w", err)
+	}
+	acfg := agent.Config{
+		DataDir:         cfg.DataDir,
+		NodeName:        name,
+		NodeIP:          ip,
+		KubeletPort:     cfg.KubeletPort,
+		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
+		API: &rest.Config{
+			Host:            url,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: certFile, KeyFile: keyFile},
+			UserAgent:       "skiff-kubelet",
+		},
+		ServingCert: &serving,
+		ClientCAs:   bundle.CAPool,
+		Version:     apiserver.Version.GitVersion,
+		Log:         slog.Default(),
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-booted:
+		case <-ctx.Done():
+			return
+		}
+		if err := agent.Run(ctx, acfg); err != nil && ctx.Err() == nil {
+			slog.Error("node agent stopped", "err", err)
+		}
+	}()
+	return nil
+}

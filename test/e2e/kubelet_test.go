@@ -1,0 +1,350 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// TestKubelet runs real pods: `skiff server` with its node agent (its own
+// containerd, runc, the CNI bridge) on this machine, driven by the stock
+// kubectl. Every point of the kubelet issue's "Done when" is a subtest.
+func TestKubelet(t *testing.T) {
+	if why := framework.CanRunContainers(); why != "" {
+		t.Skipf("skipping: %s", why)
+	}
+	images := t.TempDir()
+	framework.BuildImages(t, images)
+	c := framework.StartNode(t, skiffBin, images)
+	k := kubectl{t: t, c: c}
+
+	const busybox = "docker.io/library/busybox:1.36"
+	waitFor := func(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		last := ""
+		for time.Now().Before(deadline) {
+			ok, state := cond()
+			if ok {
+				return
+			}
+			last = state
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within %v; last state: %s\nserver log:\n%s", what, timeout, last, tail(c.ServerLog(), 40))
+	}
+	jsonpath := func(obj, path string) string {
+		out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
+		return strings.TrimSpace(out)
+	}
+	waitRunning := func(t *testing.T, pod string) string {
+		t.Helper()
+		waitFor(t, pod+" Running and Ready", 60*time.Second, func() (bool, string) {
+			s := jsonpath("pod/"+pod, `{.status.phase} {.status.conditions[?(@.type=="Ready")].status} {.status.podIP}`)
+			f := strings.Fields(s)
+			return len(f) == 3 && f[0] == "Running" && f[1] == "True", s
+		})
+		return jsonpath("pod/"+pod, "{.status.podIP}")
+	}
+
+	t.Run("kubectl run reaches Running with a pod IP", func(t *testing.T) {
+		k.t = t
+		k.ok("run", "bb", "--image="+busybox, "--", "sh", "-c", "echo started; sleep 3600")
+		ip := waitRunning(t, "bb")
+		if !strings.HasPrefix(ip, "10.42.") {
+			t.Fatalf("pod IP %q is not in the cluster CIDR 10.42.0.0/16", ip)
+		}
+	})
+
+	t.Run("logs -f streams", func(t *testing.T) {
+		k.t = t
+		k.ok("run", "ticker", "--image="+busybox, "--", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done")
+		waitRunning(t, "ticker")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "kubectl", "--kubeconfig", c.Kubeconfig, "logs", "-f", "ticker")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = cmd.Wait() }()
+		// Lines written after the follow began must arrive while it runs.
+		sc := bufio.NewScanner(out)
+		seen := map[string]bool{}
+		start := time.Now()
+		for sc.Scan() && len(seen) < 8 {
+			seen[sc.Text()] = true
+		}
+		if len(seen) < 8 {
+			t.Fatalf("logs -f gave %d distinct lines: %v", len(seen), seen)
+		}
+		if time.Since(start) < 500*time.Millisecond {
+			t.Logf("note: lines arrived in %v (some were written before the follow)", time.Since(start))
+		}
+	})
+
+	t.Run("exec with and without stdin", func(t *testing.T) {
+		k.t = t
+		out := k.ok("exec", "bb", "--", "sh", "-c", "echo $HOSTNAME")
+		if strings.TrimSpace(out) != "bb" {
+			t.Fatalf("exec echo $HOSTNAME = %q, want bb", out)
+		}
+		out = k.okIn("line one\nline two\n", "exec", "-i", "bb", "--", "sh", "-c", "wc -l")
+		if strings.TrimSpace(out) != "2" {
+			t.Fatalf("exec -i wc -l = %q, want 2", out)
+		}
+		_, err := k.run("", "exec", "bb", "--", "sh", "-c", "exit 7")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+			t.Fatalf("exec exit 7: err = %v, want exit code 7", err)
+		}
+	})
+
+	t.Run("port-forward reaches the test server", func(t *testing.T) {
+		k.t = t
+		k.ok("run", "web", "--image=skiff.io/test/server:v1", "--port=8080")
+		waitRunning(t, "web")
+		port := framework.FreePort(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pf := exec.CommandContext(ctx, "kubectl", "--kubeconfig", c.Kubeconfig, "port-forward", "pod/web", fmt.Sprintf("%d:8080", port))
+		if err := pf.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = pf.Wait() }()
+		var body string
+		waitFor(t, "GET /version through port-forward", 20*time.Second, func() (bool, string) {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/version", port))
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == 200, body
+		})
+		if strings.TrimSpace(body) != "v1" {
+			t.Fatalf("/version = %q, want v1", body)
+		}
+	})
+
+	t.Run("cp in and out", func(t *testing.T) {
+		k.t = t
+		dir := t.TempDir()
+		in := filepath.Join(dir, "in.txt")
+		if err := os.WriteFile(in, []byte("copied by kubectl cp\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		k.ok("cp", in, "bb:/tmp/in.txt")
+		if out := k.ok("exec", "bb", "--", "cat", "/tmp/in.txt"); out != "copied by kubectl cp\n" {
+			t.Fatalf("file in the pod = %q", out)
+		}
+		k.ok("exec", "bb", "--", "sh", "-c", "echo made in the pod > /tmp/out.txt")
+		outFile := filepath.Join(dir, "out.txt")
+		k.ok("cp", "bb:/tmp/out.txt", outFile)
+		if b, err := os.ReadFile(outFile); err != nil || string(b) != "made in the pod\n" {
+			t.Fatalf("copied out: %q, %v", b, err)
+		}
+	})
+
+	t.Run("pods reach each other by pod IP", func(t *testing.T) {
+		k.t = t
+		ip := jsonpath("pod/web", "{.status.podIP}")
+		out := k.ok("exec", "bb", "--", "wget", "-qO-", "http://"+ip+":8080/hostname")
+		if strings.TrimSpace(out) != "web" {
+			t.Fatalf("bb -> web by pod IP answered %q, want web", out)
+		}
+	})
+
+	t.Run("crashing container goes into CrashLoopBackOff", func(t *testing.T) {
+		k.t = t
+		k.ok("run", "crash", "--image="+busybox, "--", "sh", "-c", "echo dying; exit 3")
+		waitFor(t, "CrashLoopBackOff with restartCount >= 2", 60*time.Second, func() (bool, string) {
+			s := jsonpath("pod/crash", `{.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode}`)
+			f := strings.Fields(s)
+			if len(f) != 3 {
+				return false, s
+			}
+			n, _ := strconv.Atoi(f[1])
+			return f[0] == "CrashLoopBackOff" && n >= 2 && f[2] == "3", s
+		})
+		out := k.ok("get", "pod", "crash")
+		mustContain(t, "get pod crash", out, "CrashLoopBackOff")
+		mustContain(t, "logs --previous", k.ok("logs", "crash", "--previous"), "dying")
+	})
+
+	t.Run("failing liveness probe restarts the container", func(t *testing.T) {
+		k.t = t
+		k.okIn(`apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: c
+    image: `+busybox+`
+    command: ["sh", "-c", "touch /tmp/healthy; sleep 4; rm /tmp/healthy; sleep 3600"]
+    livenessProbe:
+      exec: {command: ["cat", "/tmp/healthy"]}
+      periodSeconds: 1
+      failureThreshold: 1
+`, "apply", "-f", "-")
+		waitFor(t, "a restart after the liveness probe fails", 60*time.Second, func() (bool, string) {
+			s := jsonpath("pod/live", `{.status.containerStatuses[0].restartCount}`)
+			n, _ := strconv.Atoi(s)
+			return n >= 1, s
+		})
+		mustContain(t, "events", k.ok("get", "events", "--field-selector", "involvedObject.name=live"),
+			"Liveness probe failed", "failed liveness probe, will be restarted")
+	})
+
+	t.Run("failing readiness probe makes the pod not Ready and back", func(t *testing.T) {
+		k.t = t
+		k.okIn(`apiVersion: v1
+kind: Pod
+metadata: {name: ready}
+spec:
+  containers:
+  - name: c
+    image: `+busybox+`
+    command: ["sh", "-c", "touch /tmp/ready; sleep 3600"]
+    readinessProbe:
+      exec: {command: ["cat", "/tmp/ready"]}
+      periodSeconds: 1
+      failureThreshold: 1
+`, "apply", "-f", "-")
+		ready := func(want string) {
+			waitFor(t, "Ready="+want, 30*time.Second, func() (bool, string) {
+				s := jsonpath("pod/ready", `{.status.conditions[?(@.type=="Ready")].status}`)
+				return s == want, s
+			})
+		}
+		ready("True")
+		k.ok("exec", "ready", "--", "rm", "/tmp/ready")
+		ready("False")
+		k.ok("exec", "ready", "--", "touch", "/tmp/ready")
+		ready("True")
+		if n := jsonpath("pod/ready", `{.status.containerStatuses[0].restartCount}`); n != "0" {
+			t.Fatalf("readiness failures restarted the container: restartCount %s", n)
+		}
+	})
+
+	t.Run("configMap and secret volumes hold content and update", func(t *testing.T) {
+		k.t = t
+		k.ok("create", "configmap", "cfg", "--from-literal=greeting=hello")
+		k.ok("create", "secret", "generic", "sec", "--from-literal=password=s3cret")
+		k.okIn(`apiVersion: v1
+kind: Pod
+metadata: {name: vols}
+spec:
+  containers:
+  - name: c
+    image: `+busybox+`
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - {name: cfg, mountPath: /etc/cfg}
+    - {name: sec, mountPath: /etc/sec}
+  volumes:
+  - name: cfg
+    configMap: {name: cfg}
+  - name: sec
+    secret: {secretName: sec}
+`, "apply", "-f", "-")
+		waitRunning(t, "vols")
+		if out := k.ok("exec", "vols", "--", "cat", "/etc/cfg/greeting", "/etc/sec/password"); out != "hellos3cret" {
+			t.Fatalf("volume content = %q, want hellos3cret", out)
+		}
+		k.okIn(`{"data":{"greeting":"bonjour"}}`, "patch", "configmap", "cfg", "--type=merge", "--patch-file=/dev/stdin")
+		k.ok("patch", "secret", "sec", "--type=merge", "-p", `{"stringData":{"password":"n3w"}}`)
+		waitFor(t, "updated volume content", 60*time.Second, func() (bool, string) {
+			out, _ := k.run("", "exec", "vols", "--", "cat", "/etc/cfg/greeting", "/etc/sec/password")
+			return out == "bonjourn3w", out
+		})
+	})
+
+	t.Run("delete sends SIGTERM and waits for the grace period", func(t *testing.T) {
+		k.t = t
+		// One pod traps SIGTERM and writes to a hostPath file the test reads;
+		// one ignores SIGTERM and is killed when its grace period ends.
+		host := t.TempDir()
+		k.okIn(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: graceful}
+spec:
+  terminationGracePeriodSeconds: 30
+  containers:
+  - name: c
+    image: %[1]s
+    command: ["sh", "-c", "trap 'echo got TERM > /host/term; exit 0' TERM; while true; do sleep 0.2; done"]
+    volumeMounts: [{name: host, mountPath: /host}]
+  volumes:
+  - name: host
+    hostPath: {path: %[2]s, type: Directory}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 4
+  containers:
+  - name: c
+    image: %[1]s
+    command: ["sleep", "3600"]
+`, busybox, host), "apply", "-f", "-")
+		waitRunning(t, "graceful")
+		waitRunning(t, "stubborn")
+
+		start := time.Now()
+		k.ok("delete", "pod", "graceful", "--timeout=60s")
+		took := time.Since(start)
+		if b, err := os.ReadFile(filepath.Join(host, "term")); err != nil || string(b) != "got TERM\n" {
+			t.Fatalf("the container did not see SIGTERM: %q, %v", b, err)
+		}
+		if took > 20*time.Second {
+			t.Fatalf("deleting a pod that exits on SIGTERM took %v", took)
+		}
+
+		start = time.Now()
+		k.ok("delete", "pod", "stubborn", "--timeout=60s")
+		if took := time.Since(start); took < 3500*time.Millisecond || took > 25*time.Second {
+			t.Fatalf("deleting a pod that ignores SIGTERM with a 4 s grace period took %v", took)
+		}
+	})
+
+	t.Run("a restarted server adopts running pods", func(t *testing.T) {
+		k.t = t
+		before := jsonpath("pod/bb", "{.status.containerStatuses[0].containerID}")
+		c.Restart(t)
+		c.WaitNodeReady(t, 60*time.Second)
+		// The kubelet syncs again; the container must be the same one.
+		waitFor(t, "bb still Running after the restart", 30*time.Second, func() (bool, string) {
+			s := jsonpath("pod/bb", `{.status.phase} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}`)
+			return s == "Running "+before+" 0", s
+		})
+		if out := k.ok("exec", "bb", "--", "sh", "-c", "echo still here"); out != "still here\n" {
+			t.Fatalf("exec after restart: %q", out)
+		}
+		out, err := exec.Command("ctr", "--address", filepath.Join(c.DataDir, "agent", "containerd", "containerd.sock"),
+			"-n", "k8s.io", "containers", "ls", "-q").Output()
+		if err != nil {
+			t.Fatalf("ctr containers ls: %v", err)
+		}
+		bbID := strings.TrimPrefix(before, "containerd://")
+		if n := strings.Count(string(out), bbID); n != 1 {
+			t.Fatalf("container %s listed %d times after the restart", bbID, n)
+		}
+	})
+}
