@@ -1,0 +1,3 @@
+package dns
+
+import _ "github.com/miekg/dns"

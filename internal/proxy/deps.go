@@ -1,0 +1,3 @@
+package proxy
+
+import _ "sigs.k8s.io/knftables"
