@@ -28,11 +28,12 @@ deps:
 
 # What the node agent needs from the host (Debian's packages): containerd,
 # runc and the CNI plugins for pods, nftables for services, busybox-static
-# for the busybox image. Installed only when missing.
-HOST_PKGS := containerd runc containernetworking-plugins iptables nftables busybox-static
+# for the busybox image, docker-registry (the Distribution registry) for the
+# e2e test of image pulls. Installed only when missing.
+HOST_PKGS := containerd runc containernetworking-plugins iptables nftables busybox-static docker-registry
 host-deps:
 	@if ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ] \
-	    || [ ! -x /bin/busybox ] || ! command -v nft >/dev/null; then \
+	    || [ ! -x /bin/busybox ] || ! command -v nft >/dev/null || [ ! -x /usr/bin/docker-registry ]; then \
 	  echo "installing $(HOST_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(HOST_PKGS) >/dev/null; \
 	fi

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-io/skiff/internal/agent"
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/bench"
 	"github.com/skiff-io/skiff/internal/controller/manager"
@@ -51,7 +52,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand())
 	return root
 }
 
@@ -89,6 +90,32 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
+	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
+	return cmd
+}
+
+func newAgentCommand() *cobra.Command {
+	cfg := agent.JoinConfig{DataDir: "/var/lib/skiff", KubeletPort: 10250, Version: apiserver.Version.GitVersion}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node (containerd, kubelet) that joins a skiff server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return agent.Join(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Server, "server", "", "URL of the API server (https://host:6443)")
+	f.StringVar(&cfg.Token, "token", os.Getenv("SKIFF_TOKEN"), "bearer token the server accepts for this node (default $SKIFF_TOKEN)")
+	f.StringVar(&cfg.CAFile, "ca-file", "", "the cluster CA (<server data-dir>/tls/ca.crt); without it the CA is fetched unverified once")
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the agent's state and the images to import")
+	f.StringVar(&cfg.NodeName, "node-name", "", "name of this node (default: the hostname)")
+	f.StringVar(&cfg.NodeIP, "node-ip", "", "address of this node (default: the address that reaches the server)")
+	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "port of the kubelet's HTTPS server (0 picks one)")
+	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket to use (default: start containerd under <data-dir>/agent)")
+	f.StringVar(&cfg.Bridge, "bridge", "skiff0", "Linux bridge of the pod network (one per node on a machine)")
 	return cmd
 }
 

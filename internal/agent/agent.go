@@ -19,6 +19,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -56,6 +58,8 @@ type Config struct {
 	// API server's client certificate. Both are required.
 	ServingCert *tls.Certificate
 	ClientCAs   *x509.CertPool
+	// Bridge is the Linux bridge of the pod network ("skiff0").
+	Bridge string
 	// ClusterDNS and ClusterDomain configure ClusterFirst pods.
 	ClusterDNS    []string
 	ClusterDomain string
@@ -101,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var ctd *containerd.Process
 	if endpoint == "" {
 		var err error
-		ctd, err = containerd.New(containerd.Config{Dir: filepath.Join(root, "containerd"), SandboxImage: image.PauseRef, Log: log})
+		ctd, err = containerd.New(containerd.Config{Dir: filepath.Join(root, "containerd"), SandboxImage: image.PauseRef, Bridge: cfg.Bridge, Log: log})
 		if err != nil {
 			return err
 		}
@@ -139,6 +143,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer events.Shutdown()
 	recorder := events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 
+	// Services feed the service link variables ({NAME}_SERVICE_HOST, ...).
+	shared := informers.NewSharedInformerFactory(client, 0)
+	services := shared.Core().V1().Services().Lister()
+	shared.Start(ctx.Done())
+	defer shared.Shutdown()
+	shared.WaitForCacheSync(ctx.Done())
+
 	probes := newProbes(prober.New(rs, recorder, log))
 	var k *kubelet.Kubelet
 	sources := volume.NewClientSources(client)
@@ -147,8 +158,13 @@ func Run(ctx context.Context, cfg Config) error {
 		RootDir: root,
 		Probes:  probes,
 		Env: func(ctx context.Context, pod *corev1.Pod, c *corev1.Container, in kubelet.EnvInputs) ([]*runtimeapi.KeyValue, error) {
+			svcs, err := services.List(labels.Everything())
+			if err != nil {
+				return nil, err
+			}
 			return envvars.Resolve(ctx, sources, pod, c, envvars.Inputs{
 				PodIPs: in.PodIPs, HostIPs: in.HostIPs, NodeName: in.NodeName, NodeAllocatable: in.NodeAllocatable,
+				Services: svcs,
 			})
 		},
 		Expand:        envvars.Expand,

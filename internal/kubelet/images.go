@@ -51,7 +51,18 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		return infoOf(st.Image), nil
 	}
 	backoffKey := "pull/" + key
-	if left := k.backoff.remaining(backoffKey, k.pullFailedAt(backoffKey)); left > 0 {
+	failedAt := k.pullFailedAt(backoffKey)
+	if left := k.backoff.remaining(backoffKey, failedAt); left > 0 {
+		// A failed pull stays ErrImagePull, whose message says why it
+		// failed, for the first half of its back-off; ImagePullBackOff
+		// only after. Upstream's pod worker next syncs a pod some seconds
+		// after a failed pull, so both reasons show in turn; here the
+		// status write of the failure re-syncs the pod at once and would
+		// replace ErrImagePull within milliseconds.
+		if shown := k.backoff.current(backoffKey)/2 - time.Since(failedAt); shown > 0 {
+			k.queue.AddAfter(pod.UID, shown)
+			return imageInfo{}, errWaiting
+		}
 		k.setWaiting(key, "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image))
 		k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
 		k.queue.AddAfter(pod.UID, left)

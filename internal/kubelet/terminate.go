@@ -187,6 +187,7 @@ func (k *Kubelet) removePod(ctx context.Context, uid types.UID, pr *podRuntime) 
 	k.removeLogDirs(uid)
 	removePodCgroups(uid)
 	k.backoff.forget(string(uid) + "/")
+	k.backoff.forget("pull/" + string(uid) + "/")
 	k.mu.Lock()
 	for key := range k.waiting {
 		if strings.HasPrefix(key, string(uid)+"/") {

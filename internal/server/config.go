@@ -47,6 +47,9 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats
 	// before it is marked NotReady.
 	NodeMonitorGracePeriod time.Duration
+	// LBPool is the range the built-in cloud provider hands Services of
+	// type LoadBalancer their ingress addresses from.
+	LBPool string
 
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
@@ -64,6 +67,7 @@ func Defaults() Config {
 		Controllers:   []string{"*"},
 		ClusterCIDR:   "10.42.0.0/16",
 		KubeletPort:   10250,
+		LBPool:        "127.0.100.0/24",
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 	}

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 
 	"k8s.io/client-go/rest"
@@ -16,6 +18,11 @@ import (
 func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
+	}
+	if cfg.LBPool != "" {
+		if _, err := netip.ParsePrefix(cfg.LBPool); err != nil {
+			return fmt.Errorf("--lb-pool: %w", err)
+		}
 	}
 	if !cfg.DisableScheduler {
 		if err := startScheduler(ctx, wg, loopback, bootstrapped); err != nil {
@@ -37,6 +44,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Co
 			Client:                 client,
 			Controllers:            cfg.Controllers,
 			ClusterCIDR:            cfg.ClusterCIDR,
+			LBPool:                 cfg.LBPool,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
 			LeaderElect:            true,
 		})

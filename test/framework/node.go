@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,4 +131,78 @@ func tail(s string, n int) string {
 		}
 	}
 	return s
+}
+
+// Agent is a `skiff agent` process joined to a cluster.
+type Agent struct {
+	Name    string
+	DataDir string
+	cmd     *exec.Cmd
+	exited  chan error
+	log     string
+}
+
+// StartAgent starts `skiff agent` as a second node named name on this
+// machine, joining c with token (which c must accept: --token-auth-file),
+// on its own data dir, kubelet port and bridge. It waits until the node is
+// Ready; t.Cleanup stops it and removes what its containerd left.
+func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string) *Agent {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "ska")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(imagesDir, filepath.Join(dir, "images")); err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{Name: name, DataDir: dir, exited: make(chan error, 1), log: filepath.Join(dir, "agent.log")}
+	logf, err := os.Create(a.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = exec.Command(bin, "agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port), "--token", token,
+		"--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"), "--data-dir", dir, "--node-name", name,
+		"--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exited <- a.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.exited:
+		case <-time.After(30 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-a.exited
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", tail(a.Log(), 40))
+		}
+		if err := containerd.Purge(filepath.Join(dir, "agent", "containerd"), bridge); err != nil {
+			t.Logf("cleaning up the agent's containers: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		n, err := c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					return a
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent node %s not Ready within 90s\n%s", name, tail(a.Log(), 40))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Log is the agent's output so far.
+func (a *Agent) Log() string {
+	b, _ := os.ReadFile(a.log)
+	return string(b)
 }

@@ -3,6 +3,7 @@ package manager
 import (
 	"os"
 
+	"github.com/skiff-io/skiff/internal/cloud/servicelb"
 	"github.com/skiff-io/skiff/internal/controller/cronjob"
 	"github.com/skiff-io/skiff/internal/controller/daemonset"
 	"github.com/skiff-io/skiff/internal/controller/deployment"
@@ -73,6 +74,11 @@ var known = map[string]Constructor{
 		return disruption.New(c.Client, c.Informers, c.Recorder("controllermanager"))
 	},
 	"namespace": func(c Context) (Runnable, error) { return namespace.New(c.RESTConfig) },
+	servicelb.Name: func(c Context) (Runnable, error) {
+		// A fresh local provider per build: each leadership term rebuilds
+		// the address assignments from the Services.
+		return servicelb.New(c.Client, c.Informers, c.Recorder("service-controller"), servicelb.Options{Pool: c.Config.LBPool})
+	},
 	"replicaset": func(c Context) (Runnable, error) {
 		return replicaset.New(c.Client, c.Informers, c.Recorder("replicaset-controller"))
 	},

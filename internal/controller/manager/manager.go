@@ -37,6 +37,9 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node's Lease may go unrenewed
 	// before the node is marked NotReady/Unknown (upstream: 40 s).
 	NodeMonitorGracePeriod time.Duration
+	// LBPool is the address range the built-in local cloud provider
+	// gives Services of type LoadBalancer (default 127.0.100.0/24).
+	LBPool string
 	// LeaderElect runs the controllers only while holding the Lease.
 	LeaderElect bool
 	// Identity names this process in the Lease (default leader.Identity()).

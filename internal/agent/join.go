@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// JoinConfig is `skiff agent`: a node on another machine joining a server.
+type JoinConfig struct {
+	// Server is the API server's URL; Token a bearer token it accepts for
+	// this node (a --token-auth-file entry for user system:node:<name> in
+	// group system:nodes, say).
+	Server, Token string
+	// CAFile is the cluster CA (<server data-dir>/tls/ca.crt). Without it the
+	// agent fetches the CA from the kube-root-ca.crt ConfigMap over an
+	// unverified connection, once, and says so: trust on first use.
+	CAFile string
+	// The rest as in Config.
+	DataDir         string
+	NodeName        string
+	NodeIP          string
+	KubeletPort     int
+	RuntimeEndpoint string
+	Bridge          string
+	ClusterDNS      []string
+	Version         string
+	Log             *slog.Logger
+}
+
+// Join runs a node agent against a remote server until ctx ends.
+func Join(ctx context.Context, jc JoinConfig) error {
+	log := jc.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if jc.Server == "" || jc.Token == "" {
+		return errors.New("agent: --server and --token are required")
+	}
+	u, err := url.Parse(jc.Server)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("agent: --server %q is not a URL", jc.Server)
+	}
+	var caPEM []byte
+	if jc.CAFile != "" {
+		if caPEM, err = os.ReadFile(jc.CAFile); err != nil {
+			return fmt.Errorf("agent: CA file: %w", err)
+		}
+	} else {
+		log.Warn("no --ca-file: fetching the cluster CA without verifying the server (trust on first use)")
+		if caPEM, err = fetchCA(ctx, jc.Server, jc.Token); err != nil {
+			return err
+		}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return errors.New("agent: the cluster CA holds no PEM certificate")
+	}
+	name := jc.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: node name: %w", err)
+		}
+		name = strings.ToLower(h)
+	}
+	ip := jc.NodeIP
+	if ip == "" {
+		if ip, err = localAddressTowards(u.Hostname()); err != nil {
+			return fmt.Errorf("agent: node IP (set --node-ip): %w", err)
+		}
+	}
+	serving, err := selfSignedServing(name, ip)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, Config{
+		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
+		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, ClusterDNS: jc.ClusterDNS,
+		API: &rest.Config{
+			Host: jc.Server, BearerToken: jc.Token,
+			TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent",
+		},
+		ServingCert: serving, ClientCAs: pool, Log: log, Version: jc.Version,
+	})
+}
+
+// fetchCA reads ca.crt of kube-system/kube-root-ca.crt without verifying
+// the server's certificate.
+func fetchCA(ctx context.Context, server, token string) ([]byte, error) {
+	c, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("agent: fetching the cluster CA: %w", err)
+	}
+	return []byte(cm.Data["ca.crt"]), nil
+}
+
+// localAddressTowards is this machine's source address for traffic to
+// host: the address the server reaches the node's kubelet on.
+func localAddressTowards(host string) (string, error) {
+	c, err := net.Dial("udp", net.JoinHostPort(host, "6443")) // no packet is sent
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// selfSignedServing makes the kubelet's serving certificate when no CA
+// issues one, as upstream's kubelet does (the API server does not verify
+// it; see docs/compatibility.md).
+func selfSignedServing(name, ip string) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name + "@" + fmt.Sprint(time.Now().Unix())},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{name},
+	}
+	if p := net.ParseIP(ip); p != nil {
+		tmpl.IPAddresses = []net.IP{p}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: serving certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
