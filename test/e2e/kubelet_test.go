@@ -330,6 +330,18 @@ spec:
 		}
 	})
 
+	t.Run("node stats through nodes/proxy", func(t *testing.T) {
+		k.t = t
+		var out string
+		waitFor(t, "stats of pod bb with memory", 30*time.Second, func() (bool, string) {
+			out, _ = k.run("", "get", "--raw", "/api/v1/nodes/"+framework.NodeName+"/proxy/stats/summary")
+			return strings.Contains(out, `"name": "bb"`) || strings.Contains(out, `"name":"bb"`), out
+		})
+		mustContain(t, "stats/summary", out, "workingSetBytes", "usageCoreNanoSeconds")
+		metrics := k.ok("get", "--raw", "/api/v1/nodes/"+framework.NodeName+"/proxy/metrics/resource")
+		mustContain(t, "metrics/resource", metrics, `container_memory_working_set_bytes{container="bb",namespace="default",pod="bb"}`)
+	})
+
 	t.Run("skiff agent joins a second node whose pods answer across nodes", func(t *testing.T) {
 		k.t = t
 		framework.StartAgent(t, skiffBin, c, "skiff-e2e-2", agentToken, "skiff1", images)
