@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
@@ -86,6 +87,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "address of this server's node (default: the API server's address)")
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "port of the kubelet's HTTPS server (0 picks one)")
 	f.StringVar(&cfg.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket to use (default: start containerd under <data-dir>/agent)")
+	f.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver configuration: the cluster DNS's upstreams")
 	f.StringSliceVar(&cfg.Controllers, "controllers", cfg.Controllers, "controllers to run: '*' for all, 'name' to add one, '-name' to leave one out; known: "+strings.Join(manager.Names(), ", "))
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
@@ -116,6 +118,10 @@ func newAgentCommand() *cobra.Command {
 	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "port of the kubelet's HTTPS server (0 picks one)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket to use (default: start containerd under <data-dir>/agent)")
 	f.StringVar(&cfg.Bridge, "bridge", "skiff0", "Linux bridge of the pod network (one per node on a machine)")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod network of the cluster (the proxy masquerades traffic from outside it)")
+	f.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolver configuration: the cluster DNS's upstreams")
+	f.BoolVar(&cfg.DisableProxy, "disable-proxy", false, "do not run the service proxy (another node on this machine does)")
+	f.BoolVar(&cfg.DisableDNS, "disable-dns", false, "do not run the node-local cluster DNS (another node on this machine does)")
 	return cmd
 }
 
@@ -242,7 +248,25 @@ func newBenchCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's state here (default: a temp dir removed afterwards)")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
-	cmd.AddCommand(sched, newBenchPodsCommand())
+	cmd.AddCommand(sched, newBenchPodsCommand(), newBenchDNSCommand())
+	return cmd
+}
+
+func newBenchDNSCommand() *cobra.Command {
+	cfg := bench.DNSConfig{Clients: 8, Duration: 5 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "dns",
+		Short: "Queries per second and latency of the cluster DNS, for cluster and forwarded names (fake upstream)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return bench.DNS(ctx, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients, one query at a time each")
+	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long each name is queried")
 	return cmd
 }
 

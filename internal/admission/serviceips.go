@@ -175,7 +175,10 @@ func (a *ServiceAllocator) clusterIP(svc, old *corev1.Service, used map[string]b
 
 // freeIP picks a random free address of the CIDR, skipping the network
 // address, the first address (the kubernetes Service's, given explicitly)
-// and the broadcast address.
+// and the broadcast address. As upstream, it prefers addresses above a
+// static band at the start of the range (16 to 256 addresses, size/16), so
+// that well-known addresses such as kube-dns's 10th stay free for explicit
+// requests; it takes from the band only when the rest is full.
 func (a *ServiceAllocator) freeIP(used map[string]bool) (netip.Addr, bool) {
 	base := a.CIDR.Masked().Addr()
 	bits := a.CIDR.Addr().BitLen() - a.CIDR.Bits()
@@ -186,12 +189,22 @@ func (a *ServiceAllocator) freeIP(used map[string]bool) (netip.Addr, bool) {
 	if size < 4 {
 		return netip.Addr{}, false
 	}
-	start := 2 + rand.IntN(size-3)
-	for i := 0; i < size-3; i++ {
-		off := 2 + (start-2+i)%(size-3)
-		addr := addOffset(base, off)
-		if !used["ip:"+addr.String()] {
-			return addr, true
+	band := min(max(16, size/16), 256)
+	if band >= size-1 {
+		band = 2
+	}
+	// [band, size-1) first, then [2, band).
+	for _, r := range [][2]int{{band, size - 1}, {2, band}} {
+		n := r[1] - r[0]
+		if n <= 0 {
+			continue
+		}
+		start := rand.IntN(n)
+		for i := 0; i < n; i++ {
+			addr := addOffset(base, r[0]+(start+i)%n)
+			if !used["ip:"+addr.String()] {
+				return addr, true
+			}
 		}
 	}
 	return netip.Addr{}, false

@@ -29,6 +29,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
 
+	"github.com/skiff-io/skiff/internal/dns"
 	"github.com/skiff-io/skiff/internal/image"
 	"github.com/skiff-io/skiff/internal/kubelet"
 	"github.com/skiff-io/skiff/internal/kubelet/containerd"
@@ -60,12 +61,22 @@ type Config struct {
 	ClientCAs   *x509.CertPool
 	// Bridge is the Linux bridge of the pod network ("skiff0").
 	Bridge string
-	// ClusterDNS and ClusterDomain configure ClusterFirst pods.
+	// ClusterDNS and ClusterDomain configure ClusterFirst pods. Without
+	// ClusterDNS the kube-dns Service's ClusterIP is used.
 	ClusterDNS    []string
 	ClusterDomain string
-	Labels        map[string]string
-	Version       string
-	Log           *slog.Logger
+	// ClusterCIDR is the pod network (the proxy masquerades traffic from
+	// outside it).
+	ClusterCIDR string
+	// ResolvConf is the node's resolver configuration: the upstreams of the
+	// cluster DNS and what Default-policy pods get ("/etc/resolv.conf").
+	ResolvConf string
+	// DisableProxy and DisableDNS leave out the service proxy and the
+	// node-local cluster DNS (a second node on one machine shares them).
+	DisableProxy, DisableDNS bool
+	Labels                   map[string]string
+	Version                  string
+	Log                      *slog.Logger
 	// Ready, if set, is closed when the kubelet has registered the node.
 	Ready chan<- struct{}
 }
@@ -150,6 +161,39 @@ func Run(ctx context.Context, cfg Config) error {
 	defer shared.Shutdown()
 	shared.WaitForCacheSync(ctx.Done())
 
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if len(cfg.ClusterDNS) == 0 {
+		ip, err := clusterDNS(ctx, client)
+		if err != nil {
+			return err
+		}
+		if ip != "" {
+			cfg.ClusterDNS = []string{ip}
+		}
+	}
+	if !cfg.DisableDNS && len(cfg.ClusterDNS) > 0 {
+		d, err := newDNS(cfg, client, cfg.ClusterDNS[0], log)
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			run("cluster DNS", d.Start)
+			defer func() { _ = dns.RemoveLocalAddress(dnsInterface) }()
+		}
+	}
+	if !cfg.DisableProxy {
+		p, err := newProxy(cfg, client, log)
+		if err != nil {
+			return err
+		}
+		run("proxy", p.Start)
+	}
+
 	probes := newProbes(prober.New(rs, recorder, log))
 	var k *kubelet.Kubelet
 	sources := volume.NewClientSources(client)
@@ -170,6 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Expand:        envvars.Expand,
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
+		ResolvConf:    cfg.ResolvConf,
 		Labels:        cfg.Labels,
 		Version:       cfg.Version,
 		Recorder:      recorder,

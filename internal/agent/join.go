@@ -41,6 +41,10 @@ type JoinConfig struct {
 	RuntimeEndpoint string
 	Bridge          string
 	ClusterDNS      []string
+	ClusterCIDR     string
+	ResolvConf      string
+	DisableProxy    bool
+	DisableDNS      bool
 	Version         string
 	Log             *slog.Logger
 }
@@ -94,6 +98,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
 		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, ClusterDNS: jc.ClusterDNS,
+		ClusterCIDR: jc.ClusterCIDR, ResolvConf: jc.ResolvConf, DisableProxy: jc.DisableProxy, DisableDNS: jc.DisableDNS,
 		API: &rest.Config{
 			Host: jc.Server, BearerToken: jc.Token,
 			TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -217,8 +218,14 @@ func New(cfg Config) (*Kubelet, error) {
 		workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](100*time.Millisecond, 10*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "kubelet"})
 	_, err := k.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { k.observe(obj, false) },
-		UpdateFunc: func(_, obj any) { k.observe(obj, false) },
+		AddFunc: func(obj any) { k.observe(obj, false) },
+		UpdateFunc: func(old, obj any) {
+			if o, n, ok := pods(old, obj); ok && statusOnly(o, n) {
+				k.remember(n) // our own status write, mostly: no sync needed
+				return
+			}
+			k.observe(obj, false)
+		},
 		DeleteFunc: func(obj any) { k.observe(obj, true) },
 	})
 	if err != nil {
@@ -260,6 +267,33 @@ func (k *Kubelet) Registered() <-chan struct{} { return k.registered }
 
 // Allocatable is what the node offers pods.
 func (k *Kubelet) Allocatable() corev1.ResourceList { return k.allocatable() }
+
+// pods casts an informer update's objects.
+func pods(old, obj any) (*corev1.Pod, *corev1.Pod, bool) {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := obj.(*corev1.Pod)
+	return o, n, ok1 && ok2
+}
+
+// statusOnly reports an update that changed nothing the kubelet acts on:
+// the kubelet's own status writes, or another component's (the periodic
+// resync still picks those up, as upstream's pod workers do).
+func statusOnly(o, n *corev1.Pod) bool {
+	return apiequality.Semantic.DeepEqual(o.Spec, n.Spec) &&
+		apiequality.Semantic.DeepEqual(o.DeletionTimestamp, n.DeletionTimestamp) &&
+		apiequality.Semantic.DeepEqual(o.Labels, n.Labels) &&
+		apiequality.Semantic.DeepEqual(o.Annotations, n.Annotations) &&
+		o.Status.Phase == n.Status.Phase
+}
+
+// remember stores the latest copy of a pod without queueing it.
+func (k *Kubelet) remember(pod *corev1.Pod) {
+	k.mu.Lock()
+	if _, ok := k.pods[pod.UID]; ok {
+		k.pods[pod.UID] = pod
+	}
+	k.mu.Unlock()
+}
 
 // Enqueue asks for a sync of the pod with uid (a probe result changed).
 func (k *Kubelet) Enqueue(uid types.UID) { k.queue.Add(uid) }

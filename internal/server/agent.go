@@ -55,6 +55,8 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		NodeIP:          ip,
 		KubeletPort:     cfg.KubeletPort,
 		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
+		ClusterCIDR:     cfg.ClusterCIDR,
+		ResolvConf:      cfg.ResolvConf,
 		API: &rest.Config{
 			Host:            url,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: certFile, KeyFile: keyFile},

@@ -23,7 +23,8 @@ import (
 
 // bootstrapState creates, through the API like any client, what every
 // cluster has from its first start: the system namespaces, the kubernetes
-// Service and its endpoints, the system priority classes.
+// Service and its endpoints, the kube-dns Service, the system priority
+// classes.
 type bootstrapState struct {
 	done atomic.Bool
 	// finished is closed once the objects exist: the components that
@@ -39,14 +40,14 @@ func (b *bootstrapState) check(context.Context) error {
 	return nil
 }
 
-func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP netip.Addr, host string, port int) error {
+func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, dnsIP netip.Addr, host string, port int) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
 	tries := 0
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if err := ensureObjects(ctx, cs, serviceIP, host, port); err != nil {
+		if err := ensureObjects(ctx, cs, serviceIP, dnsIP, host, port); err != nil {
 			tries++
 			if tries%20 == 0 {
 				slog.Default().Warn("bootstrap objects not created yet", "err", err)
@@ -66,7 +67,7 @@ func ignoreExists(err error) error {
 	return err
 }
 
-func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP netip.Addr, host string, port int) error {
+func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsIP netip.Addr, host string, port int) error {
 	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		if err := ignoreExists(err); err != nil {
@@ -90,6 +91,9 @@ func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP netip
 	}
 	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return fmt.Errorf("service kubernetes: %w", err)
+	}
+	if err := ensureDNSService(ctx, cs, dnsIP); err != nil {
+		return err
 	}
 	if addr, err := netip.ParseAddr(host); err == nil && addr.IsLoopback() {
 		// Endpoints may not point at loopback (upstream's validation): a
@@ -122,4 +126,42 @@ func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP netip
 		return fmt.Errorf("endpointslice kubernetes: %w", err)
 	}
 	return nil
+}
+
+// ensureDNSService creates kube-system/kube-dns with the cluster DNS
+// address dnsIP (the 10th of the service CIDR). It has no selector and no
+// endpoints: every node agent answers on that address itself (package
+// dns), and the label skiff.io/node-local tells the proxy to leave it
+// alone. Upstream runs CoreDNS pods behind it instead
+// (docs/compatibility.md).
+func ensureDNSService(ctx context.Context, cs kubernetes.Interface, dnsIP netip.Addr) error {
+	if !dnsIP.IsValid() {
+		return nil // a service CIDR too small to hold it
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: "kube-system", Labels: map[string]string{
+			"k8s-app":             "kube-dns",
+			"skiff.io/node-local": "true",
+		}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: dnsIP.String(),
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+				{Name: "metrics", Port: 9153, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(9153)},
+			},
+		},
+	}
+	_, err := cs.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{})
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+		return nil
+	case apierrors.IsInvalid(err):
+		// The address is taken (a service created before skiff made
+		// kube-dns got it): retrying cannot help, and the rest of the
+		// cluster must still start. Pods then cannot resolve cluster names.
+		slog.Default().Error("kube-dns Service not created: cluster DNS is unreachable for pods", "clusterIP", dnsIP, "err", err)
+		return nil
+	}
+	return fmt.Errorf("service kube-dns: %w", err)
 }

@@ -36,6 +36,9 @@ type Config struct {
 	// ContainerRuntimeEndpoint is a CRI socket to use instead of a
 	// containerd started by skiff.
 	ContainerRuntimeEndpoint string
+	// ResolvConf is the node's resolver configuration: the upstreams of
+	// the cluster DNS ("/etc/resolv.conf").
+	ResolvConf string
 
 	// Controllers selects the controllers to run (--controllers: "*",
 	// "name", "-name"); empty runs none.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/skiff-io/skiff/internal/admission"
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/dns"
 	"github.com/skiff-io/skiff/internal/etcd"
 	"github.com/skiff-io/skiff/internal/pki"
 	"github.com/skiff-io/skiff/internal/serviceaccount"
@@ -210,7 +211,7 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := boot.run(runCtx, loopback, firstIP, host, cfg.HTTPSPort); err != nil && runCtx.Err() == nil {
+		if err := boot.run(runCtx, loopback, firstIP, dns.ServiceIP(cidr), host, cfg.HTTPSPort); err != nil && runCtx.Err() == nil {
 			lg.Error("bootstrap failed", "err", err)
 		}
 	}()

@@ -162,7 +162,9 @@ func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, image
 	}
 	a.cmd = exec.Command(bin, "agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port), "--token", token,
 		"--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"), "--data-dir", dir, "--node-name", name,
-		"--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge)
+		"--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
+		// The server's node already runs the proxy and the DNS on this machine.
+		"--disable-proxy", "--disable-dns")
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

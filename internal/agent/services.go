@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiff-io/skiff/internal/dns"
+	"github.com/skiff-io/skiff/internal/proxy"
+)
+
+// dnsInterface is the dummy interface that holds the cluster DNS address
+// on every node, so that pods reach the node-local DNS server on the
+// kube-dns ClusterIP through their gateway (as upstream's NodeLocal
+// DNSCache does).
+const dnsInterface = "skiff-dns"
+
+// clusterDNS is the kube-dns Service's ClusterIP, which bootstrap creates
+// from the first start; "" when there is none.
+func clusterDNS(ctx context.Context, client kubernetes.Interface) (string, error) {
+	svc, err := client.CoreV1().Services("kube-system").Get(ctx, "kube-dns", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("kube-dns service: %w", err)
+	}
+	if ip := net.ParseIP(svc.Spec.ClusterIP); ip == nil {
+		return "", nil
+	}
+	return svc.Spec.ClusterIP, nil
+}
+
+// newDNS binds the node-local cluster DNS on ip:53. It returns nil, nil when
+// another node on this machine already serves that address.
+func newDNS(cfg Config, client kubernetes.Interface, ip string, log *slog.Logger) (*dns.Server, error) {
+	if err := dns.EnsureLocalAddress(dnsInterface, ip+"/32"); err != nil {
+		return nil, fmt.Errorf("cluster DNS address: %w", err)
+	}
+	srv, err := dns.New(dns.Config{
+		Addrs:      []string{net.JoinHostPort(ip, "53")},
+		Domain:     cfg.ClusterDomain,
+		ResolvConf: cfg.ResolvConf,
+		Client:     client,
+		Log:        log,
+	})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		log.Warn("cluster DNS address in use: another node on this machine serves it", "addr", ip)
+		return nil, nil
+	}
+	return srv, err
+}
+
+// newProxy builds the node's service proxy.
+func newProxy(cfg Config, client kubernetes.Interface, log *slog.Logger) (*proxy.Proxier, error) {
+	return proxy.New(proxy.Config{
+		NodeName:    cfg.NodeName,
+		NodeIPs:     []string{cfg.NodeIP},
+		ClusterCIDR: cfg.ClusterCIDR,
+		Client:      client,
+		Log:         log,
+	})
+}

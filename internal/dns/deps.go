@@ -1,3 +1,0 @@
-package dns
-
-import _ "github.com/miekg/dns"

@@ -1,3 +1,0 @@
-package proxy
-
-import _ "sigs.k8s.io/knftables"

@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// fakeUpstream is the "node's resolver" of the test: a DNS server on a
+// loopback address that knows one outside name. Nothing leaves the machine.
+func fakeUpstream(t *testing.T, addr, name, ip string) {
+	t.Helper()
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		switch {
+		case len(r.Question) != 1 || !strings.EqualFold(r.Question[0].Name, name):
+			m.Rcode = dns.RcodeNameError
+		case r.Question[0].Qtype == dns.TypeA:
+			rr, _ := dns.NewRR(fmt.Sprintf("%s 30 IN A %s", name, ip))
+			m.Answer = append(m.Answer, rr)
+		}
+		// Other types of the known name: no data (NOERROR, empty).
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("fake upstream DNS: %v", err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: mux}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+}
+
+// TestServices: the Service promise with real pods, the nftables proxy and
+// the cluster DNS, driven by the stock kubectl.
+func TestServices(t *testing.T) {
+	if why := framework.CanRunContainers(); why != "" {
+		t.Skipf("skipping: %s", why)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("skipping: nft is not installed (apt-get install nftables)")
+	}
+	const outside, outsideIP = "outside.example.", "203.0.113.7" // TEST-NET-3: answered, never contacted
+	fakeUpstream(t, "127.0.0.53:53", outside, outsideIP)
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	images := t.TempDir()
+	framework.BuildImages(t, images)
+	c := framework.StartNode(t, skiffBin, images, "--resolv-conf", resolv)
+	k := kubectl{t: t, c: c}
+
+	waitFor := func(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		last := ""
+		for time.Now().Before(deadline) {
+			ok, state := cond()
+			if ok {
+				return
+			}
+			last = state
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within %v; last state: %s\nserver log:\n%s", what, timeout, last, tail(c.ServerLog(), 40))
+	}
+	jsonpath := func(obj, path string) string {
+		out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
+		return strings.TrimSpace(out)
+	}
+	httpGet := func(url string) (string, error) {
+		client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get(url)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		return strings.TrimSpace(string(b)), err
+	}
+	readyReplicas := func(want int) {
+		waitFor(t, fmt.Sprintf("%d ready replicas", want), 90*time.Second, func() (bool, string) {
+			s := jsonpath("deployment/web", "{.status.readyReplicas} {.status.updatedReplicas} {.status.replicas}")
+			return s == fmt.Sprintf("%d %d %d", want, want, want), s
+		})
+	}
+
+	k.okIn(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  strategy:
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 15
+      containers:
+      - name: web
+        image: skiff.io/test/server:v1
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 1
+        lifecycle:
+          preStop:
+            sleep: {seconds: 3}
+`, "apply", "-f", "-")
+	k.ok("run", "bb", "--image=docker.io/library/busybox:1.36", "--", "sleep", "3600")
+	readyReplicas(3)
+	waitFor(t, "bb Running", 60*time.Second, func() (bool, string) {
+		s := jsonpath("pod/bb", "{.status.phase}")
+		return s == "Running", s
+	})
+	k.ok("expose", "deployment", "web", "--port", "80", "--target-port", "8080")
+	clusterIP := jsonpath("service/web", "{.spec.clusterIP}")
+
+	t.Run("ClusterIP spreads over all three pods from the node and from a pod", func(t *testing.T) {
+		k.t = t
+		seen := map[string]bool{}
+		waitFor(t, "all three pods answer on the ClusterIP from the node", 60*time.Second, func() (bool, string) {
+			if body, err := httpGet("http://" + clusterIP + "/hostname"); err == nil {
+				seen[body] = true
+			}
+			return len(seen) == 3, fmt.Sprint(seen)
+		})
+		out := k.ok("exec", "bb", "--", "sh", "-c",
+			fmt.Sprintf("for i in $(seq 1 40); do wget -qO- http://%s/hostname; done | sort -u", clusterIP))
+		if n := len(strings.Fields(out)); n != 3 {
+			t.Fatalf("from a pod, the ClusterIP answered from %d pods: %q", n, out)
+		}
+	})
+
+	t.Run("a pod resolves service names and outside names", func(t *testing.T) {
+		k.t = t
+		for _, name := range []string{"web", "web.default", "web.default.svc.cluster.local"} {
+			out := k.ok("exec", "bb", "--", "wget", "-qO-", "http://"+name+"/version")
+			if strings.TrimSpace(out) != "v1" {
+				t.Fatalf("http://%s/version from a pod = %q", name, out)
+			}
+		}
+		out := k.ok("exec", "bb", "--", "nslookup", strings.TrimSuffix(outside, "."))
+		mustContain(t, "nslookup of a name the node's resolver knows", out, outsideIP)
+	})
+
+	t.Run("a headless service resolves to the pod IPs", func(t *testing.T) {
+		k.t = t
+		k.ok("expose", "deployment", "web", "--cluster-ip", "None", "--name", "web-headless", "--port", "8080")
+		ips := strings.Fields(jsonpath("pods", `{.items[?(@.metadata.labels.app=="web")].status.podIP}`))
+		if len(ips) != 3 {
+			t.Fatalf("pod IPs: %v", ips)
+		}
+		waitFor(t, "nslookup web-headless lists the three pod IPs", 30*time.Second, func() (bool, string) {
+			out, _ := k.run("", "exec", "bb", "--", "nslookup", "web-headless.default.svc.cluster.local")
+			for _, ip := range ips {
+				if !strings.Contains(out, ip) {
+					return false, out
+				}
+			}
+			return true, out
+		})
+	})
+
+	t.Run("NodePort answers on the node address", func(t *testing.T) {
+		k.t = t
+		k.ok("expose", "deployment", "web", "--type", "NodePort", "--name", "web-np", "--port", "80", "--target-port", "8080")
+		port := jsonpath("service/web-np", "{.spec.ports[0].nodePort}")
+		waitFor(t, "NodePort "+port+" on 127.0.0.1", 30*time.Second, func() (bool, string) {
+			body, err := httpGet("http://127.0.0.1:" + port + "/version")
+			return err == nil && body == "v1", fmt.Sprint(body, err)
+		})
+	})
+
+	t.Run("LoadBalancer answers on its ingress IP", func(t *testing.T) {
+		k.t = t
+		k.ok("expose", "deployment", "web", "--type", "LoadBalancer", "--name", "web-lb", "--port", "80", "--target-port", "8080")
+		var ingress string
+		waitFor(t, "an ingress IP", 30*time.Second, func() (bool, string) {
+			ingress = jsonpath("service/web-lb", "{.status.loadBalancer.ingress[0].ip}")
+			return ingress != "", ingress
+		})
+		if !strings.HasPrefix(ingress, "127.") {
+			t.Fatalf("ingress IP %q is not in the loopback pool", ingress)
+		}
+		waitFor(t, "GET on the ingress IP", 30*time.Second, func() (bool, string) {
+			body, err := httpGet("http://" + ingress + "/version")
+			return err == nil && body == "v1", fmt.Sprint(body, err)
+		})
+	})
+
+	t.Run("rollouts and scale-down lose no request", func(t *testing.T) {
+		k.t = t
+		// From the node: two clients, a new connection per request.
+		var ok, failed atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := httpGet("http://" + clusterIP + "/hostname"); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					} else {
+						ok.Add(1)
+					}
+					time.Sleep(2 * time.Millisecond)
+				}
+			}()
+		}
+		// From a pod: busybox wget in a loop until told to stop.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		podLoop := exec.CommandContext(ctx, "kubectl", "--kubeconfig", c.Kubeconfig, "exec", "bb", "--", "sh", "-c",
+			fmt.Sprintf(`rm -f /tmp/stop; ok=0; bad=0; while [ ! -f /tmp/stop ]; do if wget -qO /dev/null http://%s/hostname; then ok=$((ok+1)); else bad=$((bad+1)); fi; done; echo "$ok $bad"`, clusterIP))
+		var podOut strings.Builder
+		podLoop.Stdout = &podOut
+		if err := podLoop.Start(); err != nil {
+			t.Fatal(err)
+		}
+
+		k.ok("set", "image", "deployment/web", "web=skiff.io/test/server:v2")
+		k.ok("rollout", "status", "deployment/web", "--timeout=120s")
+		readyReplicas(3)
+		k.ok("rollout", "undo", "deployment/web")
+		k.ok("rollout", "status", "deployment/web", "--timeout=120s")
+		readyReplicas(3)
+		k.ok("scale", "deployment/web", "--replicas=1")
+		waitFor(t, "one web pod left", 60*time.Second, func() (bool, string) {
+			s := jsonpath("pods", `{.items[?(@.metadata.labels.app=="web")].metadata.name}`)
+			return len(strings.Fields(s)) == 1, s
+		})
+
+		close(stop)
+		wg.Wait()
+		k.ok("exec", "bb", "--", "touch", "/tmp/stop")
+		if err := podLoop.Wait(); err != nil {
+			t.Fatalf("the pod's client loop: %v (%s)", err, podOut.String())
+		}
+		f := strings.Fields(podOut.String())
+		if len(f) != 2 {
+			t.Fatalf("the pod's client printed %q", podOut.String())
+		}
+		podOK, _ := strconv.Atoi(f[0])
+		podBad, _ := strconv.Atoi(f[1])
+		t.Logf("from the node: %d ok, %d failed; from a pod: %d ok, %d failed", ok.Load(), failed.Load(), podOK, podBad)
+		if failed.Load() != 0 || podBad != 0 {
+			t.Fatalf("requests failed during the rollouts: node %d (first: %v), pod %d", failed.Load(), firstErr.Load(), podBad)
+		}
+		if total := ok.Load() + int64(podOK); total < 3000 {
+			t.Fatalf("only %d requests were made during the rollouts, want at least 3000", total)
+		}
+		if v, _ := httpGet("http://" + clusterIP + "/version"); v != "v1" {
+			t.Fatalf("after the undo the service answers %q, want v1", v)
+		}
+	})
+}
