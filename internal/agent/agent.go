@@ -157,6 +157,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Services feed the service link variables ({NAME}_SERVICE_HOST, ...).
 	shared := informers.NewSharedInformerFactory(client, 0)
 	services := shared.Core().V1().Services().Lister()
+	slices := shared.Discovery().V1().EndpointSlices().Lister()
 	shared.Start(ctx.Done())
 	defer shared.Shutdown()
 	shared.WaitForCacheSync(ctx.Done())
@@ -211,7 +212,10 @@ func Run(ctx context.Context, cfg Config) error {
 				Services: svcs,
 			})
 		},
-		Expand:        envvars.Expand,
+		Expand: envvars.Expand,
+		PodEndpoints: func(pod *corev1.Pod) (listed, ready bool) {
+			return podEndpoints(slices, pod)
+		},
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
 		ResolvConf:    cfg.ResolvConf,

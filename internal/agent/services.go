@@ -8,9 +8,12 @@ import (
 	"net"
 	"syscall"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 
 	"github.com/skiff-io/skiff/internal/dns"
 	"github.com/skiff-io/skiff/internal/proxy"
@@ -56,6 +59,27 @@ func newDNS(cfg Config, client kubernetes.Interface, ip string, log *slog.Logger
 		return nil, nil
 	}
 	return srv, err
+}
+
+// podEndpoints reports whether an EndpointSlice of pod's namespace lists
+// the pod, and whether one lists it as ready.
+func podEndpoints(slices discoverylisters.EndpointSliceLister, pod *corev1.Pod) (listed, ready bool) {
+	all, err := slices.EndpointSlices(pod.Namespace).List(labels.Everything())
+	if err != nil {
+		return false, false
+	}
+	for _, s := range all {
+		for _, ep := range s.Endpoints {
+			if ep.TargetRef == nil || ep.TargetRef.UID != pod.UID {
+				continue
+			}
+			listed = true
+			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+				ready = true
+			}
+		}
+	}
+	return listed, ready
 }
 
 // newProxy builds the node's service proxy.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -104,7 +105,17 @@ func New(cfg Config) (*Server, error) {
 		byKind:    map[schema.GroupVersionKind]*served{},
 		shutdown:  make(chan struct{}),
 	}
+	// The reviews answer questions about the request's own user through
+	// this server's authenticator and authorizer: every server has them.
+	cfg.Resources = append(slices.Clip(cfg.Resources), s.reviewResources()...)
+	s.cfg.Resources = cfg.Resources
 	for _, res := range cfg.Resources {
+		if res != nil && res.Create != nil {
+			sv := &served{res: res, stored: res} // virtual: no store
+			s.resources[res.GroupVersionResource()] = sv
+			s.byKind[res.GroupVersionKind()] = sv
+			continue
+		}
 		if res == nil || res.StoredAs != nil {
 			continue
 		}
@@ -184,6 +195,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/api/", s.serveAPI)
 	mux.HandleFunc("/apis", s.serveAPI)
 	mux.HandleFunc("/apis/", s.serveAPI)
+	mux.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3)
 	mux.HandleFunc("/openapi/v3/", s.serveOpenAPIV3)
 	mux.HandleFunc("/", s.serveNotFound)

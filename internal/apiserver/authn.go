@@ -17,6 +17,10 @@ type User struct {
 	Name   string
 	UID    string
 	Groups []string
+	// Extra is what an authenticator knows beyond name, uid and groups
+	// (upstream's user.Info extra: "authentication.kubernetes.io/pod-name",
+	// ...). SelfSubjectReview reports it. May be nil.
+	Extra map[string][]string
 }
 
 // Authenticator identifies the user of a request. It returns ok=false when

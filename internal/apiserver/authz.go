@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -36,6 +37,24 @@ type Authorizer interface {
 type AlwaysAllow struct{}
 
 func (AlwaysAllow) Authorize(context.Context, Attributes) (bool, string, error) { return true, "", nil }
+
+// RulesFor allows every verb on everything, as upstream's AlwaysAllow
+// authorizer lists it.
+func (AlwaysAllow) RulesFor(context.Context, *User, string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
+	all := []string{"*"}
+	return []authorizationv1.ResourceRule{{Verbs: all, APIGroups: all, Resources: all}},
+		[]authorizationv1.NonResourceRule{{Verbs: all, NonResourceURLs: all}}, false, nil
+}
+
+// RuleLister is implemented by an Authorizer that can list what a user may
+// do in a namespace (selfsubjectrulesreviews, `kubectl auth can-i
+// --list`). incomplete is true when the rules may leave out some of what
+// Authorize would allow. An Authorizer without it answers such reviews
+// with incomplete=true and no rules.
+type RuleLister interface {
+	RulesFor(ctx context.Context, u *User, namespace string) (rules []authorizationv1.ResourceRule,
+		nonResource []authorizationv1.NonResourceRule, incomplete bool, err error)
+}
 
 func (s *Server) authorize(r *http.Request, u *User, info requestInfo) error {
 	a := Attributes{

@@ -41,6 +41,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.serveNotFound(w, r)
 		return
 	}
+	if sv.res.Create != nil {
+		if err := s.serveVirtual(w, r, info, sv); err != nil {
+			writeError(w, r, err)
+		}
+		return
+	}
 	var err error
 	switch info.sub {
 	case "":

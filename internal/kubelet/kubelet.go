@@ -103,6 +103,11 @@ type Config struct {
 	ResolvConf string
 	// Labels are added to the Node at registration.
 	Labels map[string]string
+	// PodEndpoints reports whether any EndpointSlice lists pod, and whether
+	// one lists it as ready: a deleted pod that is an endpoint has its
+	// containers stopped only once it is no longer ready anywhere (or a
+	// few seconds have passed). Nil: stop at once.
+	PodEndpoints func(pod *corev1.Pod) (listed, ready bool)
 	// OnPodCIDR is called with the node's podCIDR once the node IPAM
 	// controller has given it one (the CNI configuration needs it).
 	OnPodCIDR func(cidr string) error

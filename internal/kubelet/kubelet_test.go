@@ -2,6 +2,8 @@ package kubelet_test
 
 import (
 	"context"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,15 +31,18 @@ func (noVolumes) PodUIDsOnDisk() ([]types.UID, error) { return nil, nil }
 
 // harness is a kubelet on a fake CRI runtime against the real API server.
 type harness struct {
-	t       *testing.T
-	c       *framework.Cluster
-	rt      *critest.FakeRuntimeService
-	ctx     context.Context
-	stopped chan struct{}
+	t *testing.T
+	// endpointReady is what PodEndpoints answers for pod "behind".
+	endpointReady atomic.Bool
+	c             *framework.Cluster
+	rt            *critest.FakeRuntimeService
+	ctx           context.Context
+	stopped       chan struct{}
 }
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	h := &harness{t: t}
 	c := framework.StartInProcess(t, framework.WithControllers())
 	rt := critest.NewFakeRuntimeService()
 	images := critest.NewFakeImageService()
@@ -52,12 +57,18 @@ func start(t *testing.T) *harness {
 		RelistPeriod:   50 * time.Millisecond,
 		SyncPeriod:     time.Second,
 		BackoffInitial: time.Hour, // a second exit stays in back-off for the test
+		PodEndpoints: func(pod *corev1.Pod) (bool, bool) {
+			if pod.Name != "behind" {
+				return false, false
+			}
+			return true, h.endpointReady.Load()
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, c: c, rt: rt, ctx: ctx, stopped: make(chan struct{})}
+	h.c, h.rt, h.ctx, h.stopped = c, rt, ctx, make(chan struct{})
 	go func() { defer close(h.stopped); _ = k.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-h.stopped })
 	return h
@@ -195,5 +206,38 @@ func TestKubeletRunsRestartsAndDeletesPods(t *testing.T) {
 			}
 			return true
 		})
+	})
+}
+
+func TestKubeletHoldsSIGTERMUntilEndpointsLeave(t *testing.T) {
+	h := start(t)
+	pod := h.createPod("behind", corev1.RestartPolicyAlways)
+	h.waitStatus("behind", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	h.endpointReady.Store(true)
+	if err := h.c.Client.CoreV1().Pods("default").Delete(h.ctx, "behind", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := func() bool {
+		h.rt.Lock()
+		defer h.rt.Unlock()
+		for _, c := range h.rt.Containers {
+			if c.Labels["io.kubernetes.pod.uid"] == string(pod.UID) && c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				return true
+			}
+		}
+		return slices.Contains(h.rt.Called, "StopContainer")
+	}
+	// While a Service still lists the pod as ready, nothing is stopped.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if stopped() {
+			t.Fatal("the container was stopped while the pod was still a ready endpoint")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.endpointReady.Store(false)
+	framework.Eventually(t, 10*time.Second, func() bool {
+		_, err := h.c.Client.CoreV1().Pods("default").Get(h.ctx, "behind", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && stopped()
 	})
 }

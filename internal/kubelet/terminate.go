@@ -101,6 +101,9 @@ func (k *Kubelet) startTermination(ctx context.Context, pod *corev1.Pod, pr *pod
 
 func (k *Kubelet) terminate(ctx context.Context, pod *corev1.Pod, pr *podRuntime) error {
 	k.cfg.Probes.RemovePod(pod.UID)
+	if len(pr.running()) > 0 {
+		k.awaitEndpointsReleased(ctx, pod)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(pr.containers))
 	for i, c := range pr.containers {
@@ -244,4 +247,45 @@ func statusIPs(pod *corev1.Pod) []string {
 		out = append(out, pod.Status.PodIP)
 	}
 	return out
+}
+
+// endpointGrace bounds how long a deleted pod's containers wait for its
+// endpoints to leave the Services before they get SIGTERM, and
+// endpointPropagation is the time given to the nodes' proxies after that.
+const (
+	endpointGrace       = 5 * time.Second
+	endpointPropagation = time.Second
+)
+
+// awaitEndpointsReleased holds a deleted pod's termination until no
+// EndpointSlice lists it as ready any more, plus a moment for the proxies to
+// apply that, so that no new connection reaches a container that is
+// stopping. It waits at most endpointGrace or half the grace period. Upstream
+// sends SIGTERM at once and leaves this to a preStop hook; skiff does it
+// for every pod that is an endpoint of a Service (docs/compatibility.md).
+func (k *Kubelet) awaitEndpointsReleased(ctx context.Context, pod *corev1.Pod) {
+	if k.cfg.PodEndpoints == nil {
+		return
+	}
+	listed, ready := k.cfg.PodEndpoints(pod)
+	if !listed {
+		return // not behind any Service: nothing to wait for
+	}
+	wait := min(endpointGrace, time.Duration(gracePeriodOf(pod, nil))*time.Second/2)
+	deadline := time.Now().Add(wait)
+	for ready {
+		if time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		_, ready = k.cfg.PodEndpoints(pod)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(min(endpointPropagation, time.Until(deadline))):
+	}
 }

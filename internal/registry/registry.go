@@ -83,6 +83,15 @@ type Resource struct {
 	// means all of: create delete deletecollection get list patch update
 	// watch.
 	Verbs []string
+
+	// Create, when set, makes the resource virtual, as upstream's reviews
+	// are (selfsubjectreviews, selfsubjectaccessreviews): it has no
+	// storage and persists nothing. The server serves only create — a POST
+	// to the collection, decoded into New(), defaulted and validated by
+	// Strategy — and answers 201 with what Create returns. ctx carries the
+	// request's user. Verbs should then be {"create"}; StoredAs, Status,
+	// Scale and TTL must be unset.
+	Create func(ctx context.Context, obj runtime.Object) (runtime.Object, error)
 }
 
 // GroupVersionKind returns the kind this resource serves.

@@ -125,10 +125,9 @@ spec:
         readinessProbe:
           httpGet: {path: /healthz, port: 8080}
           periodSeconds: 1
-        lifecycle:
-          preStop:
-            sleep: {seconds: 3}
 `, "apply", "-f", "-")
+	// No preStop hook: the kubelet itself holds SIGTERM until the pod's
+	// endpoints have left the Service (docs/compatibility.md).
 	k.ok("run", "bb", "--image=docker.io/library/busybox:1.36", "--", "sleep", "3600")
 	readyReplicas(3)
 	waitFor(t, "bb Running", 60*time.Second, func() (bool, string) {

@@ -1,0 +1,54 @@
+package apiserver
+
+import (
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+)
+
+// serveVirtual serves a resource whose descriptor has a Create hook: only
+// create, on the collection, and nothing is stored (registry.Resource.Create).
+// Admission does not run: there is no object to admit into storage.
+func (s *Server) serveVirtual(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
+	if info.sub != "" {
+		return notFoundSub(info)
+	}
+	if info.verb != "create" || info.name != "" {
+		return methodNotAllowed(info, r)
+	}
+	wr, err := readWrite(r)
+	if err != nil {
+		return err
+	}
+	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
+	if err != nil {
+		return err
+	}
+	addWarnings(w, warnings)
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if sv.res.Namespaced {
+		if m.GetNamespace() != "" && m.GetNamespace() != info.namespace {
+			return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+		}
+		m.SetNamespace(info.namespace)
+	}
+	st := sv.res.Strategy
+	if st.Default != nil {
+		st.Default(obj)
+	}
+	if st.Validate != nil {
+		if errs := st.Validate(obj); len(errs) > 0 {
+			return apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), m.GetName(), errs)
+		}
+	}
+	out, err := sv.res.Create(r.Context(), obj)
+	if err != nil {
+		return err
+	}
+	out.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
+	return s.respond(w, r, http.StatusCreated, wr.format, sv, out)
+}
