@@ -6,17 +6,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	skiffdns "github.com/skiff-io/skiff/internal/dns"
-	"github.com/skiff-io/skiff/internal/server"
 )
 
 // DNSConfig is `skiff bench dns`'s configuration.
@@ -45,26 +42,11 @@ func DNS(ctx context.Context, cfg DNSConfig, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	scfg := server.Defaults()
-	scfg.DataDir = dir
-	scfg.HTTPSPort = 0
-	scfg.DisableAgent = true
-	scfg.Controllers = nil
-	scfg.DisableScheduler = true
-	scfg.Ready = make(chan struct{})
-	srvCtx, stopServer := context.WithCancel(ctx)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- server.Run(srvCtx, scfg) }()
-	defer func() { stopServer(); <-srvDone }()
-	select {
-	case <-scfg.Ready:
-	case err := <-srvDone:
-		return fmt.Errorf("server: %w", err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig"))
+	rc, stopServer, err := startServer(ctx, dir)
 	if err != nil {
 		return err
 	}
+	defer stopServer()
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err

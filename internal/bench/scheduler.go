@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-io/skiff/internal/scheduler"
 	"github.com/skiff-io/skiff/internal/server"
@@ -57,27 +55,12 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	scfg := server.Defaults()
-	scfg.DataDir = dir
-	scfg.HTTPSPort = 0
-	scfg.DisableAgent = true
-	scfg.Controllers = nil
-	scfg.DisableScheduler = true // the bench runs it, to start it at will
-	scfg.Ready = make(chan struct{})
-	srvCtx, stopServer := context.WithCancel(ctx)
-	srvDone := make(chan error, 1)
 	began := time.Now()
-	go func() { srvDone <- server.Run(srvCtx, scfg) }()
-	defer func() { stopServer(); <-srvDone }()
-	select {
-	case <-scfg.Ready:
-	case err := <-srvDone:
-		return fmt.Errorf("server: %w", err)
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig"))
+	rc, stopServer, err := startServer(ctx, dir)
 	if err != nil {
 		return err
 	}
+	defer stopServer()
 	rc.QPS, rc.Burst = -1, 0
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	client, err := kubernetes.NewForConfig(rc)

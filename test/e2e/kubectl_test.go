@@ -86,6 +86,29 @@ func (k kubectl) fails(args ...string) string {
 	return out
 }
 
+// waitFor polls cond every 250 ms until it holds, and fails t with cond's
+// last state and the server's log if it does not within timeout.
+func (k kubectl) waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v; last state: %s\nserver log:\n%s", what, timeout, last, tail(k.c.ServerLog(), 40))
+}
+
+// jsonpath is `kubectl get obj -o jsonpath=path`, trimmed; "" on error.
+func (k kubectl) jsonpath(obj, path string) string {
+	out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
+	return strings.TrimSpace(out)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

@@ -62,24 +62,7 @@ func TestRegistry(t *testing.T) {
 		}
 		return ref
 	}
-	waitFor := func(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		last := ""
-		for time.Now().Before(deadline) {
-			ok, state := cond()
-			if ok {
-				return
-			}
-			last = state
-			time.Sleep(250 * time.Millisecond)
-		}
-		t.Fatalf("%s: not within %v; last state: %s\nserver log:\n%s", what, timeout, last, tail(c.ServerLog(), 40))
-	}
-	jsonpath := func(obj, path string) string {
-		out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
-		return strings.TrimSpace(out)
-	}
+	waitFor, jsonpath := k.waitFor, k.jsonpath
 	waitRunning := func(t *testing.T, pod string) {
 		t.Helper()
 		waitFor(t, pod+" Running", 40*time.Second, func() (bool, string) {

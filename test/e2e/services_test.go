@@ -68,24 +68,7 @@ func TestServices(t *testing.T) {
 	c := framework.StartNode(t, skiffBin, images, "--resolv-conf", resolv)
 	k := kubectl{t: t, c: c}
 
-	waitFor := func(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		last := ""
-		for time.Now().Before(deadline) {
-			ok, state := cond()
-			if ok {
-				return
-			}
-			last = state
-			time.Sleep(250 * time.Millisecond)
-		}
-		t.Fatalf("%s: not within %v; last state: %s\nserver log:\n%s", what, timeout, last, tail(c.ServerLog(), 40))
-	}
-	jsonpath := func(obj, path string) string {
-		out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
-		return strings.TrimSpace(out)
-	}
+	waitFor, jsonpath := k.waitFor, k.jsonpath
 	httpGet := func(url string) (string, error) {
 		client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		resp, err := client.Get(url)

@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-io/skiff/internal/server"
+)
+
+// startServer runs `skiff server` in this process on dir, with no node
+// agent, no controllers and no scheduler (a bench starts what it measures),
+// and returns its admin client configuration once it serves. stop shuts it
+// down and waits for it.
+func startServer(ctx context.Context, dir string) (rc *rest.Config, stop func(), err error) {
+	scfg := server.Defaults()
+	scfg.DataDir = dir
+	scfg.HTTPSPort = 0
+	scfg.DisableAgent = true
+	scfg.Controllers = nil
+	scfg.DisableScheduler = true
+	scfg.Ready = make(chan struct{})
+	srvCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- server.Run(srvCtx, scfg) }()
+	stop = func() { cancel(); <-done }
+	select {
+	case <-scfg.Ready:
+	case err := <-done:
+		cancel()
+		return nil, nil, fmt.Errorf("server: %w", err)
+	}
+	rc, err = clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig"))
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return rc, stop, nil
+}
