@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("building skiff:", err)
 		os.Exit(1)
 	}
+	startToolBuilds()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -1,0 +1,111 @@
+// Command crwatch is a small operator built on controller-runtime, run by
+// skiff's end-to-end tests as a real third-party client of the API server.
+//
+// It lives in its own Go module so that controller-runtime and its
+// dependencies never enter skiff's go.mod. A manager caches the ConfigMaps
+// of one namespace; for every ConfigMap labelled crwatch=on the reconciler
+// writes the annotation crwatch.skiff.io/seen=<hash of the data> through
+// server-side apply (field manager "crwatch"), or through a JSON merge
+// patch with --patch=merge. Only the holder of the Lease named by
+// --lease-name reconciles, so running two copies exercises leader election.
+//
+// Each reconcile that writes logs "annotated" with the ConfigMap and the
+// hash; the tests read these lines.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// config is crwatch's command line.
+type config struct {
+	namespace     string
+	name          string
+	leaseName     string
+	leaseDuration time.Duration
+	renewDeadline time.Duration
+	retryPeriod   time.Duration
+	patch         string
+}
+
+func main() {
+	var cfg config
+	// --kubeconfig is controller-runtime's own flag (pkg/client/config).
+	flag.StringVar(&cfg.namespace, "namespace", "default", "namespace whose ConfigMaps are watched; it also holds the Lease")
+	flag.StringVar(&cfg.name, "name", "crwatch", "this instance's name in its log lines (the Lease holder is controller-runtime's <hostname>_<uid>)")
+	flag.StringVar(&cfg.leaseName, "lease-name", "crwatch", "name of the leader election Lease")
+	flag.DurationVar(&cfg.leaseDuration, "lease-duration", 15*time.Second, "leader election lease duration")
+	flag.DurationVar(&cfg.renewDeadline, "renew-deadline", 10*time.Second, "leader election renew deadline")
+	flag.DurationVar(&cfg.retryPeriod, "retry-period", 2*time.Second, "leader election retry period")
+	flag.StringVar(&cfg.patch, "patch", "apply", "how the annotation is written: apply (server-side apply) or merge (JSON merge patch)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.name)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("crwatch failed", "err", err)
+		os.Exit(1)
+	}
+	log.Info("crwatch stopped")
+}
+
+// run starts the manager and blocks until ctx ends and the manager has
+// stopped (having released the Lease if it held it).
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.patch != "apply" && cfg.patch != "merge" {
+		return fmt.Errorf("--patch=%q: want apply or merge", cfg.patch)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	rc, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(rc, ctrl.Options{
+		Cache:                         cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.namespace: {}}},
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                true,
+		LeaderElectionResourceLock:    "leases",
+		LeaderElectionNamespace:       cfg.namespace,
+		LeaderElectionID:              cfg.leaseName,
+		LeaderElectionReleaseOnCancel: true, // run returns as soon as the manager stops
+		LeaseDuration:                 &cfg.leaseDuration,
+		RenewDeadline:                 &cfg.renewDeadline,
+		RetryPeriod:                   &cfg.retryPeriod,
+		Logger:                        logr.FromSlogHandler(log.Handler()),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	r := &reconciler{client: mgr.GetClient(), log: log, merge: cfg.patch == "merge"}
+	if err := r.setup(mgr); err != nil {
+		return err
+	}
+	go func() {
+		// Elected() closes when this instance holds the Lease; the
+		// goroutine ends with the manager either way.
+		select {
+		case <-mgr.Elected():
+			log.Info("elected leader", "lease", cfg.namespace+"/"+cfg.leaseName)
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("starting manager", "namespace", cfg.namespace, "patch", cfg.patch)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("manager: %w", err)
+	}
+	return nil
+}
