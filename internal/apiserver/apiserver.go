@@ -76,6 +76,9 @@ type Server struct {
 
 	openapiOnce sync.Once
 	openapi     *openAPIDoc
+
+	// fields records managedFields and merges server-side applies.
+	fields fieldManagers
 }
 
 // served is one resource as the handlers use it: its descriptor, the

@@ -43,7 +43,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 		return err
 	}
 	addWarnings(w, warnings)
-	out, err := s.createObject(r.Context(), sv, info.namespace, obj, wr.dry)
+	owner, err := newOwner(r, "CreateOptions", "")
+	if err != nil {
+		return err
+	}
+	out, err := s.createObject(r.Context(), sv, info.namespace, obj, wr.dry, owner)
 	if err != nil {
 		return err
 	}
@@ -52,8 +56,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 
 // createObject runs the create pipeline on a decoded object: metadata,
 // strategy, admission, validation, storage. It returns the served object
-// as stored (or as it would be, on a dry run).
-func (s *Server) createObject(ctx context.Context, sv *served, namespace string, obj runtime.Object, dry bool) (runtime.Object, error) {
+// as stored (or as it would be, on a dry run). managedFields the request
+// gives are kept when valid (an empty list resets them), as upstream.
+func (s *Server) createObject(ctx context.Context, sv *served, namespace string, obj runtime.Object, dry bool, owner fieldOwner) (runtime.Object, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
@@ -78,12 +83,18 @@ func (s *Server) createObject(ctx context.Context, sv *served, namespace string,
 	m.SetDeletionTimestamp(nil)
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetSelfLink("")
-	m.SetManagedFields(nil)
 
 	// Defaults first, as upstream defaults while decoding.
 	st := sv.res.Strategy
 	if st.Default != nil {
 		st.Default(obj)
+	}
+	// Then managedFields, before the strategy and admission change the
+	// object, as upstream records them.
+	live := sv.res.New()
+	obj = s.trackFields(sv, owner, live, obj)
+	if m, err = meta.Accessor(obj); err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	if st.PrepareForCreate != nil {
 		st.PrepareForCreate(ctx, obj)

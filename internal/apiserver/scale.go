@@ -85,7 +85,14 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 			return obj.(*autoscalingv1.Scale), nil
 		}
 	}
-	out, err := s.updateObject(r.Context(), sv, info, "", wr.dry, func(cur runtime.Object) (runtime.Object, error) {
+	owner, err := newOwner(r, "UpdateOptions", "scale")
+	if info.verb == "patch" {
+		owner, err = patchOwner(r, wr.contentType, "scale")
+	}
+	if err != nil {
+		return err
+	}
+	out, err := s.updateObject(r.Context(), sv, info, owner, wr.dry, func(cur runtime.Object) (runtime.Object, error) {
 		sc, err := newScale(scaleOf(sv, cur))
 		if err != nil {
 			return nil, err
@@ -101,8 +108,11 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 		if sc.ResourceVersion != "" && sc.ResourceVersion != m.GetResourceVersion() {
 			return nil, apierrors.NewConflict(sv.groupResource(), info.name, errors.New(conflictMessage))
 		}
-		sv.res.Scale.SetReplicas(cur, sc.Spec.Replicas)
-		return cur, nil
+		// A copy: the update pipeline compares the new object with cur
+		// (managedFields, generation).
+		obj := cur.DeepCopyObject()
+		sv.res.Scale.SetReplicas(obj, sc.Spec.Replicas)
+		return obj, nil
 	})
 	if err != nil {
 		return err

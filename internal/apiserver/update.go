@@ -49,7 +49,11 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo
 	if sv.res.Namespaced && m.GetNamespace() != "" && m.GetNamespace() != info.namespace {
 		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 	}
-	out, err := s.updateObject(r.Context(), sv, info, sub, wr.dry, func(runtime.Object) (runtime.Object, error) {
+	owner, err := newOwner(r, "UpdateOptions", sub)
+	if err != nil {
+		return err
+	}
+	out, err := s.updateObject(r.Context(), sv, info, owner, wr.dry, func(runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
 	})
 	if err != nil {
@@ -58,10 +62,17 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo
 	return s.respond(w, r, http.StatusOK, wr.format, sv, out)
 }
 
-// patch serves PATCH with a JSON patch, a JSON merge patch or a strategic
-// merge patch.
+// patch serves PATCH with a JSON patch, a JSON merge patch, a strategic
+// merge patch or a server-side apply (apply.go).
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
 	wr, err := readWrite(r)
+	if err != nil {
+		return err
+	}
+	if isApply(wr.contentType) {
+		return s.apply(w, r, info, sv, sub, wr)
+	}
+	owner, err := patchOwner(r, wr.contentType, sub)
 	if err != nil {
 		return err
 	}
@@ -70,7 +81,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo,
 		return err
 	}
 	var warnings []string
-	out, err := s.updateObject(r.Context(), sv, info, sub, wr.dry, func(current runtime.Object) (runtime.Object, error) {
+	out, err := s.updateObject(r.Context(), sv, info, owner, wr.dry, func(current runtime.Object) (runtime.Object, error) {
 		cur, err := json.Marshal(current)
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
@@ -143,7 +154,7 @@ func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]
 		}, nil
 	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
 		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", schemaGR, "",
-			"server-side apply is "+errNotFinished.Error()+"; use client-side kubectl apply", 0, false)
+			"server-side apply to the scale subresource is "+errNotFinished.Error(), 0, false)
 	}
 	return nil, unsupportedMediaType(contentType)
 }
@@ -152,9 +163,14 @@ func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]
 var schemaGR = schema.GroupResource{}
 
 // updateObject runs the update pipeline in a compare-and-swap loop:
-// mutate, carry over system metadata, strategy, admission, validation,
-// storage. sub is "", "status" or "finalize".
-func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo, sub string, dry bool, mutate mutateFunc) (runtime.Object, error) {
+// mutate, carry over system metadata, managedFields, strategy, admission,
+// validation, storage. owner.sub is "", "status", "scale" or "finalize";
+// a scale write runs the main resource's strategy.
+func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo, owner fieldOwner, dry bool, mutate mutateFunc) (runtime.Object, error) {
+	sub := owner.sub
+	if sub == "scale" {
+		sub = ""
+	}
 	key := sv.key(info.namespace, info.name)
 	out := sv.stored.New()
 	err := sv.store.GuaranteedUpdate(ctx, key, out, false, nil, func(current runtime.Object) (runtime.Object, error) {
@@ -167,7 +183,7 @@ func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo,
 		if err != nil {
 			return nil, err
 		}
-		if err := s.prepareUpdate(ctx, sv, info, sub, obj, cur, dry); err != nil {
+		if obj, err = s.prepareUpdate(ctx, sv, info, sub, owner, obj, cur, dry); err != nil {
 			return nil, err
 		}
 		stored, err := sv.toStored(obj)
@@ -192,19 +208,20 @@ func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo,
 	return sv.fromStored(out)
 }
 
-// prepareUpdate checks and completes obj, the replacement for old.
-func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo, sub string, obj, old runtime.Object, dry bool) error {
+// prepareUpdate checks and completes obj, the replacement for old, and
+// returns it.
+func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo, sub string, owner fieldOwner, obj, old runtime.Object, dry bool) (runtime.Object, error) {
 	nm, err := meta.Accessor(obj)
 	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	om, _ := meta.Accessor(old)
 	gr := sv.groupResource()
 	if rv := nm.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
-		return apierrors.NewConflict(gr, info.name, errors.New(conflictMessage))
+		return nil, apierrors.NewConflict(gr, info.name, errors.New(conflictMessage))
 	}
 	if uid := nm.GetUID(); uid != "" && uid != om.GetUID() {
-		return apierrors.NewConflict(gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, om.GetUID()))
+		return nil, apierrors.NewConflict(gr, info.name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, om.GetUID()))
 	}
 	if nm.GetName() == "" {
 		nm.SetName(info.name)
@@ -219,9 +236,6 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 	nm.SetResourceVersion(om.GetResourceVersion())
 	nm.SetGeneration(om.GetGeneration())
 	nm.SetSelfLink("")
-	if nm.GetManagedFields() == nil {
-		nm.SetManagedFields(om.GetManagedFields())
-	}
 
 	st := sv.res.Strategy
 	var errs field.ErrorList
@@ -229,6 +243,12 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 	// leaves out defaulted fields does not change the spec.
 	if st.Default != nil && sub != "finalize" {
 		st.Default(obj)
+	}
+	// Then managedFields, before the strategy and admission change the
+	// object, as upstream records them.
+	obj = s.trackFields(sv, owner, old, obj)
+	if nm, err = meta.Accessor(obj); err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	switch sub {
 	case "":
@@ -247,14 +267,14 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 		ns, ok1 := obj.(*corev1.Namespace)
 		oldNs, ok2 := old.(*corev1.Namespace)
 		if !ok1 || !ok2 {
-			return apierrors.NewBadRequest("finalize applies to namespaces only")
+			return nil, apierrors.NewBadRequest("finalize applies to namespaces only")
 		}
 		finalizers := ns.Spec.Finalizers
 		*ns = *oldNs.DeepCopy()
 		ns.Spec.Finalizers = finalizers
 	}
 	if err := s.admit(ctx, &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}); err != nil {
-		return err
+		return nil, err
 	}
 	errs = append(errs, validateMeta(sv, nm)...)
 	errs = append(errs, apimachineryvalidation.ValidateObjectMetaAccessorUpdate(nm, om, field.NewPath("metadata"))...)
@@ -269,7 +289,7 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 		}
 	}
 	if len(errs) > 0 {
-		return apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), info.name, errs)
+		return nil, apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), info.name, errs)
 	}
-	return nil
+	return obj, nil
 }

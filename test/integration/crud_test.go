@@ -268,9 +268,16 @@ func TestNamespaceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("configmaps not deleted: %v", err)
 	}
-	held, err := cs.CoreV1().Secrets("doomed").Get(ctx, "held", metav1.GetOptions{})
-	if err != nil || held.DeletionTimestamp == nil {
-		t.Fatalf("held secret: %v %+v", err, held)
+	// The namespace controller deletes kinds one after another: the held
+	// secret may get its deletionTimestamp after the configmaps are gone.
+	var held *corev1.Secret
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var gerr error
+		held, gerr = cs.CoreV1().Secrets("doomed").Get(ctx, "held", metav1.GetOptions{})
+		return gerr == nil && held.DeletionTimestamp != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("held secret never marked for deletion: %v %+v", err, held)
 	}
 	held.Finalizers = nil
 	if _, err := cs.CoreV1().Secrets("doomed").Update(ctx, held, metav1.UpdateOptions{}); err != nil {

@@ -1,0 +1,347 @@
+package apiserver
+
+// managedFields: every create, update and patch (and the status and scale
+// subresources' writes) records in metadata.managedFields which manager
+// set which fields, with apimachinery's managedfields.FieldManager, as
+// upstream's handlers do. Server-side apply (apply.go) merges by that
+// ownership.
+//
+// The FieldManager needs a type converter (the structure of every served
+// kind: list and map semantics, merge keys), built from our OpenAPI
+// definitions once per server on the first write, and an object converter.
+// skiff keeps no internal version: the served version is its own hub, and
+// the converter only turns unstructured objects into typed ones and, for
+// managedFields entries recorded in another served version of the same
+// stored resource (autoscaling/v1 and v2, events in core/v1 and
+// events.k8s.io/v1), converts through the stored form. Entries of
+// versions that cannot be converted are dropped by the FieldManager, as
+// upstream drops those of versions no longer served.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/skiff-io/skiff/internal/openapi"
+)
+
+// fieldManagers holds a server's type converter and one FieldManager per
+// served resource and subresource, all built once on first use.
+type fieldManagers struct {
+	once  sync.Once
+	err   error
+	tc    managedfields.TypeConverter
+	byKey map[fieldManagerKey]*managedfields.FieldManager
+}
+
+type fieldManagerKey struct {
+	gvr schema.GroupVersionResource
+	sub string // "", "status" or "scale"
+}
+
+// fieldOwner says for whom a write records managedFields.
+type fieldOwner struct {
+	// manager is the request's fieldManager, or else the prefix of its
+	// User-Agent before the first "/", as upstream.
+	manager string
+	// sub is the subresource the write goes through ("", "status",
+	// "scale", "finalize"): it picks the FieldManager and is recorded in
+	// the manager's entry.
+	sub string
+	// applied is set when a server-side apply already computed the
+	// object's managedFields: they are kept as they are.
+	applied bool
+}
+
+// typeConverter returns the server's type converter, built on first use.
+func (s *Server) typeConverter() (managedfields.TypeConverter, error) {
+	s.buildFieldManagers()
+	return s.fields.tc, s.fields.err
+}
+
+// fieldManager returns the FieldManager of a resource's subresource, or
+// nil when writes there record no managedFields (finalize, virtual
+// resources).
+func (s *Server) fieldManager(sv *served, sub string) (*managedfields.FieldManager, error) {
+	s.buildFieldManagers()
+	if s.fields.err != nil {
+		return nil, s.fields.err
+	}
+	return s.fields.byKey[fieldManagerKey{gvr: sv.res.GroupVersionResource(), sub: sub}], nil
+}
+
+func (s *Server) buildFieldManagers() {
+	s.fields.once.Do(func() {
+		defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
+		tc, err := managedfields.NewTypeConverter(defs, false)
+		if err != nil {
+			s.fields.err = fmt.Errorf("server-side apply type converter: %w", err)
+			return
+		}
+		s.fields.tc = tc
+		s.fields.byKey = map[fieldManagerKey]*managedfields.FieldManager{}
+		conv := objectConverter{s: s}
+		for gvr, sv := range s.resources {
+			if sv.res.Create != nil {
+				continue // virtual: nothing is stored
+			}
+			subs := []string{""}
+			if sv.res.Status {
+				subs = append(subs, "status")
+			}
+			if sv.res.Scale != nil {
+				subs = append(subs, "scale")
+			}
+			gvk := sv.res.GroupVersionKind()
+			for _, sub := range subs {
+				fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), sub, s.resetFields(sv, sub))
+				if err != nil {
+					s.fields.err = fmt.Errorf("field manager for %s: %w", gvr, err)
+					return
+				}
+				s.fields.byKey[fieldManagerKey{gvr: gvr, sub: sub}] = fm
+			}
+		}
+	})
+}
+
+// listMapKeyDefaults are the defaults upstream's OpenAPI publishes for
+// the key fields of associative lists. Server-side apply needs them: a
+// container port applied without a protocol must be the same list entry
+// as the stored one, which defaulting gave protocol TCP. Our OpenAPI
+// carries no defaults (docs/compatibility.md), so the type converter adds
+// these two, the only ones k8s.io/api declares (+default on a
+// +listMapKey field).
+var listMapKeyDefaults = map[string]map[string]any{
+	"io.k8s.api.core.v1.ContainerPort": {"protocol": "TCP"},
+	"io.k8s.api.core.v1.ServicePort":   {"protocol": "TCP"},
+}
+
+// withListMapKeyDefaults returns defs with listMapKeyDefaults set, on
+// copies of the schemas it changes.
+func withListMapKeyDefaults(defs map[string]*spec.Schema) map[string]*spec.Schema {
+	for name, fields := range listMapKeyDefaults {
+		def, ok := defs[name]
+		if !ok {
+			continue
+		}
+		cp := *def
+		cp.Properties = make(map[string]spec.Schema, len(def.Properties))
+		for k, v := range def.Properties {
+			if d, ok := fields[k]; ok {
+				v.Default = d
+			}
+			cp.Properties[k] = v
+		}
+		defs[name] = &cp
+	}
+	return defs
+}
+
+// resetFields are the fields a write through sub cannot change, which the
+// strategy resets (registry.DefaultPrepareForUpdate and
+// DefaultPrepareForStatusUpdate): a manager does not come to own them by
+// sending them. The main resource resets status when there is a status
+// subresource; the status subresource everything but status and
+// metadata, and the metadata's finalizers and owner references.
+func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fieldpath.Filter {
+	var set *fieldpath.Set
+	switch sub {
+	case "":
+		if !sv.res.Status {
+			return nil
+		}
+		set = fieldpath.NewSet(fieldpath.MakePathOrDie("status"))
+	case "status":
+		set = fieldpath.NewSet(
+			fieldpath.MakePathOrDie("metadata", "finalizers"),
+			fieldpath.MakePathOrDie("metadata", "ownerReferences"),
+		)
+		for _, name := range topLevelFields(sv.res.New()) {
+			switch name {
+			case "apiVersion", "kind", "metadata", "status":
+				continue
+			}
+			set.Insert(fieldpath.MakePathOrDie(name))
+		}
+	default:
+		return nil
+	}
+	filter := fieldpath.NewExcludeSetFilter(set)
+	out := map[fieldpath.APIVersion]fieldpath.Filter{}
+	// Entries of every version of the same stored resource are compared
+	// in their own version: each gets the filter.
+	for _, other := range s.resources {
+		if other.stored == sv.stored {
+			out[fieldpath.APIVersion(other.res.GroupVersion.String())] = filter
+		}
+	}
+	return out
+}
+
+// topLevelFields are the JSON names of a kind's top-level fields.
+func topLevelFields(obj runtime.Object) []string {
+	t := reflect.TypeOf(obj)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// trackFields records obj's changes against live in obj's managedFields.
+// On failure it keeps live's managedFields, as upstream's UpdateNoErrors:
+// bookkeeping never fails a write.
+func (s *Server) trackFields(sv *served, owner fieldOwner, live, obj runtime.Object) runtime.Object {
+	if owner.applied {
+		return obj
+	}
+	fm, err := s.fieldManager(sv, owner.sub)
+	if err != nil || fm == nil {
+		if err != nil {
+			s.log.Error("managedFields not recorded", "resource", sv.res.GroupVersionResource(), "err", err)
+		}
+		if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() == nil {
+			if lm, err := meta.Accessor(live); err == nil {
+				m.SetManagedFields(lm.GetManagedFields())
+			}
+		}
+		return obj
+	}
+	gvk := sv.res.GroupVersionKind()
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	live.GetObjectKind().SetGroupVersionKind(gvk)
+	return fm.UpdateNoErrors(live, obj, owner.manager)
+}
+
+// newOwner reads the fieldManager of a write request and validates it as
+// upstream validates the options of kind optionsKind (CreateOptions,
+// UpdateOptions, PatchOptions): 422 when it is too long or unprintable.
+// Without one, the manager is the User-Agent's prefix.
+func newOwner(r *http.Request, optionsKind, sub string) (fieldOwner, error) {
+	name := r.URL.Query().Get("fieldManager")
+	if errs := validation.ValidateFieldManager(name, fieldPathFieldManager); len(errs) > 0 {
+		return fieldOwner{}, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: optionsKind}, "", errs)
+	}
+	if name == "" {
+		name = prefixFromUserAgent(r.UserAgent())
+	}
+	return fieldOwner{manager: name, sub: sub}, nil
+}
+
+// prefixFromUserAgent is the default manager name: the User-Agent up to
+// its first "/", without unprintable characters, cut to the longest
+// manager name allowed (kubectl's "kubectl/v1.32.4 (linux/amd64) ..."
+// gives "kubectl").
+func prefixFromUserAgent(ua string) string {
+	ua, _, _ = strings.Cut(ua, "/")
+	var b bytes.Buffer
+	for _, r := range ua {
+		if !unicode.IsPrint(r) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > validation.FieldManagerMaxLength {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// objectConverter is the FieldManager's object converter, defaulter and
+// creater over the served resources (see the top of this file).
+type objectConverter struct{ s *Server }
+
+var errNoConversion = errors.New("skiff converts objects only between versions of one stored resource")
+
+func (c objectConverter) Convert(in, out, context any) error { return errNoConversion }
+
+func (c objectConverter) ConvertFieldLabel(gvk schema.GroupVersionKind, label, value string) (string, string, error) {
+	return "", "", errNoConversion
+}
+
+// ConvertToVersion returns in (made typed if it is unstructured) in the
+// target version.
+func (c objectConverter) ConvertToVersion(in runtime.Object, target runtime.GroupVersioner) (runtime.Object, error) {
+	src := in.GetObjectKind().GroupVersionKind()
+	var dst schema.GroupVersionKind
+	if gv, ok := target.(schema.GroupVersion); ok {
+		dst = gv.WithKind(src.Kind) // events change group, not kind
+	} else if dst, ok = target.KindForGroupVersionKinds([]schema.GroupVersionKind{src}); !ok {
+		return nil, runtime.NewNotRegisteredErrForTarget("skiff", reflect.TypeOf(in), target)
+	}
+	if u, ok := in.(runtime.Unstructured); ok {
+		typed, err := c.New(src)
+		if err != nil {
+			return nil, err
+		}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), typed); err != nil {
+			return nil, fmt.Errorf("converting %s from unstructured: %w", src, err)
+		}
+		typed.GetObjectKind().SetGroupVersionKind(src)
+		in = typed
+	}
+	if dst == src {
+		return in, nil
+	}
+	from, to := c.s.byKind[src], c.s.byKind[dst]
+	if from == nil || to == nil || from.stored != to.stored {
+		return nil, runtime.NewNotRegisteredErrForKind("skiff", dst)
+	}
+	stored, err := from.toStored(in)
+	if err != nil {
+		return nil, err
+	}
+	return to.fromStored(stored)
+}
+
+// New returns an empty object of a served kind (or of any kind client-go
+// knows), its kind set.
+func (c objectConverter) New(gvk schema.GroupVersionKind) (runtime.Object, error) {
+	var obj runtime.Object
+	if sv := c.s.byKind[gvk]; sv != nil {
+		obj = sv.res.New()
+	} else {
+		var err error
+		if obj, err = scheme.Scheme.New(gvk); err != nil {
+			return nil, err
+		}
+	}
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return obj, nil
+}
+
+// Default applies the served resource's defaults.
+func (c objectConverter) Default(obj runtime.Object) {
+	if sv := c.s.byKind[obj.GetObjectKind().GroupVersionKind()]; sv != nil && sv.res.Strategy.Default != nil {
+		sv.res.Strategy.Default(obj)
+	}
+}
+
+var fieldPathFieldManager = field.NewPath("fieldManager")
