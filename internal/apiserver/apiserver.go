@@ -243,7 +243,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	var out http.ResponseWriter = rw
+	if wantsGzip(r, info) {
+		g := newGzipWriter(rw)
+		defer g.finish()
+		out = g
+	}
+	s.mux.ServeHTTP(out, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 }
 
 type requestInfoKey struct{}
