@@ -34,15 +34,10 @@ func dryRun(r *http.Request) (bool, error) {
 
 // create serves POST of a new object.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
-	wr, err := readWrite(r)
+	wr, obj, err := readServed(w, r, sv)
 	if err != nil {
 		return err
 	}
-	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
-	if err != nil {
-		return err
-	}
-	addWarnings(w, warnings)
 	owner, err := newOwner(r, "CreateOptions", "")
 	if err != nil {
 		return err

@@ -82,6 +82,22 @@ func (wr *writeRequest) decode(gvk schema.GroupVersionKind, into runtime.Object)
 	return decodeWith(wr.contentType, wr.directive, wr.body, gvk, into)
 }
 
+// readServed reads a write request whose body is an object of sv's kind,
+// decodes it and passes the decoder's warnings on to the client: the start
+// of every create and update.
+func readServed(w http.ResponseWriter, r *http.Request, sv *served) (*writeRequest, runtime.Object, error) {
+	wr, err := readWrite(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
+	if err != nil {
+		return nil, nil, err
+	}
+	addWarnings(w, warnings)
+	return wr, obj, nil
+}
+
 // nameMismatch is upstream's error for a body naming another object than
 // the URL.
 func nameMismatch(inBody, inURL string) error {

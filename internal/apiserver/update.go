@@ -33,15 +33,10 @@ type mutateFunc func(current runtime.Object) (runtime.Object, error)
 
 // update serves PUT of an object, its status or a namespace's finalize.
 func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
-	wr, err := readWrite(r)
+	wr, obj, err := readServed(w, r, sv)
 	if err != nil {
 		return err
 	}
-	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
-	if err != nil {
-		return err
-	}
-	addWarnings(w, warnings)
 	m, _ := meta.Accessor(obj)
 	if m.GetName() != "" && m.GetName() != info.name {
 		return nameMismatch(m.GetName(), info.name)

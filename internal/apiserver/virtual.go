@@ -17,15 +17,10 @@ func (s *Server) serveVirtual(w http.ResponseWriter, r *http.Request, info reque
 	if info.verb != "create" || info.name != "" {
 		return methodNotAllowed(info, r)
 	}
-	wr, err := readWrite(r)
+	wr, obj, err := readServed(w, r, sv)
 	if err != nil {
 		return err
 	}
-	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
-	if err != nil {
-		return err
-	}
-	addWarnings(w, warnings)
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())

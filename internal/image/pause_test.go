@@ -45,17 +45,7 @@ func TestPauseBinaryIsELF(t *testing.T) {
 // TestPauseRuns executes the pause program: it stays alive, exits 0 on
 // SIGTERM and dies on SIGKILL.
 func TestPauseRuns(t *testing.T) {
-	if runtime.GOARCH != "amd64" || runtime.GOOS != "linux" {
-		t.Skipf("the pause program runs on linux/amd64 only, this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	bin, err := PauseBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "pause")
-	if err := os.WriteFile(path, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	path := writePause(t)
 	tests := []struct {
 		name     string
 		signal   syscall.Signal
@@ -98,17 +88,7 @@ func TestPauseRuns(t *testing.T) {
 // TestPauseIgnoresSIGCHLD checks that the pause program ignores SIGCHLD,
 // so that the kernel reaps the children it inherits as a pod's PID 1.
 func TestPauseIgnoresSIGCHLD(t *testing.T) {
-	if runtime.GOARCH != "amd64" || runtime.GOOS != "linux" {
-		t.Skipf("the pause program runs on linux/amd64 only, this is %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	bin, err := PauseBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "pause")
-	if err := os.WriteFile(path, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	path := writePause(t)
 	cmd := exec.Command(path)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -143,4 +123,22 @@ func ignoresSIGCHLD(status []byte) bool {
 		}
 	}
 	return false
+}
+
+// writePause writes the pause program to a temp file and returns its path;
+// it skips where the program cannot run.
+func writePause(t *testing.T) string {
+	t.Helper()
+	if runtime.GOARCH != "amd64" || runtime.GOOS != "linux" {
+		t.Skipf("the pause program runs on linux/amd64 only, this is %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	bin, err := PauseBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pause")
+	if err := os.WriteFile(path, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

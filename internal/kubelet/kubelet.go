@@ -181,6 +181,7 @@ type Kubelet struct {
 	terminating    map[types.UID]bool        // pods whose containers are being stopped
 	fingerprint    map[types.UID]string      // last relist's container states per pod
 	node           *corev1.Node              // last written Node
+	runtime        string                    // the runtime's name, "containerd", read at registration
 	runtimeVersion string                    // "containerd://1.6.20", read at registration
 
 	wg         sync.WaitGroup // terminations in flight

@@ -26,6 +26,7 @@ func (k *Kubelet) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("container runtime: %w", err)
 	}
+	k.runtime = info.RuntimeName
 	k.runtimeVersion = info.RuntimeName + "://" + info.RuntimeVersion
 	nodes := k.cfg.Client.CoreV1().Nodes()
 	want := k.buildNode(ctx, time.Now())

@@ -214,7 +214,9 @@ func tailLog(path string, lines, max int) string {
 	return s
 }
 
-func (k *Kubelet) runtimeName() string { return "containerd" }
+// runtimeName prefixes container IDs ("containerd://<id>"), as the runtime
+// named itself at registration.
+func (k *Kubelet) runtimeName() string { return k.runtime }
 
 // podPhase follows upstream's rules: Pending until the init containers are
 // done and every container has started; Running while any runs or
