@@ -42,7 +42,7 @@ func DNS(ctx context.Context, cfg DNSConfig, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	rc, stopServer, err := startServer(ctx, dir)
+	rc, _, stopServer, err := startServer(ctx, dir)
 	if err != nil {
 		return err
 	}

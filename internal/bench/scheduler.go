@@ -56,11 +56,18 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) error {
 		dir = d
 	}
 	began := time.Now()
-	rc, stopServer, err := startServer(ctx, dir)
+	rc, loopback, stopServer, err := startServer(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer stopServer()
+	// The scheduler is the server's own component: it runs on the
+	// loopback configuration as in `skiff server`; the simulated nodes and
+	// the load generator are outside clients over HTTPS.
+	schedClient, err := server.SchedulerClient(loopback)
+	if err != nil {
+		return err
+	}
 	rc.QPS, rc.Burst = -1, 0
 	rc.ContentType = "application/vnd.kubernetes.protobuf"
 	client, err := kubernetes.NewForConfig(rc)
@@ -90,7 +97,7 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) error {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	res, err := runPods(ctx, client, ns, cfg)
+	res, err := runPods(ctx, client, schedClient, ns, cfg)
 	if err != nil {
 		return err
 	}
@@ -122,7 +129,7 @@ type podResult struct {
 }
 
 // runPods creates the pods, watching for their bindings.
-func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg SchedulerConfig) (*podResult, error) {
+func runPods(ctx context.Context, client, schedClient kubernetes.Interface, ns string, cfg SchedulerConfig) (*podResult, error) {
 	created := make([]atomic.Int64, cfg.Pods) // unix nanos at create
 	bound := make([]atomic.Int64, cfg.Pods)
 	var nbound atomic.Int64
@@ -142,7 +149,7 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 	var stopScheduler func()
 	var err error
 	if !cfg.Backlog {
-		if stopScheduler, err = startScheduler(ctx, client, onBound); err != nil {
+		if stopScheduler, err = startScheduler(ctx, schedClient, onBound); err != nil {
 			return nil, err
 		}
 		defer stopScheduler()
@@ -178,7 +185,7 @@ func runPods(ctx context.Context, client kubernetes.Interface, ns string, cfg Sc
 	switchedAt := time.Time{}
 	if cfg.Backlog {
 		switchedAt = time.Now()
-		if stopScheduler, err = startScheduler(ctx, client, onBound); err != nil {
+		if stopScheduler, err = startScheduler(ctx, schedClient, onBound); err != nil {
 			return nil, err
 		}
 		defer stopScheduler()

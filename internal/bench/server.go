@@ -13,9 +13,10 @@ import (
 
 // startServer runs `skiff server` in this process on dir, with no node
 // agent, no controllers and no scheduler (a bench starts what it measures),
-// and returns its admin client configuration once it serves. stop shuts it
-// down and waits for it.
-func startServer(ctx context.Context, dir string) (rc *rest.Config, stop func(), err error) {
+// and returns its admin client configuration and the loopback
+// configuration its own components use, once it serves. stop shuts it down
+// and waits for it.
+func startServer(ctx context.Context, dir string) (rc, loopback *rest.Config, stop func(), err error) {
 	scfg := server.Defaults()
 	scfg.DataDir = dir
 	scfg.HTTPSPort = 0
@@ -23,6 +24,7 @@ func startServer(ctx context.Context, dir string) (rc *rest.Config, stop func(),
 	scfg.Controllers = nil
 	scfg.DisableScheduler = true
 	scfg.Ready = make(chan struct{})
+	scfg.Loopback = func(c *rest.Config) { loopback = c }
 	srvCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- server.Run(srvCtx, scfg) }()
@@ -31,12 +33,12 @@ func startServer(ctx context.Context, dir string) (rc *rest.Config, stop func(),
 	case <-scfg.Ready:
 	case err := <-done:
 		cancel()
-		return nil, nil, fmt.Errorf("server: %w", err)
+		return nil, nil, nil, fmt.Errorf("server: %w", err)
 	}
 	rc, err = clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig"))
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return rc, stop, nil
+	return rc, loopback, stop, nil
 }

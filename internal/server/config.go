@@ -1,11 +1,14 @@
 // Package server runs `skiff server`: TLS material, etcd (embedded or
-// external), the API server and, talking to it over HTTPS through
-// client-go like any other client, the components that run beside it.
+// external), the API server and, talking to it through client-go like any
+// other client (in process: see apiserver.InProcessTransport), the
+// components that run beside it.
 package server
 
 import (
 	"net/netip"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // Config is `skiff server`'s configuration, filled from its flags.
@@ -57,6 +60,10 @@ type Config struct {
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}
+	// Loopback, if not nil, is given the client configuration of the
+	// server's own components (the in-process transport, full access)
+	// before Ready closes; `skiff bench` runs its scheduler on it.
+	Loopback func(*rest.Config)
 }
 
 // Defaults returns the configuration `skiff server` has without flags.

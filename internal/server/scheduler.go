@@ -22,11 +22,7 @@ import (
 // client-side rate limit: it is the server's own component on loopback,
 // and binding throughput is the point.
 func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, bootstrapped <-chan struct{}) error {
-	rc := rest.CopyConfig(loopback)
-	rc.QPS, rc.Burst = -1, 0
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	rc.UserAgent = "skiff-scheduler"
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := SchedulerClient(loopback)
 	if err != nil {
 		return err
 	}
@@ -48,6 +44,16 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 		}
 	}()
 	return nil
+}
+
+// SchedulerClient is the scheduler's client on the server's loopback
+// configuration: protobuf, and no client-side rate limit.
+func SchedulerClient(loopback *rest.Config) (kubernetes.Interface, error) {
+	rc := rest.CopyConfig(loopback)
+	rc.QPS, rc.Burst = -1, 0
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.UserAgent = "skiff-scheduler"
+	return kubernetes.NewForConfig(rc)
 }
 
 // RunScheduler runs one scheduler with its own informers and event

@@ -192,13 +192,19 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { serveErr <- srv.ServeTLS(ln, bundle.ServingCertFile, bundle.ServingKeyFile) }()
 
 	url := "https://" + address
+	// The server's own components reach its API in process: the same
+	// requests as over HTTPS, without TLS and sockets (see
+	// apiserver.InProcessTransport). Host still names the real address.
 	loopback := &rest.Config{
-		Host:            url,
-		BearerToken:     loopbackToken,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile},
-		QPS:             200,
-		Burst:           400,
-		UserAgent:       "skiff-server",
+		Host:        url,
+		BearerToken: loopbackToken,
+		Transport:   apiserver.InProcessTransport(api),
+		QPS:         200,
+		Burst:       400,
+		UserAgent:   "skiff-server",
+	}
+	if cfg.Loopback != nil {
+		cfg.Loopback(rest.CopyConfig(loopback))
 	}
 	kubeconfig := cfg.WriteKubeconfig
 	if kubeconfig == "" {
