@@ -148,8 +148,8 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, info reque
 
 func (s *Server) bindPod(ctx context.Context, sv *served, namespace, name string, b *corev1.Binding, dry bool) error {
 	gr := sv.groupResource()
-	out := &corev1.Pod{}
-	err := sv.store.GuaranteedUpdate(ctx, sv.key(namespace, name), out, false, nil, func(cur runtime.Object) (runtime.Object, error) {
+	// The answer is a Status: the bound pod is not decoded again (nil out).
+	err := sv.store.GuaranteedUpdate(ctx, sv.key(namespace, name), nil, false, nil, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod)
 		if pod.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(gr, name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", name))

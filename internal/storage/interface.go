@@ -133,8 +133,9 @@ type Interface interface {
 	// key's mod revision, retrying from a fresh read when the write races.
 	// preconditions are checked against each read. If the result encodes to
 	// the same bytes as the stored object, nothing is written and out gets
-	// the stored object. With ignoreNotFound, a missing key gives tryUpdate
-	// a zero object (create-on-update); without it, ErrNotFound.
+	// the stored object. out may be nil when the caller does not need the
+	// result. With ignoreNotFound, a missing key gives tryUpdate a zero
+	// object (create-on-update); without it, ErrNotFound.
 	GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool,
 		preconditions *Preconditions, tryUpdate UpdateFunc) error
 

@@ -35,9 +35,12 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		return fmt.Errorf("update %s: nil update func", key)
 	}
 	var kv *mvccpb.KeyValue
+	// hinted is kv decoded: the hint's private copy, so that the first
+	// attempt needs no decode either.
+	var hinted runtime.Object
 	fromCache := false
 	if hint != nil {
-		if kv = s.hintKV(key, hint); kv != nil {
+		if kv, hinted = s.hintKV(key, hint); kv != nil {
 			fromCache = true
 		}
 	}
@@ -73,7 +76,9 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			cur = s.cfg.NewFunc()
 		} else {
 			curData, modRev = kv.Value, kv.ModRevision
-			if cur, err = s.codec.decode(curData, modRev); err != nil {
+			if hinted != nil && fromCache {
+				cur, hinted = hinted, nil
+			} else if cur, err = s.codec.decode(curData, modRev); err != nil {
 				return fmt.Errorf("update %s: %w", key, err)
 			}
 		}
@@ -205,20 +210,26 @@ func firstKV(kvs []*mvccpb.KeyValue) *mvccpb.KeyValue {
 	return kvs[0]
 }
 
-// hintKV renders a cached object as the key-value it was read from, or nil
-// if it cannot.
-func (s *Store) hintKV(key string, hint runtime.Object) *mvccpb.KeyValue {
+// hintKV renders a cached object as the key-value it was read from and
+// returns a private copy of it as that value decodes (the cache's objects
+// are decoded from etcd, so a deep copy is what a decode would give, for
+// less work); kv is nil if it cannot.
+func (s *Store) hintKV(key string, hint runtime.Object) (kv *mvccpb.KeyValue, obj runtime.Object) {
 	m, err := meta.Accessor(hint)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	rev, err := parseRV(m.GetResourceVersion())
 	if err != nil || rev <= 0 {
-		return nil
+		return nil, nil
 	}
-	data, err := s.codec.encode(hint.DeepCopyObject())
+	obj = hint.DeepCopyObject()
+	data, err := s.codec.encode(obj) // clears obj's resourceVersion
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	return &mvccpb.KeyValue{Key: []byte(key), Value: data, ModRevision: rev}
+	if err := setResourceVersion(obj, rev); err != nil {
+		return nil, nil
+	}
+	return &mvccpb.KeyValue{Key: []byte(key), Value: data, ModRevision: rev}, obj
 }
