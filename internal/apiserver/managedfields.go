@@ -91,7 +91,7 @@ func (s *Server) fieldManager(sv *served, sub string) (*managedfields.FieldManag
 func (s *Server) buildFieldManagers() {
 	s.fields.once.Do(func() {
 		defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
-		tc, err := managedfields.NewTypeConverter(defs, false)
+		tc, err := newTypedConverter(defs)
 		if err != nil {
 			s.fields.err = fmt.Errorf("server-side apply type converter: %w", err)
 			return
