@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -204,5 +205,55 @@ func BenchmarkRecordCreate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// An apply mixes both kinds of value, the applied configuration
+// (unstructured) and the live object (a Go type): they must come from one
+// schema, or structured-merge-diff refuses to merge them.
+func TestTypedConverterApplies(t *testing.T) {
+	s := storagelessServer(t)
+	defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
+	lib, err := managedfields.NewTypeConverter(defs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := newTypedConverter(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := s.resources[corev1.SchemeGroupVersion.WithResource("configmaps")]
+	gvk := sv.res.GroupVersionKind()
+	apply := func(tc managedfields.TypeConverter) []metav1.ManagedFieldsEntry {
+		conv := objectConverter{s: s}
+		fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), "", s.resetFields(sv, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "default"}, Data: map[string]string{"a": "1"}}
+		live.SetGroupVersionKind(gvk)
+		created, err := fm.Update(&corev1.ConfigMap{TypeMeta: metav1.TypeMeta{Kind: "ConfigMap", APIVersion: "v1"}}, live, "creator")
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.GetObjectKind().SetGroupVersionKind(gvk)
+		patch := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c", "namespace": "default"},
+			"data": map[string]any{"b": "2"},
+		}}
+		out, err := fm.Apply(created, patch, "applier", false)
+		if err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		m, _ := meta.Accessor(out)
+		entries := m.GetManagedFields()
+		for i := range entries {
+			entries[i].Time = nil
+		}
+		return entries
+	}
+	want, got := apply(lib), apply(ours)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("managedFields after apply differ (-library +ours):\n%s", d)
 	}
 }
