@@ -13,9 +13,11 @@ import (
 )
 
 // startControllers starts the controller-manager and the scheduler inside
-// `skiff server`, each a client of the API over the
-// loopback connection, each leading only while it holds its Lease.
-func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, cfg Config, bootstrapped <-chan struct{}) error {
+// `skiff server`, each a client of the API over the in-process loopback
+// connection, each leading only while it holds its Lease. rootCA is the
+// cluster CA the serviceaccount controller publishes (the loopback
+// configuration trusts no CA: it uses no TLS).
+func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, rootCA []byte, cfg Config, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
@@ -45,6 +47,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Co
 			Controllers:            cfg.Controllers,
 			ClusterCIDR:            cfg.ClusterCIDR,
 			LBPool:                 cfg.LBPool,
+			RootCA:                 rootCA,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
 			LeaderElect:            true,
 		})

@@ -226,7 +226,11 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
-	if err := startControllers(runCtx, &wg, loopback, cfg, boot.finished); err != nil {
+	rootCA, err := os.ReadFile(bundle.CAFile)
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	if err := startControllers(runCtx, &wg, loopback, rootCA, cfg, boot.finished); err != nil {
 		return err
 	}
 	if err := startAgent(runCtx, &wg, cfg, bundle, url, host, boot.finished); err != nil {

@@ -57,7 +57,10 @@ var known = map[string]Constructor{
 		return endpoints.New(c.Client, c.Informers, c.Recorder("endpoint-controller"))
 	},
 	"serviceaccount": func(c Context) (Runnable, error) {
-		ca := c.RESTConfig.CAData
+		ca := c.Config.RootCA
+		if len(ca) == 0 {
+			ca = c.RESTConfig.CAData
+		}
 		if len(ca) == 0 && c.RESTConfig.CAFile != "" {
 			b, err := os.ReadFile(c.RESTConfig.CAFile)
 			if err != nil {

@@ -40,6 +40,9 @@ type Config struct {
 	// LBPool is the address range the built-in local cloud provider
 	// gives Services of type LoadBalancer (default 127.0.100.0/24).
 	LBPool string
+	// RootCA is the cluster CA (PEM) published in every namespace as
+	// kube-root-ca.crt; empty means the CA Client trusts, if it names one.
+	RootCA []byte
 	// LeaderElect runs the controllers only while holding the Lease.
 	LeaderElect bool
 	// Identity names this process in the Lease (default leader.Identity()).
