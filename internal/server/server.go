@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 	nsLifecycle := &admission.NamespaceLifecycle{}
 	priority := &admission.Priority{}
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
+	saAdmission := &admission.ServiceAccount{}
 	host := cfg.BindAddress
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "127.0.0.1"
@@ -142,7 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Resources:     Resources(),
 		NewStorage:    newStorage,
 		Authenticator: authn,
-		Admission:     []apiserver.Admission{nsLifecycle, priority, admission.PodDefaults{}, svcAlloc},
+		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -174,6 +175,9 @@ func Run(ctx context.Context, cfg Config) error {
 	pcPrefix := apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "scheduling.k8s.io", Version: "v1", Resource: "priorityclasses"})
 	priority.Classes, priority.Prefix = stores[pcPrefix], pcPrefix
 	priority.Key = func(name string) string { return pcPrefix + name }
+	saPrefix := apiserver.StorageKeyPrefix(corev1GVR("serviceaccounts"))
+	saAdmission.Accounts = stores[saPrefix]
+	saAdmission.Key = func(namespace, name string) string { return saPrefix + namespace + "/" + name }
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
 

@@ -102,6 +102,27 @@ func TestKubelet(t *testing.T) {
 		}
 	})
 
+	t.Run("a pod gets its service account's token, the CA and its namespace", func(t *testing.T) {
+		k.t = t
+		if v := jsonpath("pod/bb", "{.spec.volumes[*].name}"); !strings.HasPrefix(v, "kube-api-access-") {
+			t.Fatalf("pod volumes %q, want the kube-api-access volume", v)
+		}
+		dir := "/var/run/secrets/kubernetes.io/serviceaccount"
+		out := k.ok("exec", "bb", "--", "sh", "-c", "cat "+dir+"/namespace; echo; head -1 "+dir+"/ca.crt; cat "+dir+"/token")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 3 || lines[0] != "default" || lines[1] != "-----BEGIN CERTIFICATE-----" || strings.Count(lines[2], ".") != 2 {
+			t.Fatalf("mounted files:\n%s\nwant the namespace, a PEM certificate and a JWT", out)
+		}
+		// The token is what client-go's in-cluster configuration sends: it
+		// authenticates as the pod's service account.
+		server := k.ok("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+		who, err := exec.Command("kubectl", "--kubeconfig", os.DevNull, "--server", server, "--insecure-skip-tls-verify",
+			"--token", lines[2], "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").CombinedOutput()
+		if err != nil || string(who) != "system:serviceaccount:default:default" {
+			t.Fatalf("whoami with the pod's token: %q, %v", who, err)
+		}
+	})
+
 	t.Run("port-forward reaches the test server", func(t *testing.T) {
 		k.t = t
 		k.ok("run", "web", "--image=skiff.io/test/server:v1", "--port=8080")

@@ -127,9 +127,11 @@ func TestStatefulSetOrderedAndPartitionedUpdate(t *testing.T) {
 		if ref := metav1.GetControllerOf(p); ref == nil || ref.UID != created.UID {
 			t.Errorf("pod %s controller = %+v", name, ref)
 		}
+		// The template's volume "www" becomes the pod's claim (the API
+		// server adds the service account token volume after it).
 		claim := "www-" + name
-		if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].PersistentVolumeClaim == nil || p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != claim {
-			t.Errorf("pod %s volumes = %+v, want claim %s", name, p.Spec.Volumes, claim)
+		if len(p.Spec.Volumes) == 0 || p.Spec.Volumes[0].Name != "www" || p.Spec.Volumes[0].PersistentVolumeClaim == nil || p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != claim {
+			t.Errorf("pod %s volumes = %+v, want www on claim %s", name, p.Spec.Volumes, claim)
 		}
 		if _, err := client.CoreV1().PersistentVolumeClaims("default").Get(ctx, claim, metav1.GetOptions{}); err != nil {
 			t.Errorf("claim %s: %v", claim, err)
