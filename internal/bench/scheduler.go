@@ -97,6 +97,11 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) error {
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
+	// The account the serviceaccount controller (not run here) would
+	// create: pods are admitted against it as in a running cluster.
+	if _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
 	res, err := runPods(ctx, client, schedClient, ns, cfg)
 	if err != nil {
 		return err
