@@ -163,6 +163,14 @@ func (c *Controller) schedule(ctx context.Context, cj *batchv1.CronJob, status *
 	if !ok {
 		return nil
 	}
+	// The Job of time t may already run: an earlier pass created it and
+	// lost its status write (a conflict). It is this run, not a prior one
+	// that concurrencyPolicy should weigh; record that t was scheduled.
+	if slices.ContainsFunc(*active, func(j *batchv1.Job) bool { return j.Name == jobName(cj.Name, t) }) {
+		st := metav1.NewTime(t)
+		status.LastScheduleTime = &st
+		return nil
+	}
 	switch decide(cj.Spec.ConcurrencyPolicy, len(*active)) {
 	case actSkip:
 		c.recorder.Eventf(cj, corev1.EventTypeNormal, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid")
