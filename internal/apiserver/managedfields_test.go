@@ -22,7 +22,7 @@ import (
 
 // storagelessServer serves every resource with no store behind it: enough
 // for the field managers, which never touch storage.
-func storagelessServer(t *testing.T) *Server {
+func storagelessServer(t testing.TB) *Server {
 	t.Helper()
 	s, err := New(Config{Resources: allResources(), NewStorage: func(storage.Config) (storage.Interface, error) { return nil, nil }})
 	if err != nil {

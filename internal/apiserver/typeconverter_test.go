@@ -17,14 +17,12 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-io/skiff/internal/openapi"
-	"github.com/skiff-io/skiff/internal/storage"
 )
 
-// The shortcut must not change a single recorded field: for creates and
-// updates of typical and awkward objects (duplicate env names, ports,
-// volumes, a status write), the FieldManager on typedConverter records
-// exactly what it records on the library's converter.
-func TestTypedConverterRecordsWhatTheLibraryRecords(t *testing.T) {
+// bothConverters returns a storageless server and two type converters for
+// its definitions: the library's and typedConverter.
+func bothConverters(t testing.TB) (*Server, managedfields.TypeConverter, *typedConverter) {
+	t.Helper()
 	s := storagelessServer(t)
 	defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
 	lib, err := managedfields.NewTypeConverter(defs, false)
@@ -35,6 +33,15 @@ func TestTypedConverterRecordsWhatTheLibraryRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, lib, ours
+}
+
+// The shortcut must not change a single recorded field: for creates and
+// updates of typical and awkward objects (duplicate env names, ports,
+// volumes, a status write), the FieldManager on typedConverter records
+// exactly what it records on the library's converter.
+func TestTypedConverterRecordsWhatTheLibraryRecords(t *testing.T) {
+	s, lib, ours := bothConverters(t)
 	conv := objectConverter{s: s}
 
 	pod := func(image string) runtime.Object {
@@ -167,19 +174,7 @@ func TestTypedConverterRecordsWhatTheLibraryRecords(t *testing.T) {
 // BenchmarkRecordCreate measures recording the managedFields of a pod
 // create, on the library's type converter and on typedConverter.
 func BenchmarkRecordCreate(b *testing.B) {
-	s, err := New(Config{Resources: allResources(), NewStorage: func(storage.Config) (storage.Interface, error) { return nil, nil }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
-	lib, err := managedfields.NewTypeConverter(defs, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ours, err := newTypedConverter(defs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, lib, ours := bothConverters(b)
 	sv := s.resources[corev1.SchemeGroupVersion.WithResource("pods")]
 	gvk := sv.res.GroupVersionKind()
 	pod := &corev1.Pod{
@@ -212,16 +207,7 @@ func BenchmarkRecordCreate(b *testing.B) {
 // (unstructured) and the live object (a Go type): they must come from one
 // schema, or structured-merge-diff refuses to merge them.
 func TestTypedConverterApplies(t *testing.T) {
-	s := storagelessServer(t)
-	defs := withListMapKeyDefaults(openapi.Definitions(s.openAPIResources()))
-	lib, err := managedfields.NewTypeConverter(defs, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, err := newTypedConverter(defs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, lib, ours := bothConverters(t)
 	sv := s.resources[corev1.SchemeGroupVersion.WithResource("configmaps")]
 	gvk := sv.res.GroupVersionKind()
 	apply := func(tc managedfields.TypeConverter) []metav1.ManagedFieldsEntry {
