@@ -87,12 +87,18 @@ func (k *Kubelet) currentNode() *corev1.Node {
 
 // heartbeat renews the Lease every LeasePeriod, writes node status when it
 // changes or NodeStatusPeriod has passed, and hands the podCIDR to the
-// network configuration once the node IPAM controller has set it.
+// network configuration once the node IPAM controller has set it. It
+// looks every 2 s, and every 200 ms until the node is first Ready (for at
+// most a minute), so that a starting node is Ready as soon as its network
+// is, not a poll or two later.
 func (k *Kubelet) heartbeat(ctx context.Context) {
+	const settled, starting, startingFor = 2 * time.Second, 200 * time.Millisecond, time.Minute
 	lease := time.NewTicker(k.cfg.LeasePeriod)
 	defer lease.Stop()
-	status := time.NewTicker(2 * time.Second)
+	status := time.NewTimer(starting)
 	defer status.Stop()
+	began := time.Now()
+	wasReady := false
 	cidr := ""
 	if err := k.renewLease(ctx); err != nil && ctx.Err() == nil {
 		k.log.Warn("renewing node lease", "err", err)
@@ -106,23 +112,48 @@ func (k *Kubelet) heartbeat(ctx context.Context) {
 				k.log.Warn("renewing node lease", "err", err)
 			}
 		case <-status.C:
-			n, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
-			if err != nil {
-				continue
-			}
-			if n.Spec.PodCIDR != "" && n.Spec.PodCIDR != cidr && k.cfg.OnPodCIDR != nil {
-				if err := k.cfg.OnPodCIDR(n.Spec.PodCIDR); err != nil {
-					k.log.Warn("pod network configuration", "podCIDR", n.Spec.PodCIDR, "err", err)
-				} else {
-					cidr = n.Spec.PodCIDR
-					k.log.Info("pod network configured", "podCIDR", cidr)
-				}
-			}
-			if err := k.writeNodeStatus(ctx, n); err != nil && ctx.Err() == nil {
-				k.log.Warn("node status", "err", err)
+			k.syncNodeStatus(ctx, &cidr)
+			wasReady = wasReady || nodeReady(k.currentNode())
+			if wasReady || time.Since(began) > startingFor {
+				status.Reset(settled)
+			} else {
+				status.Reset(starting)
 			}
 		}
 	}
+}
+
+// syncNodeStatus reads the Node, configures the pod network when its
+// podCIDR (*cidr is the one configured) is new, and writes node status.
+func (k *Kubelet) syncNodeStatus(ctx context.Context, cidr *string) {
+	n, err := k.cfg.Client.CoreV1().Nodes().Get(ctx, k.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	if n.Spec.PodCIDR != "" && n.Spec.PodCIDR != *cidr && k.cfg.OnPodCIDR != nil {
+		if err := k.cfg.OnPodCIDR(n.Spec.PodCIDR); err != nil {
+			k.log.Warn("pod network configuration", "podCIDR", n.Spec.PodCIDR, "err", err)
+		} else {
+			*cidr = n.Spec.PodCIDR
+			k.log.Info("pod network configured", "podCIDR", *cidr)
+		}
+	}
+	if err := k.writeNodeStatus(ctx, n); err != nil && ctx.Err() == nil {
+		k.log.Warn("node status", "err", err)
+	}
+}
+
+// nodeReady reports whether n's Ready condition is True.
+func nodeReady(n *corev1.Node) bool {
+	if n == nil {
+		return false
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // writeNodeStatus writes status when it changed, or when the last write
