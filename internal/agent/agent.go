@@ -130,7 +130,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if err := image.EnsurePause(ctx, ctd.Socket(), filepath.Join(root, "tmp")); err != nil {
 			return fmt.Errorf("pause image: %w", err)
 		}
-		if err := image.ImportDir(ctx, ctd.Socket(), filepath.Join(cfg.DataDir, "images"), log); err != nil {
+		// The stamp lives beside containerd's state: if that is wiped,
+		// so is the memory of what was imported into it.
+		if err := image.ImportDir(ctx, ctd.Socket(), filepath.Join(cfg.DataDir, "images"), filepath.Join(root, "containerd", "imported-images.json"), log); err != nil {
 			log.Warn("importing images", "err", err)
 		}
 	}

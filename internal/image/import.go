@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,7 +101,13 @@ func List(ctx context.Context, socket string) ([]string, error) {
 // ImportDir imports every *.tar file in dir, in name order. A missing dir
 // is not an error (there is nothing to import). It tries every file and
 // returns the errors of those that failed.
-func ImportDir(ctx context.Context, socket, dir string, log *slog.Logger) error {
+//
+// With a stamp file it imports only what changed: the stamp records each
+// imported file's size, modification time and the images it created, and
+// a file whose size and time match and whose images containerd still has
+// is skipped (a restart then costs one image listing, not an import of
+// every tarball).
+func ImportDir(ctx context.Context, socket, dir, stamp string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -108,17 +115,90 @@ func ImportDir(ctx context.Context, socket, dir string, log *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("import images from %s: %w", dir, err)
 	}
+	if len(files) == 0 {
+		return nil
+	}
 	slices.Sort(files)
+	done := readStamp(stamp)
+	var have []string
+	if len(done) > 0 {
+		if have, err = List(ctx, socket); err != nil {
+			done = nil // import everything
+		}
+	}
+	next := map[string]stampEntry{}
 	var errs []error
 	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("import %s: %w", f, err))
+			continue
+		}
+		entry := stampEntry{Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+		if prev, ok := done[f]; ok && prev.Size == entry.Size && prev.ModTime == entry.ModTime &&
+			len(prev.Images) > 0 && allIn(prev.Images, have) {
+			next[f] = prev
+			continue
+		}
 		refs, err := Import(ctx, socket, f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		entry.Images = refs
+		next[f] = entry
 		log.Info("imported images", "file", f, "images", refs)
 	}
+	if stamp != "" {
+		if err := writeStamp(stamp, next); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// stampEntry is what ImportDir remembers of one imported tarball.
+type stampEntry struct {
+	Size    int64    `json:"size"`
+	ModTime int64    `json:"modTime"`
+	Images  []string `json:"images"`
+}
+
+// readStamp reads a stamp file; a missing or unreadable one is empty.
+func readStamp(path string) map[string]stampEntry {
+	out := map[string]stampEntry{}
+	if path == "" {
+		return out
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &out) != nil {
+		return map[string]stampEntry{}
+	}
+	return out
+}
+
+func writeStamp(path string, entries map[string]stampEntry) error {
+	b, err := json.Marshal(entries)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("image import stamp: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("image import stamp: %w", err)
+	}
+	return nil
+}
+
+func allIn(want, have []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // EnsurePause imports the pause image (PauseRef) into the containerd at
