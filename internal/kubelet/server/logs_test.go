@@ -240,11 +240,23 @@ func TestContainerLogsFollowCancel(t *testing.T) {
 		t.Fatalf("status %s", resp.Status)
 	}
 	cancel()
-	if _, err := readAll(bufio.NewReader(resp.Body)); err == nil {
-		t.Fatal("reading a cancelled follow ended without error")
+	// The client's read ends, with an error or, when Go's transport sees
+	// the server finish the stream first, at EOF: either is fine. What
+	// matters is the server's side.
+	read := make(chan struct{})
+	go func() {
+		_, _ = readAll(bufio.NewReader(resp.Body))
+		close(read)
+	}()
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading a cancelled follow did not end")
 	}
-	// The server's handler must end too: the harness cleanup checks that
-	// Start returns, which waits for every handler.
+	// The server's handler must end: stop fails the test unless Start
+	// returns, which waits for every handler, while the container still
+	// runs (a follower that ignored the cancel would never return).
+	h.stop()
 }
 
 func readAll(r *bufio.Reader) (string, error) {
