@@ -11,9 +11,9 @@ import (
 	"sync"
 )
 
-// InProcessRemoteAddr is the RemoteAddr of requests that reach the API
-// server through an InProcessTransport.
-const InProcessRemoteAddr = "in-process"
+// inProcessRemoteAddr is the RemoteAddr of requests that reach the API
+// server through an InProcessTransport (what logs name as the remote).
+const inProcessRemoteAddr = "in-process"
 
 // InProcessTransport returns an http.RoundTripper that serves each request
 // with h in this process: the request and response are plain HTTP (method,
@@ -40,7 +40,7 @@ func (t *inProcessTransport) RoundTrip(req *http.Request) (*http.Response, error
 		r.Body = http.NoBody
 	}
 	r.RequestURI = req.URL.RequestURI()
-	r.RemoteAddr = InProcessRemoteAddr
+	r.RemoteAddr = inProcessRemoteAddr
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	if r.Host == "" {
 		r.Host = req.URL.Host
@@ -112,7 +112,7 @@ func (w *inProcessWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
 	}
-	if code >= 100 && code < 200 {
+	if code < 200 {
 		return // informational: nothing to pass on in process
 	}
 	w.once.Do(func() {
