@@ -2,20 +2,15 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-io/skiff/internal/registry"
@@ -56,106 +51,6 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo
 	}
 	return s.respond(w, r, http.StatusOK, wr.format, sv, out)
 }
-
-// patch serves PATCH with a JSON patch, a JSON merge patch, a strategic
-// merge patch or a server-side apply (apply.go).
-func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served, sub string) error {
-	wr, err := readWrite(r)
-	if err != nil {
-		return err
-	}
-	if isApply(wr.contentType) {
-		return s.apply(w, r, info, sv, sub, wr)
-	}
-	owner, err := patchOwner(r, wr.contentType, sub)
-	if err != nil {
-		return err
-	}
-	apply, err := patcher(wr.contentType, wr.body, sv.res.New())
-	if err != nil {
-		return err
-	}
-	var warnings []string
-	out, err := s.updateObject(r.Context(), sv, info, owner, wr.dry, func(current runtime.Object) (runtime.Object, error) {
-		cur, err := json.Marshal(current)
-		if err != nil {
-			return nil, apierrors.NewInternalError(err)
-		}
-		patched, err := apply(cur)
-		if err != nil {
-			return nil, err
-		}
-		obj, warns, err := decodeWith("application/json", wr.directive, patched, sv.res.GroupVersionKind(), sv.res.New())
-		if err != nil {
-			return nil, err
-		}
-		warnings = warns
-		return obj, nil
-	})
-	if err != nil {
-		return err
-	}
-	addWarnings(w, warnings)
-	return s.respond(w, r, http.StatusOK, wr.format, sv, out)
-}
-
-// patcher returns the function that applies a patch body of the given
-// Content-Type to an object's JSON.
-func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]byte) ([]byte, error), error) {
-	if len(body) == 0 {
-		return nil, apierrors.NewBadRequest("the body of the request was empty")
-	}
-	mt := contentType
-	for i := 0; i < len(mt); i++ {
-		if mt[i] == ';' {
-			mt = mt[:i]
-			break
-		}
-	}
-	switch types.PatchType(mt) {
-	case types.JSONPatchType:
-		p, err := jsonpatch.DecodePatch(body)
-		if err != nil {
-			return nil, apierrors.NewBadRequest(err.Error())
-		}
-		return func(cur []byte) ([]byte, error) {
-			out, err := p.Apply(cur)
-			if err != nil {
-				return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schemaGR, "", err.Error(), 0, false)
-			}
-			return out, nil
-		}, nil
-	case types.MergePatchType:
-		if !json.Valid(body) {
-			return nil, apierrors.NewBadRequest("error decoding patch: invalid JSON")
-		}
-		return func(cur []byte) ([]byte, error) {
-			out, err := jsonpatch.MergePatch(cur, body)
-			if err != nil {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			return out, nil
-		}, nil
-	case types.StrategicMergePatchType:
-		if !json.Valid(body) {
-			return nil, apierrors.NewBadRequest("error decoding patch: invalid JSON")
-		}
-		return func(cur []byte) ([]byte, error) {
-			out, err := strategicpatch.StrategicMergePatch(cur, body, schemaObj)
-			if err != nil {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			return out, nil
-		}, nil
-	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		return nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", schemaGR, "",
-			"server-side apply to the scale subresource is "+errNotFinished.Error(), 0, false)
-	}
-	return nil, unsupportedMediaType(contentType)
-}
-
-// schemaGR is the empty group resource of errors about a request, not an object.
-var schemaGR = schema.GroupResource{}
 
 // updateObject runs the update pipeline in a compare-and-swap loop:
 // mutate, carry over system metadata, managedFields, strategy, admission,

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -243,4 +244,27 @@ func WithControllers(names ...string) Option {
 			c.DisableScheduler = true
 		}
 	}
+}
+
+// PeakRSS is the binary server's peak resident set size (VmHWM) in bytes.
+func (c *Cluster) PeakRSS(t testing.TB) int64 {
+	t.Helper()
+	if c.cmd == nil {
+		t.Fatal("PeakRSS needs a binary cluster")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("reading the server's status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in the server's status")
+	return 0
 }
