@@ -59,6 +59,14 @@ type Config struct {
 	// Gatherer serves /metrics; nil means prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+
+	// RequestTimeout bounds every request that is not long-running (0:
+	// DefaultRequestTimeout); ?timeout= may shorten it.
+	RequestTimeout time.Duration
+	// MaxRequestsInFlight and MaxMutatingRequestsInFlight bound the reads
+	// and the writes served at once (0: no bound); see inFlight.
+	MaxRequestsInFlight         int
+	MaxMutatingRequestsInFlight int
 }
 
 // Server is the API's http.Handler.
@@ -79,6 +87,8 @@ type Server struct {
 
 	// fields records managedFields and merges server-side applies.
 	fields fieldManagers
+
+	inFlight *inFlight
 }
 
 // served is one resource as the handlers use it: its descriptor, the
@@ -101,12 +111,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = AlwaysAllow{}
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		resources: map[schema.GroupVersionResource]*served{},
 		byKind:    map[schema.GroupVersionKind]*served{},
 		shutdown:  make(chan struct{}),
+		inFlight:  newInFlight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight),
 	}
 	// The reviews answer questions about the request's own user through
 	// this server's authenticator and authorizer: every server has them.
@@ -222,6 +236,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := parseRequest(r)
 	defer func() {
 		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				// A deliberate abort (serveWithTimeout): net/http breaks
+				// the stream.
+				s.metrics.observe(r, info, rw.code, time.Since(start))
+				panic(p)
+			}
 			// A handler bug must not take the server down with it.
 			s.log.Error("panic serving request", "path", r.URL.Path, "panic", p)
 			if !rw.wrote {
@@ -231,25 +251,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.observe(r, info, rw.code, time.Since(start))
 	}()
 
+	if longRunning(info) {
+		s.serve(rw, r, info)
+		return
+	}
+	timeout, err := requestTimeout(r, s.cfg.RequestTimeout)
+	if err != nil {
+		writeError(rw, r, err)
+		return
+	}
+	serveWithTimeout(rw, r, timeout, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, info) })
+}
+
+// serve authenticates, authorizes, admits the request past the in-flight
+// bounds and routes it.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	if !publicPath(r.URL.Path) {
 		u, err := s.authenticate(r)
 		if err != nil {
-			writeError(rw, r, err)
+			// A client without credentials gets no more of the
+			// connection: net/http would otherwise wait for the rest of
+			// its body, however slowly it comes, before reusing it.
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			writeError(w, r, err)
 			return
 		}
 		r = r.WithContext(withUser(r.Context(), u))
 		if err := s.authorize(r, u, info); err != nil {
-			writeError(rw, r, err)
+			writeError(w, r, err)
 			return
 		}
+		release, err := s.inFlight.acquire(info, u)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		defer release()
 	}
-	var out http.ResponseWriter = rw
 	if wantsGzip(r, info) {
-		g := newGzipWriter(rw)
+		g := newGzipWriter(w)
 		defer g.finish()
-		out = g
+		w = g
 	}
-	s.mux.ServeHTTP(out, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 }
 
 type requestInfoKey struct{}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -73,6 +74,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="skiff"`)
+	}
+	if d := status.Details; d != nil && d.RetryAfterSeconds > 0 && (code == http.StatusTooManyRequests || code >= 500) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d.RetryAfterSeconds)))
 	}
 	w.Header().Set("Content-Type", format.info.MediaType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")

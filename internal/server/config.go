@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/apiserver"
 )
 
 // Config is `skiff server`'s configuration, filled from its flags.
@@ -57,6 +59,14 @@ type Config struct {
 	// type LoadBalancer their ingress addresses from.
 	LBPool string
 
+	// RequestTimeout bounds each request that is not long-running (a
+	// watch, exec, logs...); MaxRequestsInFlight and
+	// MaxMutatingRequestsInFlight bound the reads and the writes served at
+	// once (0: no bound). Upstream's flags of the same names.
+	RequestTimeout              time.Duration
+	MaxRequestsInFlight         int
+	MaxMutatingRequestsInFlight int
+
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}
@@ -80,6 +90,10 @@ func Defaults() Config {
 		LBPool:        "127.0.100.0/24",
 
 		NodeMonitorGracePeriod: 40 * time.Second,
+
+		RequestTimeout:              apiserver.DefaultRequestTimeout,
+		MaxRequestsInFlight:         apiserver.DefaultMaxRequestsInFlight,
+		MaxMutatingRequestsInFlight: apiserver.DefaultMaxMutatingRequestsInFlight,
 	}
 }
 

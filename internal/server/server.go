@@ -165,6 +165,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Registerer:        reg,
 		Gatherer:          reg,
 		Logger:            lg,
+
+		RequestTimeout:              cfg.RequestTimeout,
+		MaxRequestsInFlight:         cfg.MaxRequestsInFlight,
+		MaxMutatingRequestsInFlight: cfg.MaxMutatingRequestsInFlight,
 	})
 	if err != nil {
 		return err
@@ -185,6 +189,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          log.New(&slogWriter{lg}, "", 0),
 		TLSConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,

@@ -1,9 +1,18 @@
 package e2e
 
 import (
+	"bufio"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/test/framework"
 )
@@ -11,7 +20,8 @@ import (
 // TestAbuse tries the server as a hostile client would (issue 12), on one
 // binary server: each case is something that once hurt it.
 func TestAbuse(t *testing.T) {
-	c := framework.StartBinary(t, skiffBin)
+	const requestTimeout = 3 * time.Second
+	c := framework.StartBinary(t, skiffBin, "--request-timeout="+requestTimeout.String())
 
 	// A 2.5 KB JSON patch whose copies double the annotations 17 times
 	// once took the server to 1.9 GB.
@@ -28,6 +38,71 @@ func TestAbuse(t *testing.T) {
 			t.Fatalf("the rejected patch changed the object: annotations %.80s", a)
 		}
 	})
+
+	// A client that trickles its body once held a connection and a
+	// goroutine for as long as it liked, with credentials or without.
+	t.Run("slow body", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			authed bool
+			code   int
+			within time.Duration
+		}{
+			{"authenticated", true, http.StatusGatewayTimeout, requestTimeout + 2*time.Second},
+			{"anonymous", false, http.StatusUnauthorized, 2 * time.Second},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, took := trickle(t, c, tc.authed)
+				if code != tc.code || took > tc.within {
+					t.Fatalf("got %d and the connection closed after %v, want %d within %v", code, took.Round(time.Millisecond), tc.code, tc.within)
+				}
+			})
+		}
+	})
+}
+
+// trickle POSTs a ConfigMap of 100,000 bytes at ten bytes a second on a
+// connection of its own, and returns the code of the answer and how long
+// the server took to close the connection.
+func trickle(t *testing.T, c *framework.Cluster, authed bool) (int, time.Duration) {
+	t.Helper()
+	cfg := rest.AnonymousClientConfig(c.Config)
+	if authed {
+		cfg = c.Config
+	}
+	tlsCfg, err := rest.TLSConfigFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg.NextProtos = []string{"http/1.1"}
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.Port), tlsCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: skiff\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+	go func() {
+		for {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	// Nothing the test waits for takes 20 s: past that the server holds on.
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("%d after %v, then the connection stayed open: %v", resp.StatusCode, time.Since(start).Round(time.Millisecond), err)
+	}
+	return resp.StatusCode, time.Since(start)
 }
 
 // jsonPatchBomb adds an annotation of 1,000 bytes, then copies the
