@@ -165,13 +165,16 @@ func decodeApplyPatch(contentType string, body []byte) (*unstructured.Unstructur
 		if err := direct.Unmarshal(body, &obj.Object); err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding CBOR: %v", err))
 		}
-		return obj, nil
+		return obj, checkObjectShape(obj.Object)
 	}
 	if err := utilyaml.Unmarshal(body, &obj.Object); err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err))
 	}
 	if obj.Object == nil {
 		obj.Object = map[string]any{}
+	}
+	if err := checkObjectShape(obj.Object); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }

@@ -89,6 +89,11 @@ func patcher(contentType string, body []byte, schemaObj runtime.Object) (func([]
 			break
 		}
 	}
+	// A JSON patch is a list of operations, bounded on its own, and
+	// merges no lists.
+	if err := checkPatchShape(body, types.PatchType(mt) != types.JSONPatchType); err != nil {
+		return nil, err
+	}
 	switch types.PatchType(mt) {
 	case types.JSONPatchType:
 		p, err := jsonpatch.DecodePatch(body)

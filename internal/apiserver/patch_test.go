@@ -83,3 +83,70 @@ func status(err error) (int, string) {
 	}
 	return int(st.Code), msg
 }
+
+func TestPatchShape(t *testing.T) {
+	nested := func(depth int) string {
+		return strings.Repeat(`{"a":`, depth-1) + `{}` + strings.Repeat("}", depth-1)
+	}
+	list := func(n int) string {
+		return `{"spec":{"containers":[` + strings.TrimSuffix(strings.Repeat(`{"name":"c"},`, n), ",") + `]}}`
+	}
+	for _, tc := range []struct {
+		name, doc string
+		ok        bool
+	}{
+		{"100 levels", nested(100), true},
+		{"101 levels", nested(101), false},
+		{"deep arrays", strings.Repeat("[", 101) + strings.Repeat("]", 101), false},
+		{"braces in strings", `{"a":"` + strings.Repeat(`{[\"`, 200) + `"}`, true},
+		{"2000 objects in a list", list(2000), true},
+		{"2001 objects in a list", list(2001), false},
+		{"long list of strings", `{"metadata":{"finalizers":[` + strings.TrimSuffix(strings.Repeat(`"f",`, 5000), ",") + `]}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkPatchShape([]byte(tc.doc), true)
+			if tc.ok != (err == nil) {
+				t.Fatalf("checkPatchShape: %v", err)
+			}
+			if !tc.ok && !apierrors.IsRequestEntityTooLargeError(err) {
+				t.Fatalf("got %v, want 413", err)
+			}
+			// An apply configuration of the same shape gets the same answer.
+			_, err = decodeApplyPatch("application/apply-patch+yaml", []byte(tc.doc))
+			if tc.ok != (err == nil) {
+				t.Fatalf("decodeApplyPatch: %v", err)
+			}
+		})
+	}
+}
+
+// The patches that cost quadratic time or memory in the libraries that
+// apply them are refused before they are applied.
+func TestPatchShapeBombs(t *testing.T) {
+	cm := &corev1.ConfigMap{}
+	deep := `{"data":` + strings.Repeat(`{"a":`, 9000) + "1" + strings.Repeat("}", 9000) + "}"
+	var containers strings.Builder
+	containers.WriteString(`{"spec":{"containers":[`)
+	for i := 0; i < 8000; i++ {
+		if i > 0 {
+			containers.WriteString(",")
+		}
+		fmt.Fprintf(&containers, `{"name":"c%d"}`, i)
+	}
+	containers.WriteString(`]}}`)
+	for _, tc := range []struct{ name, contentType, body string }{
+		// Applied, 1.9 GB and 8 s.
+		{"deep merge patch", "application/merge-patch+json", deep},
+		{"deep strategic merge patch", "application/strategic-merge-patch+json", deep},
+		// Applied, 3 s of CPU; the 150,000 that fit in a body, hours.
+		{"strategic merge patch of 8,000 containers", "application/strategic-merge-patch+json", containers.String()},
+		{"deep JSON patch", "application/json-patch+json", `[{"op":"add","path":"/data","value":` + deep + `}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := patcher(tc.contentType, []byte(tc.body), cm)
+			if !apierrors.IsRequestEntityTooLargeError(err) {
+				t.Fatalf("got %v, want 413", err)
+			}
+		})
+	}
+}

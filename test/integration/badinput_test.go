@@ -45,6 +45,14 @@ func TestBadInput(t *testing.T) {
 	mustNamespace(t, c.Client, "bad")
 	const cms = "/api/v1/namespaces/bad/configmaps"
 	big := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"big"},"data":{"x":"` + strings.Repeat("a", 4<<20) + `"}}`
+	// A billion laughs: nine aliases of nine aliases of ... nine strings.
+	laughs := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: laughs}\nl0: &l0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+	for i := 1; i < 10; i++ {
+		p := fmt.Sprintf("*l%d", i-1)
+		laughs += fmt.Sprintf("l%d: &l%d [%s]\n", i, i, strings.Repeat(p+",", 8)+p)
+	}
+	deep := `{"data":` + strings.Repeat(`{"a":`, 9000) + "1" + strings.Repeat("}", 9000) + "}"
+	manyContainers := `{"spec":{"containers":[` + strings.TrimSuffix(strings.Repeat(`{"name":"c"},`, 8000), ",") + `]}}`
 	for _, tc := range []struct {
 		name, method, path, ct, body string
 		code                         int
@@ -66,6 +74,13 @@ func TestBadInput(t *testing.T) {
 		{"bad label selector", "GET", cms + "?labelSelector=a%20in%20(", "", "", 400, metav1.StatusReasonBadRequest, ""},
 		{"unknown resource", "GET", "/api/v1/namespaces/bad/widgets", "", "", 404, metav1.StatusReasonNotFound, ""},
 		{"bad patch", "PATCH", cms + "/nope", "application/json-patch+json", `{"op":`, 400, metav1.StatusReasonBadRequest, ""},
+		{"yaml alias bomb", "POST", cms, "application/yaml", laughs, 400, metav1.StatusReasonBadRequest, "excessive aliasing"},
+		{"yaml alias bomb applied", "PATCH", cms + "/laughs?fieldManager=t", "application/apply-patch+yaml", laughs, 400, metav1.StatusReasonBadRequest, "excessive aliasing"},
+		{"deep merge patch", "PATCH", cms + "/nope", "application/merge-patch+json", deep, 413, metav1.StatusReasonRequestEntityTooLarge, "deeper than 100"},
+		{"deep apply", "PATCH", cms + "/nope?fieldManager=t", "application/apply-patch+yaml", deep, 413, metav1.StatusReasonRequestEntityTooLarge, "deeper than 100"},
+		{"long list in a strategic merge patch", "PATCH", cms + "/nope", "application/strategic-merge-patch+json", manyContainers, 413, metav1.StatusReasonRequestEntityTooLarge, "more than 2000 objects"},
+		{"too many json patch operations", "PATCH", cms + "/nope", "application/json-patch+json", "[" + strings.TrimSuffix(strings.Repeat(`{"op":"test","path":"/a","value":1},`, 10001), ",") + "]", 413, metav1.StatusReasonRequestEntityTooLarge, "10000"},
+		{"bad timeout", "GET", cms + "?timeout=soon", "", "", 400, metav1.StatusReasonBadRequest, "invalid timeout specified in the request URL"},
 		{"bad dryRun", "POST", cms + "?dryRun=Sometimes", "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"}}`, 400, metav1.StatusReasonBadRequest, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
