@@ -55,8 +55,8 @@ func (c *Controller) getLive(ctx context.Context, ref objectRef) (*metav1.Partia
 // attemptToDelete processes the node with uid key: a virtual owner is
 // checked for existence; an owner deleting its dependents in the
 // foreground loses its finalizer once no blocking dependent remains; any
-// other object with owners is deleted, or stripped of dangling
-// references, as decide says.
+// other object with owners is deleted, or stripped of references, as
+// decide says.
 func (c *Controller) attemptToDelete(ctx context.Context, key string) error {
 	s, ok := c.graph.get(types.UID(key))
 	if !ok {
@@ -74,6 +74,15 @@ func (c *Controller) attemptToDelete(ctx context.Context, key string) error {
 	if c.ownersSolidInGraph(s) {
 		return nil
 	}
+	return c.collect(ctx, s)
+}
+
+// collect reads the object s stands for from the server and, as decide
+// says from its live owner references, deletes it or removes references
+// from it. s supplies what the graph knows besides: the owners it has
+// observed and the object's own dependents. An object that is gone or
+// being deleted is left alone.
+func (c *Controller) collect(ctx context.Context, s snapshot) error {
 	latest, err := c.getLive(ctx, s.ref)
 	if err != nil || latest == nil || latest.DeletionTimestamp != nil {
 		return err // gone or going: its events will follow
@@ -97,7 +106,7 @@ func (c *Controller) attemptToDelete(ctx context.Context, key string) error {
 		if err != nil {
 			return err
 		}
-		c.log.Info("removing dangling owner references", "kind", s.ref.Kind, "namespace", s.ref.Namespace, "name", s.ref.Name, "owners", act.drop)
+		c.log.Info("removing owner references", "kind", s.ref.Kind, "namespace", s.ref.Namespace, "name", s.ref.Name, "owners", act.drop)
 		_, err = ri.Patch(ctx, s.ref.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return ignoreNotFound(err)
 	case actDelete:
@@ -112,12 +121,12 @@ func (c *Controller) attemptToDelete(ctx context.Context, key string) error {
 }
 
 // ownersSolidInGraph reports whether every owner of s is an observed node
-// that is not waiting for its dependents and may own s (a namespaced
-// owner lives in s's namespace).
+// that is neither waiting for its dependents nor orphaning them, and that
+// may own s (a namespaced owner lives in s's namespace).
 func (c *Controller) ownersSolidInGraph(s snapshot) bool {
 	for _, r := range s.owners {
 		o, ok := s.ownerNodes[r.UID]
-		if !ok || o.deletingDependents || !validOwner(s.ref, o.ref) {
+		if !ok || o.deletingDependents || o.orphaning || !validOwner(s.ref, o.ref) {
 			return false
 		}
 	}
@@ -134,8 +143,11 @@ func validOwner(dependent, owner objectRef) bool {
 // it, else with a live GET.
 func (c *Controller) ownerState(ctx context.Context, s snapshot, r metav1.OwnerReference) (ownerState, error) {
 	if o, ok := s.ownerNodes[r.UID]; ok && validOwner(s.ref, o.ref) {
-		if o.deletingDependents {
+		switch {
+		case o.deletingDependents:
 			return ownerWaiting, nil
+		case o.orphaning:
+			return ownerOrphaning, nil
 		}
 		return ownerSolid, nil
 	}
@@ -160,6 +172,8 @@ func (c *Controller) ownerState(ctx context.Context, s snapshot, r metav1.OwnerR
 		return ownerDangling, nil
 	case obj.DeletionTimestamp != nil && hasFinalizer(obj.Finalizers, metav1.FinalizerDeleteDependents):
 		return ownerWaiting, nil
+	case obj.DeletionTimestamp != nil && hasFinalizer(obj.Finalizers, metav1.FinalizerOrphanDependents):
+		return ownerOrphaning, nil
 	}
 	return ownerSolid, nil
 }
@@ -203,6 +217,14 @@ func (c *Controller) checkVirtual(ctx context.Context, s snapshot) error {
 // finishForeground removes the foregroundDeletion finalizer of an owner
 // once none of its dependents blocks it; until then it makes sure each
 // blocking dependent is being deleted.
+//
+// The graph's dependents are checked first; when the graph knows none
+// that blocks, the server is asked (liveDependents), since a dependent
+// created just before the owner's DELETE may not be in the graph yet.
+// Such a dependent is judged at once from its live state, as
+// attemptToDelete would judge it, and the owner is retried with back-off
+// (errUnobservedDependents): no graph event is sure to bring it back
+// before that dependent is observed.
 func (c *Controller) finishForeground(ctx context.Context, s snapshot) error {
 	blocking := false
 	for _, d := range s.dependents {
@@ -217,7 +239,40 @@ func (c *Controller) finishForeground(ctx context.Context, s snapshot) error {
 	if blocking {
 		return nil // the dependents' delete events queue the owner again
 	}
+	live, err := c.liveDependents(ctx, s.ref)
+	if err != nil {
+		return fmt.Errorf("foreground deletion of %s %s/%s: %w", s.ref.Kind, s.ref.Namespace, s.ref.Name, err)
+	}
+	unobserved := 0
+	for _, d := range live {
+		if !d.blocking {
+			continue
+		}
+		unobserved++
+		if d.deleting {
+			continue
+		}
+		if err := c.collect(ctx, c.unobserved(d.ref)); err != nil {
+			return err
+		}
+	}
+	if unobserved > 0 {
+		return fmt.Errorf("foreground deletion of %s %s/%s waits for %d dependents: %w", s.ref.Kind, s.ref.Namespace, s.ref.Name, unobserved, errUnobservedDependents)
+	}
 	return c.removeFinalizer(ctx, s.ref, metav1.FinalizerDeleteDependents)
+}
+
+// unobserved returns the snapshot to judge an object by that the server
+// holds but the graph has not observed as it is: the graph's node for it
+// when there is one (a virtual node knows the object's own dependents),
+// under the object's true coordinates.
+func (c *Controller) unobserved(ref objectRef) snapshot {
+	s, ok := c.graph.get(ref.UID)
+	if !ok {
+		return snapshot{node: node{ref: ref}}
+	}
+	s.ref = ref
+	return s
 }
 
 // removeFinalizer patches finalizer f away from the object ref names.
@@ -240,13 +295,20 @@ func (c *Controller) removeFinalizer(ctx context.Context, ref objectRef, f strin
 }
 
 // attemptToOrphan strips the owner's references from every dependent,
-// then removes the owner's orphan finalizer.
+// then removes the owner's orphan finalizer. The dependents are read from
+// the server (liveDependents), not from the graph: a dependent the graph
+// has not observed yet would otherwise keep its reference to an owner
+// that is then gone, and be collected as dangling.
 func (c *Controller) attemptToOrphan(ctx context.Context, key string) error {
 	s, ok := c.graph.get(types.UID(key))
 	if !ok || s.virtual || !s.orphaning {
 		return nil
 	}
-	for _, d := range s.dependents {
+	live, err := c.liveDependents(ctx, s.ref)
+	if err != nil {
+		return fmt.Errorf("orphaning the dependents of %s %s/%s: %w", s.ref.Kind, s.ref.Namespace, s.ref.Name, err)
+	}
+	for _, d := range live {
 		if err := c.dropOwner(ctx, d.ref, s.ref.UID); err != nil {
 			return err
 		}

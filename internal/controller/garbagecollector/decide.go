@@ -22,6 +22,11 @@ const (
 	// ownerWaiting: the owner is being deleted in the foreground and
 	// waits for its dependents to go.
 	ownerWaiting
+	// ownerOrphaning: the owner is being deleted with the orphan
+	// finalizer: its dependents are to be kept. The reference is dropped
+	// and never counts towards deleting the object, whoever drops it
+	// first (the owner's orphaning or the dependent's own check).
+	ownerOrphaning
 )
 
 type actionKind int
@@ -47,23 +52,27 @@ type action struct {
 // from states counts as solid: never delete on doubt). hasBlocking says
 // whether the object itself has dependents with blockOwnerDeletion set.
 //
-//   - some owner solid: the object stays; dangling references and those
-//     to owners waiting in the foreground are dropped (so that they do not
-//     block that owner);
-//   - no owner solid, some waiting: the object is deleted, in the
-//     foreground when it has blocking dependents of its own (so the
-//     waiting owner waits for the whole subtree), else in the background;
+//   - some owner solid or orphaning: the object stays; references to
+//     owners that are dangling, waiting in the foreground (so that they
+//     do not block that owner) or orphaning are dropped;
+//   - no owner solid or orphaning, some waiting: the object is deleted,
+//     in the foreground when it has blocking dependents of its own (so
+//     the waiting owner waits for the whole subtree), else in the
+//     background;
 //   - every owner dangling: the object is deleted in the background.
 func decide(refs []metav1.OwnerReference, states map[types.UID]ownerState, hasBlocking bool) action {
 	if len(refs) == 0 {
 		return action{kind: actNone}
 	}
-	var solid, waiting int
+	var keep, waiting int
 	var drop []types.UID
 	for _, r := range refs {
 		switch st, ok := states[r.UID]; {
 		case !ok || st == ownerSolid:
-			solid++
+			keep++
+		case st == ownerOrphaning:
+			keep++
+			drop = append(drop, r.UID)
 		case st == ownerWaiting:
 			waiting++
 			drop = append(drop, r.UID)
@@ -72,9 +81,9 @@ func decide(refs []metav1.OwnerReference, states map[types.UID]ownerState, hasBl
 		}
 	}
 	switch {
-	case solid > 0 && len(drop) == 0:
+	case keep > 0 && len(drop) == 0:
 		return action{kind: actNone}
-	case solid > 0:
+	case keep > 0:
 		return action{kind: actDropRefs, drop: drop}
 	case waiting > 0 && hasBlocking:
 		return action{kind: actDelete, policy: metav1.DeletePropagationForeground}

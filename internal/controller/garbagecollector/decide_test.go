@@ -16,7 +16,7 @@ func TestDecide(t *testing.T) {
 		}
 		return out
 	}
-	S, D, W := ownerSolid, ownerDangling, ownerWaiting
+	S, D, W, O := ownerSolid, ownerDangling, ownerWaiting, ownerOrphaning
 	for _, tc := range []struct {
 		name     string
 		refs     []metav1.OwnerReference
@@ -41,6 +41,14 @@ func TestDecide(t *testing.T) {
 			action{kind: actDelete, policy: metav1.DeletePropagationForeground}},
 		{"waiting and dangling", refs("a", "b"), map[types.UID]ownerState{"a": W, "b": D}, true,
 			action{kind: actDelete, policy: metav1.DeletePropagationForeground}},
+		{"orphaning owner: kept, reference dropped", refs("a"), map[types.UID]ownerState{"a": O}, true,
+			action{kind: actDropRefs, drop: []types.UID{"a"}}},
+		{"orphaning and dangling: kept", refs("a", "b"), map[types.UID]ownerState{"a": O, "b": D}, false,
+			action{kind: actDropRefs, drop: []types.UID{"a", "b"}}},
+		{"orphaning and waiting: kept", refs("a", "b"), map[types.UID]ownerState{"a": O, "b": W}, true,
+			action{kind: actDropRefs, drop: []types.UID{"a", "b"}}},
+		{"orphaning and solid", refs("a", "b"), map[types.UID]ownerState{"a": S, "b": O}, false,
+			action{kind: actDropRefs, drop: []types.UID{"b"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := decide(tc.refs, tc.states, tc.blocking)

@@ -13,17 +13,23 @@
 // Discovery is read again every 30 s to watch new types (CRDs).
 //
 // An owner's absence is always confirmed with a live GET by name and uid
-// before a dependent is deleted, never taken from a cache alone.
+// before a dependent is deleted, never taken from a cache alone. Likewise
+// an owner's orphan and foregroundDeletion finalizers are removed only
+// after a live list of the server (liveDependents, sweep.go) found no
+// dependent left to orphan or to wait for: the graph is fed by one watch
+// per resource, and any one of them can trail the others.
 package garbagecollector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -36,6 +42,11 @@ import (
 )
 
 const name = "garbagecollector"
+
+// errUnobservedDependents: an owner deleted in the foreground still has
+// blocking dependents that the server holds and the graph has not
+// observed; the owner is retried.
+var errUnobservedDependents = errors.New("blocking dependents not yet observed")
 
 // Options configure the collector.
 type Options struct {
@@ -60,6 +71,13 @@ type Controller struct {
 	mu       sync.Mutex
 	monitors map[monitorKey]*monitor
 	wg       sync.WaitGroup // monitor goroutines
+
+	// hold, when set, sees every informer event before the graph does and
+	// may block in it: blocking holds back every later event of that
+	// resource too, as a watch that lags under load does. It is how tests
+	// make the graph's view of one resource trail the server. Nil outside
+	// tests; set before Start.
+	hold func(schema.GroupVersionKind, *metav1.PartialObjectMetadata)
 }
 
 // New builds the collector from a client configuration: it makes its own

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -29,6 +30,10 @@ const ns = "default"
 type env struct {
 	ctx    context.Context
 	client kubernetes.Interface
+	dyn    dynamic.Interface
+	gc     *garbagecollector.Controller
+	// gate holds back the collector's view of one object when armed.
+	gate *gate
 }
 
 func start(t *testing.T) *env {
@@ -37,14 +42,25 @@ func start(t *testing.T) *env {
 	client := cluster.NewClient(t)
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS, cfg.Burst = 500, 1000
+	e := &env{client: client, dyn: dynamic.NewForConfigOrDie(cfg), gate: &gate{}}
 	// The collector discovers resources itself: it is built from the
 	// rest config and ignores the factory.
 	framework.RunController(t, client, record.NewFakeRecorder(100), func(_ kubernetes.Interface, _ informers.SharedInformerFactory, rec record.EventRecorder) (*garbagecollector.Controller, error) {
-		return garbagecollector.New(cfg, rec)
+		gc, err := garbagecollector.New(cfg, rec)
+		if err != nil {
+			return nil, err
+		}
+		garbagecollector.HoldEvents(gc, e.gate.hold)
+		e.gc = gc
+		return gc, nil
 	})
+	// Registered after the controller's cleanup, so it runs first: a held
+	// informer would keep the collector from stopping.
+	t.Cleanup(e.gate.release)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	return &env{ctx: ctx, client: client}
+	e.ctx = ctx
+	return e
 }
 
 // TestMetadataClient checks that the server answers the metadata client
@@ -291,4 +307,8 @@ func TestGarbageCollector(t *testing.T) {
 			t.Fatalf("configmap owned by a live namespace: %v", err)
 		}
 	})
+
+	for _, tc := range seenLateCases {
+		t.Run(tc.name, func(t *testing.T) { e.seenLate(t, tc) })
+	}
 }

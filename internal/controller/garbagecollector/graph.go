@@ -108,6 +108,12 @@ func (g *graph) observe(gvk schema.GroupVersionKind, m *metav1.PartialObjectMeta
 			checkSelf = true
 			g.attemptDelete(o.ref.UID) // blockOwnerDeletion may have changed
 		}
+		if o.orphaning {
+			// Seen after its owner began orphaning (perhaps after the
+			// orphaning read its dependents): the reference is dropped,
+			// never followed.
+			checkSelf = true
+		}
 	}
 	if checkSelf {
 		g.attemptDelete(n.ref.UID)

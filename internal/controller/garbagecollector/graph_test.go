@@ -89,10 +89,14 @@ func TestGraph(t *testing.T) {
 	or.Finalizers = []string{metav1.FinalizerOrphanDependents}
 	g.observe(rsKind, or)
 	check("orphan", nil, []types.UID{"rs2"})
+	// A dependent that shows up while its owner is orphaning is checked:
+	// its reference is to be dropped.
+	g.observe(podKind, obj("p6", "rs2"))
+	check("dependent of an orphaning owner", []types.UID{"p6"}, nil)
 
 	// The owner going away queues its dependents.
 	g.forget(obj("rs2"))
-	check("owner gone", []types.UID{"p3"}, nil)
+	check("owner gone", []types.UID{"p3", "p6"}, nil)
 
 	// A virtual owner found absent leaves; its dependents are queued, and
 	// it leaves no trace once they drop it.

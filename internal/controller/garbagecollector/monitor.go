@@ -15,9 +15,16 @@ import (
 
 type monitorKey = schema.GroupVersionResource
 
+// resourceInfo is what the collector knows of one resource from
+// discovery.
+type resourceInfo struct {
+	gvk        schema.GroupVersionKind
+	namespaced bool
+}
+
 // monitor is the metadata informer of one resource.
 type monitor struct {
-	gvk      schema.GroupVersionKind
+	resourceInfo
 	informer cache.SharedIndexInformer
 	cancel   context.CancelFunc
 }
@@ -31,8 +38,8 @@ var ignored = map[schema.GroupResource]bool{
 
 // collectable returns the resources of discovery's preferred versions that
 // the collector can watch and delete.
-func collectable(lists []*metav1.APIResourceList) map[schema.GroupVersionResource]schema.GroupVersionKind {
-	out := map[schema.GroupVersionResource]schema.GroupVersionKind{}
+func collectable(lists []*metav1.APIResourceList) map[schema.GroupVersionResource]resourceInfo {
+	out := map[schema.GroupVersionResource]resourceInfo{}
 	for _, l := range lists {
 		if l == nil {
 			continue
@@ -48,7 +55,7 @@ func collectable(lists []*metav1.APIResourceList) map[schema.GroupVersionResourc
 			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
 				continue
 			}
-			out[gv.WithResource(r.Name)] = gv.WithKind(r.Kind)
+			out[gv.WithResource(r.Name)] = resourceInfo{gvk: gv.WithKind(r.Kind), namespaced: r.Namespaced}
 		}
 	}
 	return out
@@ -68,11 +75,11 @@ func (c *Controller) resync(ctx context.Context) error {
 	want := collectable(lists)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for gvr, gvk := range want {
+	for gvr, info := range want {
 		if _, ok := c.monitors[gvr]; ok {
 			continue
 		}
-		c.monitors[gvr] = c.startMonitor(ctx, gvr, gvk)
+		c.monitors[gvr] = c.startMonitor(ctx, gvr, info)
 		c.log.Debug("watching resource", "resource", gvr.String())
 	}
 	if !partial {
@@ -87,16 +94,17 @@ func (c *Controller) resync(ctx context.Context) error {
 }
 
 // startMonitor starts a metadata informer for gvr. Called with c.mu held.
-func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionResource, gvk schema.GroupVersionKind) *monitor {
+func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionResource, info resourceInfo) *monitor {
+	gvk := info.gvk
 	// The server sends metadata only; the transform below also drops what
 	// the graph never reads (managed fields, annotations) before caching,
 	// which dominates memory at 50,000 objects.
 	inf := metadatainformer.NewFilteredMetadataInformer(c.metadata, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	_ = inf.SetTransform(slimMetadata)
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.graph.observe(gvk, asMetadata(obj)) },
-		UpdateFunc: func(_, obj any) { c.graph.observe(gvk, asMetadata(obj)) },
-		DeleteFunc: func(obj any) { c.graph.forget(asMetadata(obj)) },
+		AddFunc:    func(obj any) { c.graph.observe(gvk, c.held(gvk, obj)) },
+		UpdateFunc: func(_, obj any) { c.graph.observe(gvk, c.held(gvk, obj)) },
+		DeleteFunc: func(obj any) { c.graph.forget(c.held(gvk, obj)) },
 	})
 	mctx, cancel := context.WithCancel(ctx)
 	c.wg.Add(1)
@@ -104,7 +112,17 @@ func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionRe
 		defer c.wg.Done()
 		inf.Run(mctx.Done())
 	}()
-	return &monitor{gvk: gvk, informer: inf, cancel: cancel}
+	return &monitor{resourceInfo: info, informer: inf, cancel: cancel}
+}
+
+// held unwraps an informer object for the graph, first passing it
+// through c.hold when a test has set one.
+func (c *Controller) held(gvk schema.GroupVersionKind, obj any) *metav1.PartialObjectMetadata {
+	m := asMetadata(obj)
+	if c.hold != nil && m != nil {
+		c.hold(gvk, m)
+	}
+	return m
 }
 
 func (c *Controller) stopMonitors() {
