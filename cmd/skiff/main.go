@@ -93,6 +93,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
+	f.StringVar(&cfg.AuthorizationMode, "authorization-mode", cfg.AuthorizationMode, "RBAC (upstream's roles and bindings enforced) or AlwaysAllow (every authenticated user may do everything)")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "how long a request that is not long-running (watch, exec, logs) may take, reading its body included; ?timeout= may shorten it")
 	f.IntVar(&cfg.MaxRequestsInFlight, "max-requests-inflight", cfg.MaxRequestsInFlight, "reads served at once before further ones get 429 (0: no limit; system:masters is never refused)")
 	f.IntVar(&cfg.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", cfg.MaxMutatingRequestsInFlight, "writes served at once before further ones get 429 (0: no limit; system:masters is never refused)")

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -71,11 +72,40 @@ func (s *Server) authorize(r *http.Request, u *User, info requestInfo) error {
 		return apierrors.NewInternalError(fmt.Errorf("authorization: %w", err))
 	}
 	if !ok {
-		if !info.isResource {
-			return apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("%s", reason))
+		gr := schema.GroupResource{}
+		if info.isResource {
+			gr = schema.GroupResource{Group: info.group, Resource: info.resource}
 		}
-		return apierrors.NewForbidden(schema.GroupResource{Group: info.group, Resource: info.resource}, info.name,
-			fmt.Errorf("User %q cannot %s resource %q in API group %q: %s", u.Name, info.verb, info.resource, info.group, reason))
+		return apierrors.NewForbidden(gr, info.name, errors.New(forbiddenMessage(a, reason)))
 	}
 	return nil
+}
+
+// forbiddenMessage is upstream's account of a denied request, which
+// clients and tests match: what the user cannot do, where, and the
+// authorizer's reason when it gives one.
+func forbiddenMessage(a Attributes, reason string) string {
+	name := ""
+	if a.User != nil {
+		name = a.User.Name
+	}
+	var msg string
+	switch {
+	case !a.ResourceRequest:
+		msg = fmt.Sprintf("User %q cannot %s path %q", name, a.Verb, a.Path)
+	default:
+		res := a.Resource
+		if a.Subresource != "" {
+			res += "/" + a.Subresource
+		}
+		if a.Namespace != "" {
+			msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q in the namespace %q", name, a.Verb, res, a.APIGroup, a.Namespace)
+		} else {
+			msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope", name, a.Verb, res, a.APIGroup)
+		}
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
 }

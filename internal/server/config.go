@@ -66,6 +66,14 @@ type Config struct {
 	RequestTimeout              time.Duration
 	MaxRequestsInFlight         int
 	MaxMutatingRequestsInFlight int
+	// EnablePriorityAndFairness admits requests by API Priority and
+	// Fairness (flowcontrol.apiserver.k8s.io), which shares the sum of
+	// the two in-flight bounds among its priority levels, instead of by
+	// the in-flight bounds themselves (--enable-priority-and-fairness).
+	EnablePriorityAndFairness bool
+
+	// AuthorizationMode is RBAC or AlwaysAllow (--authorization-mode).
+	AuthorizationMode string
 
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
@@ -91,9 +99,11 @@ func Defaults() Config {
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 
+		AuthorizationMode:           ModeAlwaysAllow,
 		RequestTimeout:              apiserver.DefaultRequestTimeout,
 		MaxRequestsInFlight:         apiserver.DefaultMaxRequestsInFlight,
 		MaxMutatingRequestsInFlight: apiserver.DefaultMaxMutatingRequestsInFlight,
+		EnablePriorityAndFairness:   true,
 	}
 }
 

@@ -117,6 +117,10 @@ func Run(ctx context.Context, cfg Config) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(storage.Collectors()...)
 
+	authz, err := newAuthorization(cfg.AuthorizationMode)
+	if err != nil {
+		return err
+	}
 	nsLifecycle := &admission.NamespaceLifecycle{}
 	priority := &admission.Priority{}
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
@@ -143,7 +147,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Resources:     Resources(),
 		NewStorage:    newStorage,
 		Authenticator: authn,
-		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc},
+		Authorizer:    authz.authorizer(),
+		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission()},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -156,7 +161,8 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 				return nil
 			},
-			"poststarthook/bootstrap": boot.check,
+			"poststarthook/bootstrap":            boot.check,
+			"poststarthook/rbac/bootstrap-roles": authz.ready,
 		},
 		IssueToken:        saTokens.issue,
 		APIAudiences:      []string{serviceaccount.DefaultIssuer},
@@ -235,6 +241,9 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
+	if err := authz.start(runCtx, &wg, loopback); err != nil {
+		return fmt.Errorf("authorization: %w", err)
+	}
 	rootCA, err := os.ReadFile(bundle.CAFile)
 	if err != nil {
 		return fmt.Errorf("cluster CA: %w", err)

@@ -268,3 +268,8 @@ func (c *Cluster) PeakRSS(t testing.TB) int64 {
 	t.Fatal("no VmHWM in the server's status")
 	return 0
 }
+
+// WithAuthorization sets the server's --authorization-mode.
+func WithAuthorization(mode string) Option {
+	return func(c *server.Config) { c.AuthorizationMode = mode }
+}

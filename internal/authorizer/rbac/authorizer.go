@@ -413,7 +413,7 @@ func (a *Authorizer) roleFor(b *binding) (*role, error) {
 // upstream: `RBAC: allowed by ClusterRoleBinding "x" of ClusterRole "y"
 // to User "z"`. A denial's reason is empty unless a binding that applies
 // to the user could not be resolved ("RBAC: clusterrole.rbac.authorization.k8s.io
-// \"y\" not found"); the 403 message is ForbiddenMessage's. err is always
+// \"y\" not found"); the 403 message is the API server's. err is always
 // nil: resolution errors deny, they do not fail the request.
 func (a *Authorizer) Authorize(_ context.Context, attrs Attributes) (bool, string, error) {
 	if attrs.User == nil {
@@ -501,37 +501,4 @@ func (a *Authorizer) RulesFor(_ context.Context, u *User, namespace string) ([]a
 		}
 	}
 	return res, nonRes, err != nil, err
-}
-
-// ForbiddenMessage is the message of the 403 that a denial becomes, as
-// upstream's API server writes it, e.g. `User "u" cannot list resource
-// "secrets" in API group "" in the namespace "ns"`, followed by ": " and
-// the reason when there is one. The Status's details (the group, resource
-// and name) are the caller's.
-func ForbiddenMessage(a Attributes, reason string) string {
-	name := ""
-	if a.User != nil {
-		name = a.User.Name
-	}
-	var msg string
-	switch {
-	case !a.ResourceRequest:
-		msg = fmt.Sprintf("User %q cannot %s path %q", name, a.Verb, a.Path)
-	default:
-		res := a.Resource
-		if a.Subresource != "" {
-			res += "/" + a.Subresource
-		}
-		if a.Namespace != "" {
-			msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q in the namespace %q",
-				name, a.Verb, res, a.APIGroup, a.Namespace)
-		} else {
-			msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q at the cluster scope",
-				name, a.Verb, res, a.APIGroup)
-		}
-	}
-	if reason != "" {
-		msg += ": " + reason
-	}
-	return msg
 }

@@ -199,28 +199,6 @@ func TestRulesFor(t *testing.T) {
 	}
 }
 
-func TestForbiddenMessage(t *testing.T) {
-	u := &User{Name: "system:serviceaccount:ns1:app"}
-	tests := []struct {
-		a      Attributes
-		reason string
-		want   string
-	}{
-		{in(res("list", "", "secrets", "", ""), u, "ns1"), "",
-			`User "system:serviceaccount:ns1:app" cannot list resource "secrets" in API group "" in the namespace "ns1"`},
-		{in(res("delete", "", "nodes", "", "n1"), u, ""), "",
-			`User "system:serviceaccount:ns1:app" cannot delete resource "nodes" in API group "" at the cluster scope`},
-		{in(res("update", "apps", "deployments", "scale", "d"), u, "ns1"), `RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`,
-			`User "system:serviceaccount:ns1:app" cannot update resource "deployments/scale" in API group "apps" in the namespace "ns1": RBAC: clusterrole.rbac.authorization.k8s.io "x" not found`},
-		{in(path("get", "/metrics"), u, ""), "", `User "system:serviceaccount:ns1:app" cannot get path "/metrics"`},
-	}
-	for _, tt := range tests {
-		if got := ForbiddenMessage(tt.a, tt.reason); got != tt.want {
-			t.Errorf("ForbiddenMessage = %q\nwant %q", got, tt.want)
-		}
-	}
-}
-
 // TestConcurrent runs decisions while the state changes; run with -race.
 func TestConcurrent(t *testing.T) {
 	a := testAuthorizer()

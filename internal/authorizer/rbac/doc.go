@@ -15,8 +15,7 @@
 //   - decisions: an adapter from internal/apiserver.Attributes to
 //     Attributes calls Authorize (User has apiserver.User's fields, so
 //     (*rbac.User)(u) converts), and passes RulesFor through for
-//     SelfSubjectRulesReview; ForbiddenMessage is the 403 text upstream
-//     writes for a denial;
+//     SelfSubjectRulesReview;
 //   - writes: Role and ClusterRole create/update call ConfirmRole, binding
 //     create/update call ConfirmBinding; an error that matches
 //     ErrEscalation becomes 403 Forbidden with its message;

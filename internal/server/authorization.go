@@ -1,0 +1,418 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	rbacinformers "k8s.io/client-go/informers/rbac/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/authorizer/rbac"
+)
+
+// Authorization modes (--authorization-mode).
+const (
+	ModeAlwaysAllow = "AlwaysAllow"
+	ModeRBAC        = "RBAC"
+)
+
+// authorization is the server's authorizer and what keeps it fed: in RBAC
+// mode, informers over the loopback on the four rbac.authorization.k8s.io
+// kinds, and the controller that aggregates ClusterRoles. In every mode
+// the bootstrap roles and bindings are reconciled at start, so that the
+// charts and tools that expect them find them.
+type authorization struct {
+	mode string
+	rbac *rbac.Authorizer // nil unless mode is RBAC
+
+	bootstrapped, synced atomic.Bool
+}
+
+func newAuthorization(mode string) (*authorization, error) {
+	switch mode {
+	case ModeAlwaysAllow:
+		slog.Default().Warn("authorization is off: every authenticated user may do everything", "authorization-mode", mode)
+		return &authorization{mode: mode}, nil
+	case ModeRBAC:
+		return &authorization{mode: mode, rbac: rbac.New()}, nil
+	}
+	return nil, fmt.Errorf("--authorization-mode %q: want %s or %s", mode, ModeRBAC, ModeAlwaysAllow)
+}
+
+// authorizer is what the API server asks.
+func (a *authorization) authorizer() apiserver.Authorizer {
+	if a.rbac == nil {
+		return apiserver.AlwaysAllow{}
+	}
+	return rbacAuthorizer{a.rbac}
+}
+
+// admission refuses, in RBAC mode, a Role or binding that would grant what
+// its author does not hold (escalation prevention).
+func (a *authorization) admission() apiserver.Admission {
+	return apiserver.AdmissionFunc(func(ctx context.Context, req *apiserver.AdmissionRequest) error {
+		if a.rbac == nil || req.Resource.GroupVersion.Group != rbacv1.GroupName || req.Sub != "" ||
+			(req.Operation != apiserver.Create && req.Operation != apiserver.Update) {
+			return nil
+		}
+		if req.Operation == apiserver.Update && grantsSame(req.Obj, req.Old) {
+			return nil // labels, owners, finalizers: nothing granted changes
+		}
+		u, ok := apiserver.UserFrom(ctx)
+		if !ok {
+			return nil // the server's own writes carry no request user
+		}
+		ru := rbacUser(u)
+		var err error
+		switch o := req.Obj.(type) {
+		case *rbacv1.ClusterRole:
+			err = a.rbac.ConfirmRole(ctx, ru, "", o.Name, o.Rules, o.AggregationRule != nil)
+		case *rbacv1.Role:
+			err = a.rbac.ConfirmRole(ctx, ru, req.Namespace, o.Name, o.Rules, false)
+		case *rbacv1.ClusterRoleBinding:
+			err = a.rbac.ConfirmBinding(ctx, ru, o.RoleRef, "")
+		case *rbacv1.RoleBinding:
+			err = a.rbac.ConfirmBinding(ctx, ru, o.RoleRef, req.Namespace)
+		}
+		if errors.Is(err, rbac.ErrEscalation) {
+			gr := schema.GroupResource{Group: rbacv1.GroupName, Resource: req.Resource.Name}
+			return apierrors.NewForbidden(gr, req.Name, err)
+		}
+		return err
+	})
+}
+
+// grantsSame reports whether an update of a role or binding leaves what
+// it grants as it was.
+func grantsSame(obj, old any) bool {
+	switch o := obj.(type) {
+	case *rbacv1.ClusterRole:
+		p, ok := old.(*rbacv1.ClusterRole)
+		return ok && reflect.DeepEqual(o.Rules, p.Rules) && reflect.DeepEqual(o.AggregationRule, p.AggregationRule)
+	case *rbacv1.Role:
+		p, ok := old.(*rbacv1.Role)
+		return ok && reflect.DeepEqual(o.Rules, p.Rules)
+	case *rbacv1.ClusterRoleBinding:
+		p, ok := old.(*rbacv1.ClusterRoleBinding)
+		return ok && o.RoleRef == p.RoleRef && reflect.DeepEqual(o.Subjects, p.Subjects)
+	case *rbacv1.RoleBinding:
+		p, ok := old.(*rbacv1.RoleBinding)
+		return ok && o.RoleRef == p.RoleRef && reflect.DeepEqual(o.Subjects, p.Subjects)
+	}
+	return false
+}
+
+// start reconciles the bootstrap policy and, in RBAC mode, runs the
+// informers and the aggregation controller until ctx ends.
+func (a *authorization) start(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config) error {
+	cfg := rest.CopyConfig(loopback)
+	cfg.UserAgent = "skiff-rbac"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			if err := reconcileBootstrapPolicy(ctx, cs); err != nil {
+				slog.Default().Debug("bootstrap RBAC policy not reconciled yet", "err", err)
+				return false, nil
+			}
+			a.bootstrapped.Store(true)
+			return true, nil
+		})
+	}()
+	// The aggregation controller runs in every mode, so that admin, edit
+	// and view show their rules; the authorizer's state only under RBAC.
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	r := factory.Rbac().V1()
+	agg := newAggregator(cs, r.ClusterRoles().Lister().List)
+	handle(r.ClusterRoles().Informer(),
+		func(o any) {
+			if a.rbac != nil {
+				a.rbac.PutClusterRole(o.(*rbacv1.ClusterRole))
+			}
+			agg.poke()
+		},
+		func(o any) {
+			if a.rbac != nil {
+				a.rbac.DeleteClusterRole(o.(*rbacv1.ClusterRole).Name)
+			}
+			agg.poke()
+		})
+	synced := []cache.InformerSynced{r.ClusterRoles().Informer().HasSynced}
+	if a.rbac != nil {
+		synced = append(synced, a.feedBindings(r)...)
+	}
+	factory.Start(ctx.Done())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer factory.Shutdown()
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+			return
+		}
+		a.synced.Store(true)
+		agg.run(ctx)
+	}()
+	return nil
+}
+
+// ready is the "poststarthook/rbac/bootstrap-roles" readiness check: the
+// default policy is in place and the authorizer has read every role and
+// binding.
+func (a *authorization) ready(context.Context) error {
+	if !a.bootstrapped.Load() || !a.synced.Load() {
+		return errors.New("RBAC policy not loaded yet")
+	}
+	return nil
+}
+
+// feedBindings keeps the RBAC authorizer's Roles and bindings as the
+// informers see them.
+func (a *authorization) feedBindings(r rbacinformers.Interface) []cache.InformerSynced {
+	handle(r.Roles().Informer(),
+		func(o any) { a.rbac.PutRole(o.(*rbacv1.Role)) },
+		func(o any) { x := o.(*rbacv1.Role); a.rbac.DeleteRole(x.Namespace, x.Name) })
+	handle(r.ClusterRoleBindings().Informer(),
+		func(o any) { a.rbac.PutClusterRoleBinding(o.(*rbacv1.ClusterRoleBinding)) },
+		func(o any) { a.rbac.DeleteClusterRoleBinding(o.(*rbacv1.ClusterRoleBinding).Name) })
+	handle(r.RoleBindings().Informer(),
+		func(o any) { a.rbac.PutRoleBinding(o.(*rbacv1.RoleBinding)) },
+		func(o any) { x := o.(*rbacv1.RoleBinding); a.rbac.DeleteRoleBinding(x.Namespace, x.Name) })
+	return []cache.InformerSynced{r.Roles().Informer().HasSynced, r.ClusterRoleBindings().Informer().HasSynced, r.RoleBindings().Informer().HasSynced}
+}
+
+// handle sends an informer's events to put and del, unwrapping
+// tombstones.
+func handle(inf cache.SharedIndexInformer, put, del func(obj any)) {
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    put,
+		UpdateFunc: func(_, obj any) { put(obj) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			del(obj)
+		},
+	})
+}
+
+// rbacAuthorizer adapts the RBAC authorizer to the API server's interface.
+// Members of system:masters are allowed before RBAC is asked, as
+// upstream's privileged-group authorizer does: the server's own
+// components must work before the informers have synced.
+type rbacAuthorizer struct{ a *rbac.Authorizer }
+
+func rbacUser(u *apiserver.User) *rbac.User {
+	return &rbac.User{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+}
+
+func (r rbacAuthorizer) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
+	if a.User == nil {
+		return false, "", nil
+	}
+	if slices.Contains(a.User.Groups, rbac.SystemMasters) {
+		return true, "", nil
+	}
+	return r.a.Authorize(ctx, rbac.Attributes{
+		User: rbacUser(a.User), Verb: a.Verb, Namespace: a.Namespace, APIGroup: a.APIGroup,
+		APIVersion: a.APIVersion, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
+		Path: a.Path, ResourceRequest: a.ResourceRequest,
+	})
+}
+
+func (r rbacAuthorizer) RulesFor(ctx context.Context, u *apiserver.User, namespace string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
+	if slices.Contains(u.Groups, rbac.SystemMasters) {
+		return apiserver.AlwaysAllow{}.RulesFor(ctx, u, namespace)
+	}
+	return r.a.RulesFor(ctx, rbacUser(u), namespace)
+}
+
+// reconcileBootstrapPolicy creates upstream's default ClusterRoles and
+// ClusterRoleBindings when they are missing, and restores those whose
+// autoupdate annotation is "true" when they differ (an aggregated role's
+// rules are the aggregation controller's, not compared here).
+func reconcileBootstrapPolicy(ctx context.Context, cs kubernetes.Interface) error {
+	roles := cs.RbacV1().ClusterRoles()
+	for _, want := range rbac.ClusterRoles() {
+		have, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := roles.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("clusterrole %s: %w", want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("clusterrole %s: %w", want.Name, err)
+		}
+		if !autoupdate(have.Annotations) {
+			continue
+		}
+		sameRules := want.AggregationRule != nil || reflect.DeepEqual(have.Rules, want.Rules)
+		if sameRules && reflect.DeepEqual(have.AggregationRule, want.AggregationRule) && hasAll(have.Labels, want.Labels) {
+			continue
+		}
+		upd := have.DeepCopy()
+		if want.AggregationRule == nil {
+			upd.Rules = want.Rules
+		}
+		upd.AggregationRule = want.AggregationRule
+		upd.Labels = merged(upd.Labels, want.Labels)
+		if _, err := roles.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("clusterrole %s: %w", want.Name, err)
+		}
+	}
+	bindings := cs.RbacV1().ClusterRoleBindings()
+	for _, want := range rbac.ClusterRoleBindings() {
+		have, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := bindings.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+		}
+		if !autoupdate(have.Annotations) || (reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef) {
+			continue
+		}
+		if have.RoleRef != want.RoleRef {
+			// roleRef cannot change: the binding is made again.
+			if err := bindings.Delete(ctx, want.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+			}
+			if _, err := bindings.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+			}
+			continue
+		}
+		upd := have.DeepCopy()
+		upd.Subjects = want.Subjects
+		if _, err := bindings.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+		}
+	}
+	return nil
+}
+
+func autoupdate(annotations map[string]string) bool {
+	return annotations[rbacv1.AutoUpdateAnnotationKey] != "false"
+}
+
+func hasAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func merged(have, want map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range have {
+		out[k] = v
+	}
+	for k, v := range want {
+		out[k] = v
+	}
+	return out
+}
+
+// aggregator keeps every ClusterRole with an aggregationRule holding the
+// rules of the ClusterRoles its selectors match. It is level-triggered: a
+// poke (any ClusterRole changed) makes it recompute every aggregated role
+// from the informer's cache and write those that differ.
+type aggregator struct {
+	cs    kubernetes.Interface
+	list  func(labels.Selector) ([]*rbacv1.ClusterRole, error)
+	pokes chan struct{}
+}
+
+func newAggregator(cs kubernetes.Interface, list func(labels.Selector) ([]*rbacv1.ClusterRole, error)) *aggregator {
+	return &aggregator{cs: cs, list: list, pokes: make(chan struct{}, 1)}
+}
+
+func (g *aggregator) poke() {
+	select {
+	case g.pokes <- struct{}{}:
+	default:
+	}
+}
+
+// run reconciles on every poke until ctx ends; a failed pass is retried.
+func (g *aggregator) run(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		if err := g.reconcile(ctx); err != nil && ctx.Err() == nil {
+			slog.Default().Info("aggregating cluster roles, retrying", "err", err)
+			retry.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.pokes:
+		case <-retry.C:
+		}
+	}
+}
+
+func (g *aggregator) reconcile(ctx context.Context) error {
+	all, err := g.list(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, cr := range all {
+		if cr.AggregationRule == nil {
+			continue
+		}
+		rules, ok, err := rbac.AggregatedRules(cr, all)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", cr.Name, err))
+			continue
+		}
+		if !ok || equalRules(cr.Rules, rules) {
+			continue
+		}
+		upd := cr.DeepCopy()
+		upd.Rules = rules
+		if _, err := g.cs.RbacV1().ClusterRoles().Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", cr.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func equalRules(a, b []rbacv1.PolicyRule) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
