@@ -167,6 +167,9 @@ func decodeApplyPatch(contentType string, body []byte) (*unstructured.Unstructur
 		}
 		return obj, checkObjectShape(obj.Object)
 	}
+	if err := checkYAMLExpansion(body); err != nil {
+		return nil, err
+	}
 	if err := utilyaml.Unmarshal(body, &obj.Object); err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err))
 	}

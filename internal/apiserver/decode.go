@@ -119,6 +119,11 @@ func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVers
 	if !ok {
 		return nil, nil, unsupportedMediaType(mt)
 	}
+	if mt == "application/yaml" {
+		if err := checkYAMLExpansion(body); err != nil {
+			return nil, nil, err
+		}
+	}
 	obj, got, err := dec.Decode(body, &gvk, into)
 	var warnings []string
 	if err != nil {

@@ -51,6 +51,11 @@ func TestBadInput(t *testing.T) {
 		p := fmt.Sprintf("*l%d", i-1)
 		laughs += fmt.Sprintf("l%d: &l%d [%s]\n", i, i, strings.Repeat(p+",", 8)+p)
 	}
+	// One anchored 1 MiB string and 400 aliases of it: 400 MiB once expanded.
+	expands := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: expands}\ndata:\n  k0: &s " + strings.Repeat("x", 1<<20) + "\n"
+	for i := 1; i <= 400; i++ {
+		expands += fmt.Sprintf("  k%d: *s\n", i)
+	}
 	deep := `{"data":` + strings.Repeat(`{"a":`, 9000) + "1" + strings.Repeat("}", 9000) + "}"
 	manyContainers := `{"spec":{"containers":[` + strings.TrimSuffix(strings.Repeat(`{"name":"c"},`, 8000), ",") + `]}}`
 	for _, tc := range []struct {
@@ -76,6 +81,8 @@ func TestBadInput(t *testing.T) {
 		{"bad patch", "PATCH", cms + "/nope", "application/json-patch+json", `{"op":`, 400, metav1.StatusReasonBadRequest, ""},
 		{"yaml alias bomb", "POST", cms, "application/yaml", laughs, 400, metav1.StatusReasonBadRequest, "excessive aliasing"},
 		{"yaml alias bomb applied", "PATCH", cms + "/laughs?fieldManager=t", "application/apply-patch+yaml", laughs, 400, metav1.StatusReasonBadRequest, "excessive aliasing"},
+		{"yaml alias expansion", "POST", cms, "application/yaml", expands, 413, metav1.StatusReasonRequestEntityTooLarge, "aliases"},
+		{"yaml alias expansion applied", "PATCH", cms + "/expands?fieldManager=t", "application/apply-patch+yaml", expands, 413, metav1.StatusReasonRequestEntityTooLarge, "aliases"},
 		{"deep merge patch", "PATCH", cms + "/nope", "application/merge-patch+json", deep, 413, metav1.StatusReasonRequestEntityTooLarge, "deeper than 100"},
 		{"deep apply", "PATCH", cms + "/nope?fieldManager=t", "application/apply-patch+yaml", deep, 413, metav1.StatusReasonRequestEntityTooLarge, "deeper than 100"},
 		{"long list in a strategic merge patch", "PATCH", cms + "/nope", "application/strategic-merge-patch+json", manyContainers, 413, metav1.StatusReasonRequestEntityTooLarge, "more than 2000 objects"},
