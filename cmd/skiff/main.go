@@ -97,6 +97,7 @@ func newServerCommand() *cobra.Command {
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "how long a request that is not long-running (watch, exec, logs) may take, reading its body included; ?timeout= may shorten it")
 	f.IntVar(&cfg.MaxRequestsInFlight, "max-requests-inflight", cfg.MaxRequestsInFlight, "reads served at once before further ones get 429 (0: no limit; system:masters is never refused)")
 	f.IntVar(&cfg.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", cfg.MaxMutatingRequestsInFlight, "writes served at once before further ones get 429 (0: no limit; system:masters is never refused)")
+	f.BoolVar(&cfg.EnablePriorityAndFairness, "enable-priority-and-fairness", cfg.EnablePriorityAndFairness, "admit requests by API Priority and Fairness (FlowSchemas and PriorityLevelConfigurations sharing the sum of the two in-flight limits) instead of by the in-flight limits")
 	return cmd
 }
 
@@ -252,7 +253,7 @@ func newBenchCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's state here (default: a temp dir removed afterwards)")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
-	cmd.AddCommand(sched, newBenchPodsCommand(), newBenchDNSCommand(), newBenchChaosCommand())
+	cmd.AddCommand(sched, newBenchPodsCommand(), newBenchDNSCommand(), newBenchChaosCommand(), newBenchFlowControlCommand())
 	return cmd
 }
 

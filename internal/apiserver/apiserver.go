@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/skiff-io/skiff/internal/flowcontrol"
 	"github.com/skiff-io/skiff/internal/registry"
 	"github.com/skiff-io/skiff/internal/storage"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	// and the writes served at once (0: no bound); see inFlight.
 	MaxRequestsInFlight         int
 	MaxMutatingRequestsInFlight int
+	// FlowControl, when set, admits requests by API Priority and
+	// Fairness instead of the in-flight bounds (see priorityAndFairness).
+	FlowControl *flowcontrol.Controller
 }
 
 // Server is the API's http.Handler.
@@ -88,7 +92,9 @@ type Server struct {
 	// fields records managedFields and merges server-side applies.
 	fields fieldManagers
 
-	inFlight *inFlight
+	// limiter admits authorized requests: API Priority and Fairness or
+	// the in-flight bounds.
+	limiter admitter
 }
 
 // served is one resource as the handlers use it: its descriptor, the
@@ -120,7 +126,10 @@ func New(cfg Config) (*Server, error) {
 		resources: map[schema.GroupVersionResource]*served{},
 		byKind:    map[schema.GroupVersionKind]*served{},
 		shutdown:  make(chan struct{}),
-		inFlight:  newInFlight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight),
+		limiter:   newInFlight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight),
+	}
+	if cfg.FlowControl != nil {
+		s.limiter = &priorityAndFairness{fc: cfg.FlowControl, resources: s.resources}
 	}
 	// The reviews answer questions about the request's own user through
 	// this server's authenticator and authorizer: every server has them.
@@ -263,8 +272,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serveWithTimeout(rw, r, timeout, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, info) })
 }
 
-// serve authenticates, authorizes, admits the request past the in-flight
-// bounds and routes it.
+// serve authenticates, authorizes, admits the request (API Priority and
+// Fairness, or the in-flight bounds) and routes it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo) {
 	if !publicPath(r.URL.Path) {
 		u, err := s.authenticate(r)
@@ -282,7 +291,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 			writeError(w, r, err)
 			return
 		}
-		release, err := s.inFlight.acquire(info, u)
+		release, err := s.limiter.admit(w, r, info, u)
 		if err != nil {
 			writeError(w, r, err)
 			return

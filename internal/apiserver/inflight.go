@@ -1,10 +1,21 @@
 package apiserver
 
 import (
+	"net/http"
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
+
+// admitter decides when a request that passed authorization runs: at
+// once, after waiting its turn, or not at all. admit returns the func to
+// call when the request ends, or the error to answer with (429). It may
+// set response headers on w. Two admitters exist: API Priority and
+// Fairness (priorityAndFairness, the default) and, when that is off,
+// upstream's max-in-flight bounds (inFlight).
+type admitter interface {
+	admit(w http.ResponseWriter, r *http.Request, info requestInfo, u *User) (release func(), err error)
+}
 
 // Upstream's --max-requests-inflight and --max-mutating-requests-inflight
 // defaults.
@@ -34,6 +45,10 @@ func newInFlight(reads, writes int) *inFlight {
 	return l
 }
 
+func (l *inFlight) admit(_ http.ResponseWriter, _ *http.Request, info requestInfo, u *User) (release func(), err error) {
+	return l.acquire(info, u)
+}
+
 // acquire takes a place for the request and returns its release, or an
 // error (429) when the request's kind is at its bound.
 func (l *inFlight) acquire(info requestInfo, u *User) (release func(), err error) {
@@ -43,7 +58,7 @@ func (l *inFlight) acquire(info requestInfo, u *User) (release func(), err error
 		sem = l.reads
 	}
 	if sem == nil || longRunning(info) {
-		return func() {}, nil
+		return noRelease, nil
 	}
 	select {
 	case sem <- struct{}{}:
@@ -51,7 +66,7 @@ func (l *inFlight) acquire(info requestInfo, u *User) (release func(), err error
 	default:
 	}
 	if u != nil && slices.Contains(u.Groups, "system:masters") {
-		return func() {}, nil
+		return noRelease, nil
 	}
 	return nil, overloaded()
 }
@@ -61,3 +76,6 @@ func (l *inFlight) acquire(info requestInfo, u *User) (release func(), err error
 func overloaded() error {
 	return apierrors.NewTooManyRequests("Too many requests, please try again later.", 1)
 }
+
+// noRelease is the release of a request that holds nothing.
+func noRelease() {}

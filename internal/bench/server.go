@@ -14,9 +14,9 @@ import (
 // startServer runs `skiff server` in this process on dir, with no node
 // agent, no controllers and no scheduler (a bench starts what it measures),
 // and returns its admin client configuration and the loopback
-// configuration its own components use, once it serves. stop shuts it down
-// and waits for it.
-func startServer(ctx context.Context, dir string) (rc, loopback *rest.Config, stop func(), err error) {
+// configuration its own components use, once it serves. opts change the
+// server's configuration further. stop shuts it down and waits for it.
+func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) (rc, loopback *rest.Config, stop func(), err error) {
 	scfg := server.Defaults()
 	scfg.DataDir = dir
 	scfg.HTTPSPort = 0
@@ -25,6 +25,9 @@ func startServer(ctx context.Context, dir string) (rc, loopback *rest.Config, st
 	scfg.DisableScheduler = true
 	scfg.Ready = make(chan struct{})
 	scfg.Loopback = func(c *rest.Config) { loopback = c }
+	for _, o := range opts {
+		o(&scfg)
+	}
 	srvCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- server.Run(srvCtx, scfg) }()

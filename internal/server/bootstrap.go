@@ -11,6 +11,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -18,13 +20,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	fcregistry "github.com/skiff-io/skiff/internal/registry/flowcontrol"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
 )
 
 // bootstrapState creates, through the API like any client, what every
 // cluster has from its first start: the system namespaces, the kubernetes
 // Service and its endpoints, the kube-dns Service, the system priority
-// classes.
+// classes, API Priority and Fairness's configuration.
 type bootstrapState struct {
 	done atomic.Bool
 	// finished is closed once the objects exist: the components that
@@ -79,6 +82,9 @@ func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsI
 		if err := ignoreExists(err); err != nil {
 			return fmt.Errorf("priorityclass %s: %w", pc.Name, err)
 		}
+	}
+	if err := ensureFlowControl(ctx, cs); err != nil {
+		return err
 	}
 	labels := map[string]string{"component": "apiserver", "provider": "kubernetes"}
 	svc := &corev1.Service{
@@ -164,4 +170,95 @@ func ensureDNSService(ctx context.Context, cs kubernetes.Interface, dnsIP netip.
 		return nil
 	}
 	return fmt.Errorf("service kube-dns: %w", err)
+}
+
+// ensureFlowControl reconciles API Priority and Fairness's bootstrap
+// configuration as upstream's apiserver does at start: the mandatory
+// objects (exempt, catch-all) are created, or put back to their fixed
+// spec (the exempt level's shares and lendable percent excepted); the
+// suggested ones are created when missing and kept up to date while their
+// apf.kubernetes.io/autoupdate-spec annotation is "true" (an operator who
+// sets it to "false" keeps their changes).
+func ensureFlowControl(ctx context.Context, cs kubernetes.Interface) error {
+	pls, fss := cs.FlowcontrolV1().PriorityLevelConfigurations(), cs.FlowcontrolV1().FlowSchemas()
+	levelSpec := func(want *flowcontrolv1.PriorityLevelConfiguration) func(*flowcontrolv1.PriorityLevelConfiguration) bool {
+		return func(have *flowcontrolv1.PriorityLevelConfiguration) bool {
+			spec := want.Spec
+			if want.Name == flowcontrolv1.PriorityLevelConfigurationNameExempt && have.Spec.Exempt != nil {
+				spec.Exempt = have.Spec.Exempt // the operator's to set
+			}
+			changed := !apiequality.Semantic.DeepEqual(have.Spec, spec)
+			have.Spec = spec
+			return changed
+		}
+	}
+	schemaSpec := func(want *flowcontrolv1.FlowSchema) func(*flowcontrolv1.FlowSchema) bool {
+		return func(have *flowcontrolv1.FlowSchema) bool {
+			changed := !apiequality.Semantic.DeepEqual(have.Spec, want.Spec)
+			have.Spec = want.Spec
+			return changed
+		}
+	}
+	for _, mandatory := range []bool{true, false} {
+		levels, schemas := fcregistry.MandatoryPriorityLevels(), fcregistry.MandatoryFlowSchemas()
+		if !mandatory {
+			levels, schemas = fcregistry.SuggestedPriorityLevels(), fcregistry.SuggestedFlowSchemas()
+		}
+		for _, want := range levels {
+			if err := ensureBootstrapObject(ctx, pls, want, mandatory, levelSpec(want)); err != nil {
+				return fmt.Errorf("prioritylevelconfiguration %w", err)
+			}
+		}
+		for _, want := range schemas {
+			if err := ensureBootstrapObject(ctx, fss, want, mandatory, schemaSpec(want)); err != nil {
+				return fmt.Errorf("flowschema %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// bootstrapClient is what ensureBootstrapObject needs of a typed client.
+type bootstrapClient[T metav1.Object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// ensureBootstrapObject creates want when it is missing; otherwise, if
+// mandatory or annotated for automatic update, lets setSpec put want's
+// spec into the stored object and writes it when that changed anything.
+func ensureBootstrapObject[T metav1.Object](ctx context.Context, c bootstrapClient[T], want T, mandatory bool, setSpec func(have T) bool) error {
+	have, err := c.Get(ctx, want.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = c.Create(ctx, want, metav1.CreateOptions{FieldManager: "api-priority-and-fairness-config-producer-v1"})
+		if err := ignoreExists(err); err != nil {
+			return fmt.Errorf("%s: %w", want.GetName(), err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", want.GetName(), err)
+	}
+	auto := have.GetAnnotations()[flowcontrolv1.AutoUpdateAnnotationKey] == "true"
+	if !mandatory && !auto {
+		return nil
+	}
+	changed := setSpec(have)
+	if !auto {
+		ann := have.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[flowcontrolv1.AutoUpdateAnnotationKey] = "true"
+		have.SetAnnotations(ann)
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	if _, err := c.Update(ctx, have, metav1.UpdateOptions{FieldManager: "api-priority-and-fairness-config-producer-v1"}); err != nil {
+		return fmt.Errorf("%s: %w", want.GetName(), err)
+	}
+	return nil
 }

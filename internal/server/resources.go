@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/core"
 	"github.com/skiff-io/skiff/internal/registry/discovery"
 	"github.com/skiff-io/skiff/internal/registry/events"
+	"github.com/skiff-io/skiff/internal/registry/flowcontrol"
 	"github.com/skiff-io/skiff/internal/registry/policy"
 	"github.com/skiff-io/skiff/internal/registry/rbac"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
@@ -22,7 +23,7 @@ func Resources() []*registry.Resource {
 	for _, group := range [][]*registry.Resource{
 		core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
-		scheduling.Resources(), rbac.Resources(),
+		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

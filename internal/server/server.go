@@ -143,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
+	flowControl := newFlowControl(cfg, reg)
 	api, err := apiserver.New(apiserver.Config{
 		Resources:     Resources(),
 		NewStorage:    newStorage,
@@ -175,6 +176,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RequestTimeout:              cfg.RequestTimeout,
 		MaxRequestsInFlight:         cfg.MaxRequestsInFlight,
 		MaxMutatingRequestsInFlight: cfg.MaxMutatingRequestsInFlight,
+		FlowControl:                 flowControl,
 	})
 	if err != nil {
 		return err
@@ -243,6 +245,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	if err := authz.start(runCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("authorization: %w", err)
+	}
+	if err := startFlowControl(runCtx, &wg, flowControl, loopback); err != nil {
+		return err
 	}
 	rootCA, err := os.ReadFile(bundle.CAFile)
 	if err != nil {

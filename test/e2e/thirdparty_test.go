@@ -294,8 +294,13 @@ func waitAnnotation(t *testing.T, k kubectl, name string, data map[string]string
 	})
 }
 
+// leaseHolder is the crwatch Lease's holder, "" while there is no Lease
+// (kubectl's error is not a holder).
 func leaseHolder(k kubectl) string {
-	out, _ := k.run("", "get", "lease", "crwatch", "-n", "crw", "-o", "jsonpath={.spec.holderIdentity}")
+	out, err := k.run("", "get", "lease", "crwatch", "-n", "crw", "-o", "jsonpath={.spec.holderIdentity}")
+	if err != nil {
+		return ""
+	}
 	return out
 }
 
