@@ -1,7 +1,7 @@
 package apiserver
 
 import (
-	"bytes"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -36,6 +36,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
 	}
 	ctx := r.Context()
+	enc := newWatchEncoder(format, sv, func(ev watch.Event) (runtime.Object, error) {
+		return s.watchObject(r, sv, format.target, ev)
+	})
+	sopts.SharedEncodings = enc.shareable
 	wi, err := sv.store.Watch(ctx, sv.listPrefix(info.namespace), sopts)
 	if err != nil {
 		return storageError(err, sv.groupResource(), "")
@@ -48,12 +52,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 
-	framer := format.info.StreamSerializer.Framer.NewFrameWriter(w)
-	streamEnc := format.info.StreamSerializer.Serializer
-	objEnc := format.info.Serializer
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var buf bytes.Buffer
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,28 +66,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 			if !ok {
 				return nil
 			}
-			obj := ev.Object
-			if ev.Type == watch.Error {
-				// ev.Object is a Status (e.g. 410 Gone after compaction).
-				obj = errorStatus(obj)
-			} else if obj, err = sv.fromStored(obj); err != nil {
-				obj = errorStatus(toStatus(err))
-			} else if format.target == asTable && ev.Type != watch.Bookmark {
-				t, err := s.toTable(r, sv, []runtime.Object{obj}, nil)
-				if err != nil {
-					return nil
+			frame, err := enc.encode(ev)
+			if err != nil {
+				if !errors.Is(err, errEndWatch) {
+					s.log.Warn("encoding watch event", "err", err)
 				}
-				obj = t
-			} else if format.target == asPartialObjectMetadata {
-				obj = partialMetadata(obj)
-			}
-			buf.Reset()
-			if err := objEnc.Encode(obj, &buf); err != nil {
-				s.log.Warn("encoding watch event", "err", err)
 				return nil
 			}
-			out := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: buf.Bytes()}}
-			if err := streamEnc.Encode(out, framer); err != nil {
+			if _, err := w.Write(frame); err != nil {
 				return nil
 			}
 			if len(wi.ResultChan()) == 0 {
@@ -95,6 +81,35 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, info requestInfo,
 			}
 		}
 	}
+}
+
+// errEndWatch ends a watch without a word: its event cannot be rendered.
+var errEndWatch = errors.New("watch event cannot be rendered")
+
+// watchObject is the object a watch event carries on the wire: the stored
+// object converted to the served version, as a table or as metadata as the
+// client asked, or the Status of an error.
+func (s *Server) watchObject(r *http.Request, sv *served, tgt target, ev watch.Event) (runtime.Object, error) {
+	obj := ev.Object
+	var err error
+	if ev.Type == watch.Error {
+		// ev.Object is a Status (e.g. 410 Gone after compaction).
+		return errorStatus(obj), nil
+	}
+	if obj, err = sv.fromStored(obj); err != nil {
+		return errorStatus(toStatus(err)), nil
+	}
+	switch {
+	case tgt == asTable && ev.Type != watch.Bookmark:
+		t, err := s.toTable(r, sv, []runtime.Object{obj}, nil)
+		if err != nil {
+			return nil, errEndWatch
+		}
+		return t, nil
+	case tgt == asPartialObjectMetadata:
+		return partialMetadata(obj), nil
+	}
+	return obj, nil
 }
 
 // errorStatus makes sure an error event carries a Status with its type set.

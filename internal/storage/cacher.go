@@ -19,9 +19,10 @@ import (
 
 // Defaults of the Cacher's tunables.
 const (
-	DefaultWaitTimeout       = 3 * time.Second
-	DefaultEventBufferSize   = 4096
-	DefaultWatcherBufferSize = 1024
+	DefaultWaitTimeout        = 3 * time.Second
+	DefaultEventBufferSize    = 4096
+	DefaultWatcherBufferSize  = 1024
+	DefaultWatcherBufferBytes = 32 << 20
 )
 
 // Cacher is Interface with a watch cache in front of a Store: it holds
@@ -40,6 +41,11 @@ type Cacher struct {
 	// WatcherBufferSize is how many events a watcher may fall behind
 	// before it is ended.
 	WatcherBufferSize int
+	// WatcherBufferBytes is how many bytes of objects (as stored) a
+	// watcher may fall behind by before it is ended, so that a slow
+	// watcher cannot pin much memory; an idle watcher always takes one
+	// event, however large. Upstream bounds only the number of events.
+	WatcherBufferBytes int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -56,6 +62,8 @@ type Cacher struct {
 	ring       *eventRing
 	watchers   map[uint64]*cacheWatcher
 	nextID     uint64
+	// dispatching is dispatchLocked's scratch list of an event's watchers.
+	dispatching []*cacheWatcher
 	// watchCtx is the context of the running etcd watch, for progress
 	// requests; nil while there is none.
 	watchCtx context.Context
@@ -67,15 +75,16 @@ var _ Interface = (*Cacher)(nil)
 // describes. It serves nothing from memory until Run has listed.
 func NewCacher(store *Store, cfg Config) *Cacher {
 	return &Cacher{
-		WaitTimeout:       DefaultWaitTimeout,
-		EventBufferSize:   DefaultEventBufferSize,
-		WatcherBufferSize: DefaultWatcherBufferSize,
-		store:             store,
-		cfg:               cfg,
-		ready:             make(chan struct{}),
-		tree:              btree.NewG(32, entryLess),
-		revChanged:        make(chan struct{}),
-		watchers:          map[uint64]*cacheWatcher{},
+		WaitTimeout:        DefaultWaitTimeout,
+		EventBufferSize:    DefaultEventBufferSize,
+		WatcherBufferSize:  DefaultWatcherBufferSize,
+		WatcherBufferBytes: DefaultWatcherBufferBytes,
+		store:              store,
+		cfg:                cfg,
+		ready:              make(chan struct{}),
+		tree:               btree.NewG(32, entryLess),
+		revChanged:         make(chan struct{}),
+		watchers:           map[uint64]*cacheWatcher{},
 	}
 }
 
@@ -225,7 +234,7 @@ func (c *Cacher) listAll(ctx context.Context) ([]*cacheEntry, int64, error) {
 			if err != nil {
 				return nil, 0, fmt.Errorf("list %s: %s: %w", c.cfg.Prefix, kv.Key, err)
 			}
-			entries = append(entries, &cacheEntry{key: string(kv.Key), obj: obj})
+			entries = append(entries, &cacheEntry{key: string(kv.Key), obj: obj, size: len(kv.Value)})
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return entries, rev, nil
@@ -255,29 +264,33 @@ func (c *Cacher) apply(events []*clientv3.Event) error {
 		key, rev := string(ev.Kv.Key), ev.Kv.ModRevision
 		var ce *cacheEvent
 		if ev.Type == mvccpb.PUT {
-			old, had := c.tree.ReplaceOrInsert(&cacheEntry{key: key, obj: objs[i]})
+			entry := &cacheEntry{key: key, obj: objs[i], size: len(ev.Kv.Value)}
+			old, had := c.tree.ReplaceOrInsert(entry)
 			if had {
-				ce = newCacheEvent(key, rev, watch.Modified, objs[i], old.obj)
+				ce = newCacheEvent(key, rev, watch.Modified, objs[i], old.obj, entry.size, &entry.wire)
 			} else {
-				ce = newCacheEvent(key, rev, watch.Added, objs[i], nil)
+				ce = newCacheEvent(key, rev, watch.Added, objs[i], nil, entry.size, &entry.wire)
 			}
 		} else {
 			old, had := c.tree.Delete(&cacheEntry{key: key})
-			var last runtime.Object
+			var (
+				last runtime.Object
+				size int
+			)
 			switch {
 			case had:
-				last = old.obj.DeepCopyObject()
+				last, size = old.obj.DeepCopyObject(), old.size
 				_ = setResourceVersion(last, rev)
 			case ev.PrevKv != nil:
 				obj, err := c.store.codec.decode(ev.PrevKv.Value, rev)
 				if err != nil {
 					return fmt.Errorf("watch %s: %s: %w", c.cfg.Prefix, key, err)
 				}
-				last = obj
+				last, size = obj, len(ev.PrevKv.Value)
 			default:
 				continue // a key the cache never had: nothing to tell
 			}
-			ce = newCacheEvent(key, rev, watch.Deleted, last, nil)
+			ce = newCacheEvent(key, rev, watch.Deleted, last, nil, size, nil)
 		}
 		c.ring.push(ce)
 		c.dispatchLocked(ce)
@@ -296,21 +309,32 @@ func (c *Cacher) setRevLocked(rev int64) {
 	c.revChanged = make(chan struct{})
 }
 
-// dispatchLocked hands e to every watcher of its key. A watcher whose
-// buffer is full is ended instead of waited for.
+// dispatchLocked queues e for every watcher of its key. A watcher that
+// is over its bound (WatcherBufferSize events, WatcherBufferBytes bytes)
+// is ended instead of waited for.
+//
+// The event's sharers, the watchers it goes to that share encodings, are
+// counted before any of them can see it: an event that goes to one such
+// watcher is not worth a shared cache (see cacheWatcher.deliver).
 func (c *Cacher) dispatchLocked(e *cacheEvent) {
-	for id, w := range c.watchers {
-		if !w.wants(e.key) {
-			continue
-		}
-		select {
-		case w.input <- e:
-		default:
-			c.log().Debug("watcher fell behind, ending it", "prefix", c.cfg.Prefix, "watch", w.key)
-			delete(c.watchers, id)
-			close(w.input)
+	ws := c.dispatching[:0]
+	for _, w := range c.watchers {
+		if w.wants(e.key) {
+			ws = append(ws, w)
+			if w.shared {
+				e.sharers++
+			}
 		}
 	}
+	for _, w := range ws {
+		if !w.push(e) {
+			c.log().Debug("watcher fell behind, ending it", "prefix", c.cfg.Prefix, "watch", w.key)
+			delete(c.watchers, w.id)
+			w.end()
+		}
+	}
+	clear(ws)
+	c.dispatching = ws[:0]
 }
 
 // sendBookmarks gives every watcher that asked for bookmarks one at the
@@ -326,10 +350,7 @@ func (c *Cacher) sendBookmarks() {
 		if e == nil {
 			e = &cacheEvent{rev: c.rev, change: change{typ: watch.Bookmark, obj: bookmarkObject(c.cfg, c.rev, false)}}
 		}
-		select {
-		case w.input <- e:
-		default:
-		}
+		w.pushBookmark(e)
 	}
 }
 
@@ -340,7 +361,7 @@ func (c *Cacher) terminateWatchers() {
 	defer c.mu.Unlock()
 	for id, w := range c.watchers {
 		delete(c.watchers, id)
-		close(w.input)
+		w.end()
 	}
 }
 
@@ -350,7 +371,7 @@ func (c *Cacher) removeWatcher(id uint64) {
 	defer c.mu.Unlock()
 	if w, ok := c.watchers[id]; ok {
 		delete(c.watchers, id)
-		close(w.input)
+		w.end()
 	}
 }
 

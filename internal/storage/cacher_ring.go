@@ -13,6 +13,13 @@ import (
 type cacheEntry struct {
 	key string
 	obj runtime.Object
+	// size is the length of obj as stored in etcd: what a watcher holding
+	// it is charged (see Cacher.WatcherBufferBytes).
+	size int
+	// wire holds obj's serialized forms while watchers write them, shared
+	// by the initial events of every watch and by the events that carry
+	// obj.
+	wire encodingsRef
 }
 
 func entryLess(a, b *cacheEntry) bool { return a.key < b.key }
@@ -23,13 +30,27 @@ type cacheEvent struct {
 	key string
 	rev int64
 	change
+	// size is what a watcher that has the event queued is charged: the
+	// stored size of obj.
+	size int
+	// wire and prevWire hold the serialized forms of obj and of
+	// prevAtRev's object; wire is the cache entry's own when obj is the
+	// object the cache holds.
+	wire     *encodingsRef
+	prevWire encodingsRef
+	// sharers is how many watchers that share encodings the event was
+	// dispatched to (set before any of them sees it).
+	sharers int
 }
 
 // newCacheEvent builds the event of a change to key at rev. The DELETED
 // object of a "stopped matching" transition is made at most once, by the
-// first watcher that needs it.
-func newCacheEvent(key string, rev int64, typ watch.EventType, obj, prev runtime.Object) *cacheEvent {
-	e := &cacheEvent{key: key, rev: rev, change: change{typ: typ, obj: obj, prev: prev}}
+// first watcher that needs it. wire is obj's, nil for a new one.
+func newCacheEvent(key string, rev int64, typ watch.EventType, obj, prev runtime.Object, size int, wire *encodingsRef) *cacheEvent {
+	if wire == nil {
+		wire = new(encodingsRef)
+	}
+	e := &cacheEvent{key: key, rev: rev, change: change{typ: typ, obj: obj, prev: prev}, size: size, wire: wire}
 	if prev != nil {
 		e.prevAtRev = sync.OnceValue(func() runtime.Object {
 			cp := prev.DeepCopyObject()
@@ -38,6 +59,19 @@ func newCacheEvent(key string, rev int64, typ watch.EventType, obj, prev runtime
 		})
 	}
 	return e
+}
+
+// shared returns ev, the event e means to one watcher (see filter), with
+// its object wrapped in the Encodings every watcher of it shares.
+func (e *cacheEvent) shared(ev watch.Event) watch.Event {
+	switch {
+	case e.typ == watch.Bookmark:
+	case ev.Object == e.obj:
+		ev.Object = share(ev.Object, e.wire)
+	default: // prevAtRev's object
+		ev.Object = share(ev.Object, &e.prevWire)
+	}
+	return ev
 }
 
 // eventRing holds the most recent events of a resource, oldest first. It

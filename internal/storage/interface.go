@@ -111,6 +111,11 @@ type ListOptions struct {
 	// followed by a BOOKMARK annotated "k8s.io/initial-events-end": "true"
 	// (streaming lists).
 	SendInitialEvents *bool
+	// SharedEncodings asks a watch served from the watch cache to send
+	// objects as *SharedObject, with the serialized forms every watcher
+	// of the same object shares. Watches that cannot share (served from
+	// etcd) send plain objects; bookmarks and errors are always plain.
+	SharedEncodings bool
 }
 
 // Interface is a store of the objects of one resource. Objects passed in
