@@ -53,7 +53,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand())
 	return root
 }
 
@@ -64,7 +64,7 @@ func newServerCommand() *cobra.Command {
 		Short: "Run the control plane (API server on etcd) and, unless disabled, the node agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := server.SignalContext(server.ShutdownBound(cfg))
 			defer stop()
 			return server.Run(ctx, cfg)
 		},
@@ -93,11 +93,17 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
-	f.StringVar(&cfg.AuthorizationMode, "authorization-mode", cfg.AuthorizationMode, "RBAC (upstream's roles and bindings enforced) or AlwaysAllow (every authenticated user may do everything)")
+	f.StringVar(&cfg.AuthorizationMode, "authorization-mode", cfg.AuthorizationMode, "comma-separated, in order (the first to allow wins): Node (kubelets read only what their pods use), RBAC (upstream's roles and bindings enforced), AlwaysAllow (every authenticated user may do everything), AlwaysDeny; e.g. Node,RBAC")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "how long a request that is not long-running (watch, exec, logs) may take, reading its body included; ?timeout= may shorten it")
 	f.IntVar(&cfg.MaxRequestsInFlight, "max-requests-inflight", cfg.MaxRequestsInFlight, "reads served at once before further ones get 429 (0: no limit; system:masters is never refused)")
 	f.IntVar(&cfg.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", cfg.MaxMutatingRequestsInFlight, "writes served at once before further ones get 429 (0: no limit; system:masters is never refused)")
 	f.BoolVar(&cfg.EnablePriorityAndFairness, "enable-priority-and-fairness", cfg.EnablePriorityAndFairness, "admit requests by API Priority and Fairness (FlowSchemas and PriorityLevelConfigurations sharing the sum of the two in-flight limits) instead of by the in-flight limits")
+	f.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file (apiserver.config.k8s.io/v1): which resources are encrypted at rest in etcd, with which providers and keys")
+	f.BoolVar(&cfg.EncryptionProviderConfigAutomaticReload, "encryption-provider-config-automatic-reload", false, "pick up changes to --encryption-provider-config without a restart")
+	f.BoolVar(&cfg.SecretsEncryption, "secrets-encryption", false, "encrypt Secrets at rest with a key generated on first start (<data-dir>/cred/encryption-config.yaml); rotate it with 'skiff secrets-encrypt rotate-keys'")
+	f.StringVar(&cfg.SecretsEncryptionProvider, "secrets-encryption-provider", cfg.SecretsEncryptionProvider, "provider of the key --secrets-encryption generates: secretbox or aescbc (an existing configuration keeps its own)")
+	f.DurationVar(&cfg.ShutdownDelayDuration, "shutdown-delay-duration", cfg.ShutdownDelayDuration, "after SIGTERM, keep serving this long with /readyz failing before no longer accepting requests (time for load balancers to take the server out)")
+	f.BoolVar(&cfg.ShutdownSendRetryAfter, "shutdown-send-retry-after", cfg.ShutdownSendRetryAfter, "when shutting down, keep listening until the requests in flight have finished, answering new ones 429 with Retry-After and Connection: close")
 	return cmd
 }
 
@@ -108,7 +114,14 @@ func newAgentCommand() *cobra.Command {
 		Short: "Run a node (containerd, kubelet) that joins a skiff server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			// The agent's data dir holds its containerd's state: one
+			// process at a time, as the server's.
+			lock, err := server.LockDataDir(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			defer lock.Release()
+			ctx, stop := server.SignalContext(agentShutdownBound)
 			defer stop()
 			return agent.Join(ctx, cfg)
 		},
@@ -129,6 +142,11 @@ func newAgentCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableDNS, "disable-dns", false, "do not run the node-local cluster DNS (another node on this machine does)")
 	return cmd
 }
+
+// agentShutdownBound is how long `skiff agent` may take to exit once
+// told to (its kubelet, proxy and containerd stopping) before it exits
+// all the same.
+const agentShutdownBound = time.Minute
 
 func newImageCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage the container images of this node's containerd"}

@@ -239,6 +239,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Addr:     net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),
 		TLS:      &tls.Config{Certificates: []tls.Certificate{*cfg.ServingCert}, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12},
 		NodeName: cfg.NodeName,
+		Auth:     server.APIReviews{Client: client},
 		Runtime:  rs,
 		Pods:     k,
 		Log:      log,

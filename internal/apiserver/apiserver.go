@@ -83,8 +83,12 @@ type Server struct {
 	metrics   *metrics
 	kubelet   *kubeletClient
 	mux       *http.ServeMux
-	// shutdown is closed when the server starts draining: watches end.
-	shutdown chan struct{}
+	// shutdownInitiated is closed when the server is told to stop:
+	// /readyz fails from then on. shutdown is closed when it drains:
+	// watches and other long-running requests end.
+	shutdownInitiated     chan struct{}
+	shutdown              chan struct{}
+	initiateOnce, endOnce sync.Once
 
 	openapiOnce sync.Once
 	openapi     *openAPIDoc
@@ -128,6 +132,7 @@ func New(cfg Config) (*Server, error) {
 		shutdown:  make(chan struct{}),
 		limiter:   newInFlight(cfg.MaxRequestsInFlight, cfg.MaxMutatingRequestsInFlight),
 	}
+	s.shutdownInitiated = make(chan struct{})
 	if cfg.FlowControl != nil {
 		s.limiter = &priorityAndFairness{fc: cfg.FlowControl, resources: s.resources}
 	}
@@ -196,14 +201,26 @@ func (s *Server) Resource(gvr schema.GroupVersionResource) *registry.Resource {
 	return nil
 }
 
-// Shutdown starts draining: open watches end so that http.Server.Shutdown
-// can complete.
+// ShutdownInitiated makes /readyz fail (check "shutdown") while every
+// request is still served: upstream's ShutdownInitiated, which gives load
+// balancers --shutdown-delay-duration to stop sending traffic here.
+func (s *Server) ShutdownInitiated() {
+	s.initiateOnce.Do(func() { close(s.shutdownInitiated) })
+}
+
+// Shutdown starts draining: /readyz fails, and open watches and other
+// long-running requests end (a watch's stream ends as a stream ends, not
+// with a reset) so that http.Server.Shutdown can complete.
 func (s *Server) Shutdown() {
-	select {
-	case <-s.shutdown:
-	default:
-		close(s.shutdown)
-	}
+	s.ShutdownInitiated()
+	s.endOnce.Do(func() { close(s.shutdown) })
+}
+
+// LongRunning reports whether r is a long-running request (a watch,
+// exec, attach, port-forward, logs or proxy): one that the request
+// timeout does not bound and that a drain ends rather than waits for.
+func LongRunning(r *http.Request) bool {
+	return longRunning(parseRequest(r))
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -286,6 +303,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 			writeError(w, r, err)
 			return
 		}
+		if r, u, err = s.impersonate(r, u, info); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		r = r.WithContext(withUser(r.Context(), u))
 		if err := s.authorize(r, u, info); err != nil {
 			writeError(w, r, err)
@@ -303,7 +324,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 		defer g.finish()
 		w = g
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	s.mux.ServeHTTP(w, r.WithContext(WithNotes(context.WithValue(r.Context(), requestInfoKey{}, info), w)))
 }
 
 type requestInfoKey struct{}

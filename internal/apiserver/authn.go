@@ -21,6 +21,11 @@ type User struct {
 	// (upstream's user.Info extra: "authentication.kubernetes.io/pod-name",
 	// ...). SelfSubjectReview reports it. May be nil.
 	Extra map[string][]string
+	// Audiences are those of the requested audiences (WithAudiences, or
+	// the server's own) that an audience-aware token authenticator (service
+	// account tokens) accepted the credential for; nil from the others.
+	// TokenReview reports them.
+	Audiences []string
 }
 
 // Authenticator identifies the user of a request. It returns ok=false when
@@ -134,6 +139,11 @@ type userKey struct{}
 func withUser(ctx context.Context, u *User) context.Context {
 	return context.WithValue(ctx, userKey{}, u)
 }
+
+// WithUser returns ctx carrying u as the request's user, as the server
+// does after authentication (for callers of admission and authorization
+// outside a request: tests, in-process reviews).
+func WithUser(ctx context.Context, u *User) context.Context { return withUser(ctx, u) }
 
 // UserFrom returns the authenticated user of a request's context.
 func UserFrom(ctx context.Context) (*User, bool) {

@@ -58,15 +58,7 @@ type RuleLister interface {
 }
 
 func (s *Server) authorize(r *http.Request, u *User, info requestInfo) error {
-	a := Attributes{
-		User: u, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
-		APIVersion: info.version, Resource: info.resource, Subresource: info.sub,
-		Name: info.name, Path: r.URL.Path, ResourceRequest: info.isResource,
-	}
-	if !info.isResource {
-		a.Verb = map[string]string{http.MethodGet: "get", http.MethodHead: "get", http.MethodPost: "post",
-			http.MethodPut: "put", http.MethodPatch: "patch", http.MethodDelete: "delete"}[r.Method]
-	}
+	a := requestAttributes(r, u, info)
 	ok, reason, err := s.cfg.Authorizer.Authorize(r.Context(), a)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("authorization: %w", err))
@@ -79,6 +71,20 @@ func (s *Server) authorize(r *http.Request, u *User, info requestInfo) error {
 		return apierrors.NewForbidden(gr, info.name, errors.New(forbiddenMessage(a, reason)))
 	}
 	return nil
+}
+
+// requestAttributes are what the authorizer decides a request on.
+func requestAttributes(r *http.Request, u *User, info requestInfo) Attributes {
+	a := Attributes{
+		User: u, Verb: info.verb, Namespace: info.namespace, APIGroup: info.group,
+		APIVersion: info.version, Resource: info.resource, Subresource: info.sub,
+		Name: info.name, Path: r.URL.Path, ResourceRequest: info.isResource,
+	}
+	if !info.isResource {
+		a.Verb = map[string]string{http.MethodGet: "get", http.MethodHead: "get", http.MethodPost: "post",
+			http.MethodPut: "put", http.MethodPatch: "patch", http.MethodDelete: "delete"}[r.Method]
+	}
+	return a
 }
 
 // forbiddenMessage is upstream's account of a denied request, which

@@ -47,6 +47,13 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, info requ
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	ctx := r.Context()
+	// Admission sees the eviction as upstream's does: a create of the
+	// pods/eviction subresource (NodeRestriction lets a node evict only
+	// its own pods).
+	if err := s.admit(ctx, &AdmissionRequest{Operation: Create, Resource: sv.res, Sub: "eviction", Namespace: info.namespace,
+		Name: info.name, Obj: ev, DryRun: wr.dry}); err != nil {
+		return err
+	}
 	pod := &corev1.Pod{}
 	if err := sv.store.Get(ctx, sv.key(info.namespace, info.name), "", pod); err != nil {
 		return storageError(err, sv.groupResource(), info.name)

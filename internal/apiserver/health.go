@@ -44,7 +44,7 @@ func (s *Server) serveHealth(name string, checks map[string]func(context.Context
 		b.WriteString("[+]ping ok\n")
 		if name == "readyz" {
 			select {
-			case <-s.shutdown:
+			case <-s.shutdownInitiated:
 				failed = true
 				b.WriteString("[-]shutdown failed: reason withheld\n")
 			default:

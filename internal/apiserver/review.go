@@ -23,9 +23,8 @@ import (
 //     auth whoami`;
 //   - selfsubjectaccessreviews, selfsubjectrulesreviews: may I, what may I —
 //     `kubectl auth can-i [--list]`;
-//   - subjectaccessreviews, localsubjectaccessreviews: may this user.
-//
-// tokenreviews are not served yet.
+//   - subjectaccessreviews, localsubjectaccessreviews: may this user;
+//   - tokenreviews (tokenreview.go): who is this bearer token.
 
 var createOnly = []string{"create"}
 
@@ -34,6 +33,7 @@ var createOnly = []string{"create"}
 func (s *Server) reviewResources() []*registry.Resource {
 	authn, authz := authenticationv1.SchemeGroupVersion, authorizationv1.SchemeGroupVersion
 	return []*registry.Resource{
+		s.tokenReviewResource(),
 		{
 			GroupVersion: authn, Name: "selfsubjectreviews", Singular: "selfsubjectreview", Kind: "SelfSubjectReview",
 			New:     func() runtime.Object { return &authenticationv1.SelfSubjectReview{} },

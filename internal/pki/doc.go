@@ -20,7 +20,7 @@
 //	admin.crt admin.key           client certificate system:admin / system:masters
 //	apiserver-kubelet-client.crt apiserver-kubelet-client.key
 //	                              the API server's client certificate for kubelets
-//	                              (kube-apiserver-kubelet-client / system:masters)
+//	                              (kube-apiserver-kubelet-client, no group)
 //	etcd/ca.crt etcd/ca.key       etcd CA ("skiff-etcd-ca")
 //	etcd/server.crt etcd/server.key  embedded etcd server and peer certificate
 //	etcd/client.crt etcd/client.key  the API server's client certificate for etcd

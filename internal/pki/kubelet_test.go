@@ -15,12 +15,13 @@ import (
 )
 
 // The API server's kubelet client certificate is kept by Ensure and is
-// kube-apiserver-kubelet-client in system:masters, for client auth.
+// kube-apiserver-kubelet-client in no group (system:masters would let it
+// past every kubelet's authorization), for client auth.
 func TestKubeletClientCert(t *testing.T) {
 	dir := t.TempDir()
 	b := mustEnsure(t, Config{Dir: dir})
 	c := loadCert(t, b.KubeletClientCertFile)
-	if c.Subject.CommonName != KubeletClientCommonName || !cmp.Equal(c.Subject.Organization, []string{AdminOrganization}) {
+	if c.Subject.CommonName != KubeletClientCommonName || len(c.Subject.Organization) != 0 {
 		t.Errorf("subject = %v", c.Subject)
 	}
 	if _, err := c.Verify(x509.VerifyOptions{Roots: b.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {

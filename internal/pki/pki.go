@@ -65,8 +65,10 @@ const (
 	AdminOrganization    = "system:masters"
 	EtcdServerCommonName = "skiff-etcd"
 	EtcdClientCommonName = "kube-apiserver-etcd-client"
-	// KubeletClientCommonName is the user the API server is to a kubelet;
-	// its organization is AdminOrganization, as kubeadm issues it.
+	// KubeletClientCommonName is the user the API server is to a kubelet.
+	// It is in no group: the bootstrap RBAC policy binds it to
+	// system:kubelet-api-admin, which is what kubelets authorize it for
+	// (older skiff issued it in system:masters; Ensure reissues it).
 	KubeletClientCommonName = "kube-apiserver-kubelet-client"
 )
 
@@ -134,7 +136,6 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}},
 		{ca, b.KubeletClientCertFile, b.KubeletClientKeyFile, leafSpec{
 			commonName: KubeletClientCommonName,
-			orgs:       []string{AdminOrganization},
 			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},
 		// The etcd server certificate also serves as the member's peer

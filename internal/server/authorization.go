@@ -13,6 +13,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,44 +27,107 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/authorizer/node"
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 )
 
-// Authorization modes (--authorization-mode).
+// Authorization modes (--authorization-mode, a comma-separated list).
 const (
 	ModeAlwaysAllow = "AlwaysAllow"
+	ModeAlwaysDeny  = "AlwaysDeny"
+	ModeNode        = "Node"
 	ModeRBAC        = "RBAC"
 )
 
-// authorization is the server's authorizer and what keeps it fed: in RBAC
-// mode, informers over the loopback on the four rbac.authorization.k8s.io
-// kinds, and the controller that aggregates ClusterRoles. In every mode
-// the bootstrap roles and bindings are reconciled at start, so that the
-// charts and tools that expect them find them.
+// authorization is the server's authorizer and what keeps it fed: with
+// RBAC, informers over the loopback on the four rbac.authorization.k8s.io
+// kinds; with Node, informers on pods and persistent volumes that keep the
+// Node authorizer's graph; in every mode the controller that aggregates
+// ClusterRoles. In every mode the bootstrap roles and bindings are
+// reconciled at start, so that the charts and tools that expect them find
+// them.
 type authorization struct {
-	mode string
-	rbac *rbac.Authorizer // nil unless mode is RBAC
+	modes []string
+	rbac  *rbac.Authorizer // nil unless RBAC is among the modes
+	node  *node.Authorizer // nil unless Node is among the modes
 
 	bootstrapped, synced atomic.Bool
 }
 
-func newAuthorization(mode string) (*authorization, error) {
-	switch mode {
-	case ModeAlwaysAllow:
-		slog.Default().Warn("authorization is off: every authenticated user may do everything", "authorization-mode", mode)
-		return &authorization{mode: mode}, nil
-	case ModeRBAC:
-		return &authorization{mode: mode, rbac: rbac.New()}, nil
+// parseModes reads --authorization-mode as upstream does: a
+// comma-separated list of known modes, each at most once.
+func parseModes(s string) ([]string, error) {
+	var modes, errs []string
+	seen := map[string]bool{}
+	dup := false
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		switch m {
+		case ModeAlwaysAllow, ModeAlwaysDeny, ModeNode, ModeRBAC:
+		default:
+			errs = append(errs, fmt.Sprintf("authorization-mode %q is not a valid mode", m))
+		}
+		dup = dup || seen[m]
+		seen[m] = true
+		modes = append(modes, m)
 	}
-	return nil, fmt.Errorf("--authorization-mode %q: want %s or %s", mode, ModeRBAC, ModeAlwaysAllow)
+	if len(modes) == 0 {
+		errs = append(errs, "at least one authorization-mode must be passed")
+	}
+	if dup {
+		errs = append(errs, fmt.Sprintf("authorization-mode %q has mode specified more than once", modes))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("--authorization-mode: %s", strings.Join(errs, "; "))
+	}
+	return modes, nil
 }
 
-// authorizer is what the API server asks.
+func newAuthorization(mode string) (*authorization, error) {
+	modes, err := parseModes(mode)
+	if err != nil {
+		return nil, err
+	}
+	a := &authorization{modes: modes}
+	for _, m := range modes {
+		switch m {
+		case ModeAlwaysAllow:
+			slog.Default().Warn("authorization is off: every authenticated user may do everything", "authorization-mode", mode)
+		case ModeRBAC:
+			a.rbac = rbac.New()
+		case ModeNode:
+			a.node = node.New()
+		}
+	}
+	return a, nil
+}
+
+// authorizer is what the API server asks: the modes in order, as
+// upstream's union authorizer (the first that allows wins; none of ours
+// denies outright), behind upstream's privileged-group authorizer, which
+// allows system:masters before any mode is asked: the server's own
+// components must work before the informers have synced.
 func (a *authorization) authorizer() apiserver.Authorizer {
-	if a.rbac == nil {
+	if len(a.modes) == 1 && a.modes[0] == ModeAlwaysAllow {
 		return apiserver.AlwaysAllow{}
 	}
-	return rbacAuthorizer{a.rbac}
+	u := union{privileged{}}
+	for _, m := range a.modes {
+		switch m {
+		case ModeAlwaysAllow:
+			u = append(u, apiserver.AlwaysAllow{})
+		case ModeAlwaysDeny:
+			u = append(u, alwaysDeny{})
+		case ModeRBAC:
+			u = append(u, rbacAuthorizer{a.rbac})
+		case ModeNode:
+			u = append(u, nodeAuthorizer{a.node})
+		}
+	}
+	return u
 }
 
 // admission refuses, in RBAC mode, a Role or binding that would grant what
@@ -164,6 +228,9 @@ func (a *authorization) start(ctx context.Context, wg *sync.WaitGroup, loopback 
 	if a.rbac != nil {
 		synced = append(synced, a.feedBindings(r)...)
 	}
+	if a.node != nil {
+		synced = append(synced, a.feedGraph(factory)...)
+	}
 	factory.Start(ctx.Done())
 	wg.Add(1)
 	go func() {
@@ -203,6 +270,28 @@ func (a *authorization) feedBindings(r rbacinformers.Interface) []cache.Informer
 	return []cache.InformerSynced{r.Roles().Informer().HasSynced, r.ClusterRoleBindings().Informer().HasSynced, r.RoleBindings().Informer().HasSynced}
 }
 
+// feedGraph keeps the Node authorizer's graph as the pod and persistent
+// volume informers see them. The pods are cached without their status and
+// managed fields: the graph reads only their specs.
+func (a *authorization) feedGraph(factory informers.SharedInformerFactory) []cache.InformerSynced {
+	pods := factory.Core().V1().Pods().Informer()
+	_ = pods.SetTransform(func(o any) (any, error) {
+		if p, ok := o.(*corev1.Pod); ok {
+			p.ManagedFields = nil
+			p.Status = corev1.PodStatus{}
+		}
+		return o, nil
+	})
+	handle(pods,
+		func(o any) { a.node.PutPod(o.(*corev1.Pod)) },
+		func(o any) { p := o.(*corev1.Pod); a.node.DeletePod(p.Namespace, p.Name) })
+	pvs := factory.Core().V1().PersistentVolumes().Informer()
+	handle(pvs,
+		func(o any) { a.node.PutPV(o.(*corev1.PersistentVolume)) },
+		func(o any) { a.node.DeletePV(o.(*corev1.PersistentVolume).Name) })
+	return []cache.InformerSynced{pods.HasSynced, pvs.HasSynced}
+}
+
 // handle sends an informer's events to put and del, unwrapping
 // tombstones.
 func handle(inf cache.SharedIndexInformer, put, del func(obj any)) {
@@ -218,35 +307,121 @@ func handle(inf cache.SharedIndexInformer, put, del func(obj any)) {
 	})
 }
 
+// privileged is upstream's privileged-group authorizer: system:masters
+// may do everything; everyone else is left to the modes.
+type privileged struct{}
+
+func isMaster(u *apiserver.User) bool {
+	return u != nil && slices.Contains(u.Groups, rbac.SystemMasters)
+}
+
+func (privileged) Authorize(_ context.Context, a apiserver.Attributes) (bool, string, error) {
+	return isMaster(a.User), "", nil
+}
+
+// alwaysDeny is upstream's AlwaysDeny mode: no opinion, with a reason.
+type alwaysDeny struct{}
+
+func (alwaysDeny) Authorize(context.Context, apiserver.Attributes) (bool, string, error) {
+	return false, "Everything is forbidden.", nil
+}
+
+func (alwaysDeny) RulesFor(context.Context, *apiserver.User, string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
+	return nil, nil, false, nil
+}
+
+// union asks each authorizer in turn: the first that allows decides. A
+// request none allows is refused with every reason given, one a line, and
+// the errors met on the way, as upstream's union authorizer.
+type union []apiserver.Authorizer
+
+func (u union) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
+	var reasons []string
+	var errs []error
+	for _, z := range u {
+		ok, reason, err := z.Authorize(ctx, a)
+		if ok {
+			return true, reason, nil
+		}
+		if reason != "" {
+			reasons = append(reasons, reason)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return false, strings.Join(reasons, "\n"), errors.Join(errs...)
+}
+
+// RulesFor lists what every member can list; the list is incomplete when
+// a member cannot list its rules. system:masters may do everything.
+func (u union) RulesFor(ctx context.Context, user *apiserver.User, namespace string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
+	if isMaster(user) {
+		return apiserver.AlwaysAllow{}.RulesFor(ctx, user, namespace)
+	}
+	var (
+		rules      []authorizationv1.ResourceRule
+		nonRes     []authorizationv1.NonResourceRule
+		incomplete bool
+		errs       []error
+	)
+	for _, z := range u {
+		if _, ok := z.(privileged); ok {
+			continue
+		}
+		l, ok := z.(apiserver.RuleLister)
+		if !ok {
+			incomplete = true
+			continue
+		}
+		r, n, inc, err := l.RulesFor(ctx, user, namespace)
+		rules, nonRes = append(rules, r...), append(nonRes, n...)
+		incomplete = incomplete || inc
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rules, nonRes, incomplete, errors.Join(errs...)
+}
+
 // rbacAuthorizer adapts the RBAC authorizer to the API server's interface.
-// Members of system:masters are allowed before RBAC is asked, as
-// upstream's privileged-group authorizer does: the server's own
-// components must work before the informers have synced.
 type rbacAuthorizer struct{ a *rbac.Authorizer }
 
 func rbacUser(u *apiserver.User) *rbac.User {
 	return &rbac.User{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
 }
 
+func rbacAttributes(a apiserver.Attributes) rbac.Attributes {
+	return rbac.Attributes{
+		User: rbacUser(a.User), Verb: a.Verb, Namespace: a.Namespace, APIGroup: a.APIGroup,
+		APIVersion: a.APIVersion, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
+		Path: a.Path, ResourceRequest: a.ResourceRequest,
+	}
+}
+
 func (r rbacAuthorizer) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
 	if a.User == nil {
 		return false, "", nil
 	}
-	if slices.Contains(a.User.Groups, rbac.SystemMasters) {
-		return true, "", nil
-	}
-	return r.a.Authorize(ctx, rbac.Attributes{
-		User: rbacUser(a.User), Verb: a.Verb, Namespace: a.Namespace, APIGroup: a.APIGroup,
-		APIVersion: a.APIVersion, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
-		Path: a.Path, ResourceRequest: a.ResourceRequest,
-	})
+	return r.a.Authorize(ctx, rbacAttributes(a))
 }
 
 func (r rbacAuthorizer) RulesFor(ctx context.Context, u *apiserver.User, namespace string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
-	if slices.Contains(u.Groups, rbac.SystemMasters) {
-		return apiserver.AlwaysAllow{}.RulesFor(ctx, u, namespace)
-	}
 	return r.a.RulesFor(ctx, rbacUser(u), namespace)
+}
+
+// nodeAuthorizer adapts the Node authorizer to the API server's interface.
+type nodeAuthorizer struct{ a *node.Authorizer }
+
+func (n nodeAuthorizer) Authorize(ctx context.Context, a apiserver.Attributes) (bool, string, error) {
+	if a.User == nil {
+		return false, "", nil
+	}
+	return n.a.Authorize(ctx, rbacAttributes(a))
+}
+
+func (n nodeAuthorizer) RulesFor(ctx context.Context, u *apiserver.User, namespace string) ([]authorizationv1.ResourceRule, []authorizationv1.NonResourceRule, bool, error) {
+	return n.a.RulesFor(ctx, rbacUser(u), namespace)
 }
 
 // reconcileBootstrapPolicy creates upstream's default ClusterRoles and

@@ -72,8 +72,33 @@ type Config struct {
 	// the in-flight bounds themselves (--enable-priority-and-fairness).
 	EnablePriorityAndFairness bool
 
-	// AuthorizationMode is RBAC or AlwaysAllow (--authorization-mode).
+	// AuthorizationMode is a comma-separated list of Node, RBAC,
+	// AlwaysAllow, AlwaysDeny, asked in order (--authorization-mode).
 	AuthorizationMode string
+
+	// EncryptionProviderConfig is upstream's EncryptionConfiguration file
+	// (--encryption-provider-config): which resources are encrypted at
+	// rest, with which keys. EncryptionProviderConfigAutomaticReload
+	// makes the server pick up changes to it without a restart.
+	EncryptionProviderConfig                string
+	EncryptionProviderConfigAutomaticReload bool
+	// SecretsEncryption encrypts Secrets at rest with a configuration
+	// skiff generates on first start (<data-dir>/cred/encryption-config.yaml,
+	// one fresh key of SecretsEncryptionProvider: secretbox or aescbc),
+	// reloaded on change, whose keys `skiff secrets-encrypt rotate-keys`
+	// rotates (k3s's --secrets-encryption).
+	SecretsEncryption         bool
+	SecretsEncryptionProvider string
+
+	// ShutdownDelayDuration is how long the server keeps serving after
+	// it is told to stop, with /readyz failing, before it stops
+	// accepting requests: time for load balancers to take it out
+	// (--shutdown-delay-duration). ShutdownSendRetryAfter keeps the
+	// listener open until the requests in flight have finished,
+	// answering new ones 429 with Retry-After, instead of closing it when
+	// the delay ends (--shutdown-send-retry-after). See shutdown.go.
+	ShutdownDelayDuration  time.Duration
+	ShutdownSendRetryAfter bool
 
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
@@ -104,6 +129,7 @@ func Defaults() Config {
 		MaxRequestsInFlight:         apiserver.DefaultMaxRequestsInFlight,
 		MaxMutatingRequestsInFlight: apiserver.DefaultMaxMutatingRequestsInFlight,
 		EnablePriorityAndFairness:   true,
+		SecretsEncryptionProvider:   "secretbox",
 	}
 }
 

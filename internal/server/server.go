@@ -33,14 +33,30 @@ import (
 )
 
 // Run starts the server and blocks until ctx ends, then shuts down
-// cleanly: readiness fails, requests drain, watches close, caches stop,
-// etcd stops. It returns only after everything it started has exited.
-func Run(ctx context.Context, cfg Config) error {
+// gracefully (see shutdown.go): readiness fails, requests drain, watches
+// end, the components beside the API server stop, caches stop, etcd stops.
+// It returns only after everything it started has exited; ctx ending
+// during start-up is a stop, not an error.
+//
+// It holds the data dir's lock (LockDataDir) from before anything touches
+// the dir until it returns: a second server on the dir fails at once.
+func Run(ctx context.Context, cfg Config) (err error) {
 	lg := slog.Default()
 	began := time.Now()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			lg.Info("start-up interrupted", "err", err)
+			err = nil
+		}
+	}()
+	if cfg.ShutdownDelayDuration < 0 {
+		return fmt.Errorf("--shutdown-delay-duration %v: can not be negative", cfg.ShutdownDelayDuration)
 	}
+	lock, err := LockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Release() }()
 	cidr, err := cfg.serviceCIDR()
 	if err != nil {
 		return fmt.Errorf("--service-cidr %q: %w", cfg.ServiceCIDR, err)
@@ -55,6 +71,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("tls: %w", err)
 	}
 
+	enc, err := newSecretsEncryption(cfg, lg)
+	if err != nil {
+		return err
+	}
+
 	etcdCfg := etcd.Config{
 		DataDir:  filepath.Join(cfg.DataDir, "etcd"),
 		CertFile: bundle.EtcdServerCertFile, KeyFile: bundle.EtcdServerKeyFile, TrustedCAFile: bundle.EtcdCAFile,
@@ -64,7 +85,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if len(cfg.EtcdServers) > 0 {
 		etcdCfg = etcd.Config{Servers: cfg.EtcdServers, ClientCAFile: cfg.EtcdCAFile, ClientCertFile: cfg.EtcdCertFile, ClientKeyFile: cfg.EtcdKeyFile, Logger: lg}
 	}
-	db, err := etcd.Start(ctx, etcdCfg)
+	db, abandoned, err := startEtcd(ctx, etcdCfg, lg)
+	if abandoned != nil {
+		// The abandoned start still uses the data dir: the lock is its
+		// until it has returned (in `skiff server`, the process exits
+		// first).
+		held := lock
+		lock = nil
+		go func() { <-abandoned; _ = held.Release() }()
+	}
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
@@ -73,15 +102,29 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Everything below the HTTP server lives until the server has drained.
 	runCtx, stopRun := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	// The components beside the API server (bootstrap, controllers,
+	// scheduler, node agent) stop as soon as it stops accepting
+	// requests, and so do the informers it keeps for itself
+	// (authorization, flow control, encryption configuration); the watch
+	// caches stop once it has stopped, etcd last.
+	componentsCtx, stopComponents := context.WithCancel(runCtx)
+	apiInformersCtx, stopAPIInformers := context.WithCancel(runCtx)
+	var wg, componentsWG sync.WaitGroup
 	defer func() {
+		stopComponents()
+		stopAPIInformers()
 		stopRun()
+		componentsWG.Wait()
 		wg.Wait()
 	}()
+	// A stop during start-up stops the components at once: nothing was
+	// ready, nothing is there to drain for.
+	stopEarly := context.AfterFunc(ctx, stopRun)
 
 	var cachers []*storage.Cacher
 	stores := map[string]storage.Interface{}
 	newStorage := func(sc storage.Config) (storage.Interface, error) {
+		sc.Transformer = enc.transformer(sc.Prefix)
 		c := storage.NewCacher(storage.NewStore(db.Client(), sc), sc)
 		cachers = append(cachers, c)
 		stores[sc.Prefix] = c
@@ -125,6 +168,11 @@ func Run(ctx context.Context, cfg Config) error {
 	priority := &admission.Priority{}
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
 	saAdmission := &admission.ServiceAccount{}
+	nodeRestriction := &admission.NodeRestriction{}
+	podSecurity, err := admission.NewPodSecurity()
+	if err != nil {
+		return err
+	}
 	host := cfg.BindAddress
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "127.0.0.1"
@@ -149,7 +197,7 @@ func Run(ctx context.Context, cfg Config) error {
 		NewStorage:    newStorage,
 		Authenticator: authn,
 		Authorizer:    authz.authorizer(),
-		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission()},
+		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), podSecurity},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -190,11 +238,19 @@ func Run(ctx context.Context, cfg Config) error {
 	saPrefix := apiserver.StorageKeyPrefix(corev1GVR("serviceaccounts"))
 	saAdmission.Accounts = stores[saPrefix]
 	saAdmission.Key = func(namespace, name string) string { return saPrefix + namespace + "/" + name }
+	podSecurity.Namespaces, podSecurity.NamespaceKey = nsLifecycle.Namespaces, nsLifecycle.Key
+	podPrefix := apiserver.StorageKeyPrefix(corev1GVR("pods"))
+	podSecurity.Pods, podSecurity.PodPrefix = stores[podPrefix], func(ns string) string { return podPrefix + ns + "/" }
+	nodePrefix := apiserver.StorageKeyPrefix(corev1GVR("nodes"))
+	nodeRestriction.Pods, nodeRestriction.PodKey = stores[podPrefix], func(ns, name string) string { return podPrefix + ns + "/" + name }
+	nodeRestriction.Nodes, nodeRestriction.NodeKey = stores[nodePrefix], func(name string) string { return nodePrefix + name }
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
 
+	drain := newDrainer(enc.handler(api, authn), cfg.ShutdownSendRetryAfter)
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           drain,
+		ConnState:         drain.connState,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    1 << 20,
@@ -220,6 +276,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Burst:       400,
 		UserAgent:   "skiff-server",
 	}
+	if err := enc.start(apiInformersCtx, &wg, db.Client(), loopback); err != nil {
+		return err
+	}
 	if cfg.Loopback != nil {
 		cfg.Loopback(rest.CopyConfig(loopback))
 	}
@@ -231,10 +290,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 
-	wg.Add(1)
+	componentsWG.Add(1)
 	go func() {
-		defer wg.Done()
-		if err := boot.run(runCtx, loopback, firstIP, dns.ServiceIP(cidr), host, cfg.HTTPSPort); err != nil && runCtx.Err() == nil {
+		defer componentsWG.Done()
+		if err := boot.run(componentsCtx, loopback, firstIP, dns.ServiceIP(cidr), host, cfg.HTTPSPort); err != nil && componentsCtx.Err() == nil {
 			lg.Error("bootstrap failed", "err", err)
 		}
 	}()
@@ -243,43 +302,49 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
-	if err := authz.start(runCtx, &wg, loopback); err != nil {
+	if err := authz.start(apiInformersCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}
-	if err := startFlowControl(runCtx, &wg, flowControl, loopback); err != nil {
+	if err := startFlowControl(apiInformersCtx, &wg, flowControl, loopback); err != nil {
 		return err
 	}
 	rootCA, err := os.ReadFile(bundle.CAFile)
 	if err != nil {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
-	if err := startControllers(runCtx, &wg, loopback, rootCA, cfg, boot.finished); err != nil {
+	if err := startControllers(componentsCtx, &componentsWG, loopback, rootCA, cfg, boot.finished); err != nil {
 		return err
 	}
-	if err := startAgent(runCtx, &wg, cfg, bundle, url, host, boot.finished); err != nil {
+	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, url, host, boot.finished); err != nil {
 		return err
 	}
 
-	lg.Info("skiff server listening", "url", url, "kubeconfig", kubeconfig, "after", time.Since(began).Round(time.Millisecond))
-	if cfg.Ready != nil {
-		close(cfg.Ready)
-	}
-
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if !errors.Is(err, http.ErrServerClosed) {
+	// From here a stop drains gracefully (httpLifecycle.shutdown).
+	ready := stopEarly()
+	if ready {
+		lg.Info("skiff server listening", "url", url, "kubeconfig", kubeconfig, "after", time.Since(began).Round(time.Millisecond))
+		if cfg.Ready != nil {
+			close(cfg.Ready)
+		}
+		select {
+		case <-ctx.Done():
+		case err := <-serveErr:
+			_ = srv.Close()
 			return fmt.Errorf("serving: %w", err)
 		}
 	}
-	lg.Info("shutting down")
-	api.Shutdown()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		lg.Warn("http shutdown", "err", err)
-		_ = srv.Close()
+	h := &httpLifecycle{api: api, srv: srv, ln: ln, drainer: drain, serveErr: serveErr, cfg: cfg, log: lg,
+		notAccepting: func() {
+			stopComponents()
+			stopAPIInformers()
+		},
 	}
+	h.shutdown(ready)
+	stopped := time.Now()
+	componentsWG.Wait()
+	stopRun()
+	wg.Wait()
+	lg.Info("components and caches stopped", "after-the-API-server", time.Since(stopped).Round(time.Millisecond))
 	return nil
 }
 

@@ -36,7 +36,13 @@ func (a *Authenticator) AuthenticateRequest(r *http.Request) (*apiserver.User, b
 	if a.Now != nil {
 		now = a.Now
 	}
-	c, err := Verify(token, a.Public, a.Issuer, a.Audiences, now())
+	// A TokenReview asks for its own audiences; a request is checked
+	// against the server's.
+	auds := a.Audiences
+	if want, ok := apiserver.AudiencesFrom(r.Context()); ok {
+		auds = want
+	}
+	c, err := Verify(token, a.Public, a.Issuer, auds, now())
 	if errors.Is(err, ErrNotOurs) {
 		return nil, false, nil
 	}
@@ -71,8 +77,23 @@ func (a *Authenticator) AuthenticateRequest(r *http.Request) (*apiserver.User, b
 		return nil, false, err
 	}
 	return &apiserver.User{
-		Name:   c.Subject,
-		UID:    c.Kube.ServiceAccount.UID,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+		Name:      c.Subject,
+		UID:       c.Kube.ServiceAccount.UID,
+		Groups:    []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+		Audiences: intersection(c.Audience, auds),
 	}, true, nil
+}
+
+// intersection is the members of want that have holds, in want's order.
+func intersection(have, want []string) []string {
+	var out []string
+	for _, w := range want {
+		for _, h := range have {
+			if w == h {
+				out = append(out, w)
+				break
+			}
+		}
+	}
+	return out
 }

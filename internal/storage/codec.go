@@ -20,10 +20,51 @@ var serializer = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 // bufPool recycles encode buffers.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// codec turns one resource's objects into etcd values and back.
+// Transformer turns encoded values into what etcd stores and back:
+// encryption at rest (internal/storage/encryption implements it).
+type Transformer interface {
+	// TransformToStorage returns the value to store for data.
+	TransformToStorage(data []byte) ([]byte, error)
+	// TransformFromStorage returns the encoded value of a stored one, and
+	// whether the stored value is stale (written other than the way
+	// TransformToStorage writes now, with an older key): an update then
+	// writes even if the object did not change, as upstream's does.
+	TransformFromStorage(data []byte) (out []byte, stale bool, err error)
+}
+
+// codec turns one resource's objects into etcd values and back. encode
+// and decodePlain work on the encoded (plain) bytes; toStorage and
+// fromStorage add and remove the transformer's layer; decode and
+// decodeInto take the stored bytes, as etcd returns them.
 type codec struct {
-	gvk     schema.GroupVersionKind
-	newFunc func() runtime.Object
+	gvk         schema.GroupVersionKind
+	newFunc     func() runtime.Object
+	transformer Transformer // nil: values are stored as encoded
+}
+
+// toStorage returns the value to store for data, which encode returned.
+func (c codec) toStorage(data []byte) ([]byte, error) {
+	if c.transformer == nil {
+		return data, nil
+	}
+	out, err := c.transformer.TransformToStorage(data)
+	if err != nil {
+		return nil, fmt.Errorf("transform %s to storage: %w", c.gvk.Kind, err)
+	}
+	return out, nil
+}
+
+// fromStorage returns the encoded bytes of a stored value, and whether it
+// is stale (see Transformer).
+func (c codec) fromStorage(stored []byte) ([]byte, bool, error) {
+	if c.transformer == nil {
+		return stored, false, nil
+	}
+	out, stale, err := c.transformer.TransformFromStorage(stored)
+	if err != nil {
+		return nil, false, fmt.Errorf("transform %s from storage: %w", c.gvk.Kind, err)
+	}
+	return out, stale, nil
 }
 
 // encode prepares obj for storage (its kind set, resourceVersion and
@@ -49,9 +90,18 @@ func (c codec) encode(obj runtime.Object) ([]byte, error) {
 	return bytes.Clone(buf.Bytes()), nil
 }
 
-// decodeInto decodes data into into, and sets its kind and its
+// decodeInto decodes a stored value into into, and sets its kind and its
 // resourceVersion to rev.
-func (c codec) decodeInto(data []byte, into runtime.Object, rev int64) error {
+func (c codec) decodeInto(stored []byte, into runtime.Object, rev int64) error {
+	data, _, err := c.fromStorage(stored)
+	if err != nil {
+		return err
+	}
+	return c.decodePlainInto(data, into, rev)
+}
+
+// decodePlainInto is decodeInto for bytes that encode returned.
+func (c codec) decodePlainInto(data []byte, into runtime.Object, rev int64) error {
 	if _, _, err := serializer.Decode(data, nil, into); err != nil {
 		return fmt.Errorf("decode %s: %w", c.gvk.Kind, err)
 	}
@@ -59,10 +109,19 @@ func (c codec) decodeInto(data []byte, into runtime.Object, rev int64) error {
 	return setResourceVersion(into, rev)
 }
 
-// decode decodes data into a new object.
-func (c codec) decode(data []byte, rev int64) (runtime.Object, error) {
+// decode decodes a stored value into a new object.
+func (c codec) decode(stored []byte, rev int64) (runtime.Object, error) {
 	obj := c.newFunc()
-	if err := c.decodeInto(data, obj, rev); err != nil {
+	if err := c.decodeInto(stored, obj, rev); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// decodePlain is decode for bytes that encode returned.
+func (c codec) decodePlain(data []byte, rev int64) (runtime.Object, error) {
+	obj := c.newFunc()
+	if err := c.decodePlainInto(data, obj, rev); err != nil {
 		return nil, err
 	}
 	return obj, nil

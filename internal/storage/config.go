@@ -28,6 +28,9 @@ type Config struct {
 	// BookmarkInterval is how often watches with AllowWatchBookmarks get a
 	// BOOKMARK event. Zero means DefaultBookmarkInterval.
 	BookmarkInterval time.Duration
+	// Transformer, if not nil, transforms every value on its way to etcd
+	// and back (encryption at rest); nil stores values as encoded.
+	Transformer Transformer
 }
 
 func (c Config) bookmarkInterval() time.Duration {

@@ -29,7 +29,7 @@ func NewStore(client *clientv3.Client, cfg Config) *Store {
 	return &Store{
 		client: client,
 		cfg:    cfg,
-		codec:  codec{gvk: cfg.GVK, newFunc: cfg.NewFunc},
+		codec:  codec{gvk: cfg.GVK, newFunc: cfg.NewFunc, transformer: cfg.Transformer},
 		leases: newLeaseManager(client),
 	}
 }
@@ -38,6 +38,10 @@ func NewStore(client *clientv3.Client, cfg Config) *Store {
 // set, resourceVersion cleared), as upstream does.
 func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object, ttl int64) error {
 	data, err := s.codec.encode(obj)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", key, err)
+	}
+	stored, err := s.codec.toStorage(data)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", key, err)
 	}
@@ -52,7 +56,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 	start := time.Now()
 	resp, err := s.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data), opts...)).
+		Then(clientv3.OpPut(key, string(stored), opts...)).
 		Commit()
 	observe("create", s.cfg.resourceLabel(), start)
 	if err != nil {
@@ -62,7 +66,7 @@ func (s *Store) Create(ctx context.Context, key string, obj, out runtime.Object,
 		return fmt.Errorf("create %s: %w", key, ErrAlreadyExists)
 	}
 	if out != nil {
-		if err := s.codec.decodeInto(data, out, resp.Header.Revision); err != nil {
+		if err := s.codec.decodePlainInto(data, out, resp.Header.Revision); err != nil {
 			return fmt.Errorf("create %s: %w", key, err)
 		}
 	}

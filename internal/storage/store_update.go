@@ -65,7 +65,8 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 		}
 		var (
 			cur     runtime.Object
-			curData []byte
+			curData []byte // encoded, not as stored
+			stale   bool   // stored with another key than the one that writes now
 			modRev  int64
 			err     error
 		)
@@ -76,9 +77,16 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			cur = s.cfg.NewFunc()
 		} else {
 			curData, modRev = kv.Value, kv.ModRevision
+			// A hint's kv holds the encoded value (hintKV); etcd's the
+			// stored one.
+			if !fromCache {
+				if curData, stale, err = s.codec.fromStorage(kv.Value); err != nil {
+					return fmt.Errorf("update %s: %w", key, err)
+				}
+			}
 			if hinted != nil && fromCache {
 				cur, hinted = hinted, nil
-			} else if cur, err = s.codec.decode(curData, modRev); err != nil {
+			} else if cur, err = s.codec.decodePlain(curData, modRev); err != nil {
 				return fmt.Errorf("update %s: %w", key, err)
 			}
 		}
@@ -111,20 +119,26 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			}
 			continue
 		}
-		if kv != nil && bytes.Equal(data, curData) {
-			// Nothing changed: no write, and out is the stored object.
+		if kv != nil && !stale && bytes.Equal(data, curData) {
+			// Nothing changed: no write, and out is the stored object. A
+			// stale value is rewritten all the same, under the key that
+			// writes now: that is how keys rotate.
 			if out != nil {
-				if err := s.codec.decodeInto(curData, out, modRev); err != nil {
+				if err := s.codec.decodePlainInto(curData, out, modRev); err != nil {
 					return fmt.Errorf("update %s: %w", key, err)
 				}
 			}
 			return nil
 		}
+		stored, err := s.codec.toStorage(data)
+		if err != nil {
+			return fmt.Errorf("update %s: %w", key, err)
+		}
 		var put clientv3.Op
 		if kv == nil {
-			put = clientv3.OpPut(key, string(data))
+			put = clientv3.OpPut(key, string(stored))
 		} else {
-			put = clientv3.OpPut(key, string(data), clientv3.WithIgnoreLease())
+			put = clientv3.OpPut(key, string(stored), clientv3.WithIgnoreLease())
 		}
 		start := time.Now()
 		txn, err := s.client.Txn(ctx).
@@ -143,7 +157,7 @@ func (s *Store) guaranteedUpdate(ctx context.Context, key string, out runtime.Ob
 			continue
 		}
 		if out != nil {
-			if err := s.codec.decodeInto(data, out, txn.Header.Revision); err != nil {
+			if err := s.codec.decodePlainInto(data, out, txn.Header.Revision); err != nil {
 				return fmt.Errorf("update %s: %w", key, err)
 			}
 		}
@@ -210,7 +224,8 @@ func firstKV(kvs []*mvccpb.KeyValue) *mvccpb.KeyValue {
 	return kvs[0]
 }
 
-// hintKV renders a cached object as the key-value it was read from and
+// hintKV renders a cached object as the key-value it was read from (its
+// value encoded, not transformed for storage) and
 // returns a private copy of it as that value decodes (the cache's objects
 // are decoded from etcd, so a deep copy is what a decode would give, for
 // less work); kv is nil if it cannot.

@@ -81,7 +81,7 @@ func startFakeKubelet(t *testing.T, dataDir string) *fakeKubelet {
 func (k *fakeKubelet) sawClient() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.clientCNs[pki.KubeletClientCommonName+"/"+pki.AdminOrganization]
+	return k.clientCNs[pki.KubeletClientCommonName+"/"]
 }
 
 func (k *fakeKubelet) lastLogQuery() url.Values {

@@ -12,9 +12,8 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 )
 
-// User is the authenticated caller. Its fields are those of
-// internal/apiserver.User, in the same order, so that the adapter converts
-// a *apiserver.User with (*rbac.User)(u).
+// User is the authenticated caller: the fields of internal/apiserver.User
+// that authorization reads.
 type User struct {
 	Name   string
 	UID    string

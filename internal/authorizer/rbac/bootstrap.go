@@ -29,6 +29,9 @@ const (
 	UserKubeScheduler    = "system:kube-scheduler"
 	UserKubeController   = "system:kube-controller-manager"
 	UserKubeProxy        = "system:kube-proxy"
+	// UserKubeletAPIClient is the API server's identity to kubelets (its
+	// client certificate's common name, as kubeadm names it).
+	UserKubeletAPIClient = "kube-apiserver-kubelet-client"
 )
 
 // Upstream's verb sets, as its bootstrap policy names them.
@@ -299,6 +302,10 @@ func ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		clusterRoleBinding("system:kube-scheduler", user(UserKubeScheduler)),
 		clusterRoleBinding("system:volume-scheduler", user(UserKubeScheduler)),
 		clusterRoleBinding("system:node"),
+		// Upstream leaves this binding to the installer (kubeadm grants
+		// its kubelet client more); skiff binds the narrow role, which is
+		// what the kubelet's SubjectAccessReviews ask for.
+		clusterRoleBinding("system:kubelet-api-admin", user(UserKubeletAPIClient)),
 		clusterRoleBinding("system:service-account-issuer-discovery", group(GroupServiceAccounts)),
 	}
 }

@@ -13,8 +13,8 @@
 //     Replace after the initial list and Put*/Delete* on each event
 //     (tombstones unwrapped by the caller);
 //   - decisions: an adapter from internal/apiserver.Attributes to
-//     Attributes calls Authorize (User has apiserver.User's fields, so
-//     (*rbac.User)(u) converts), and passes RulesFor through for
+//     Attributes calls Authorize (User holds apiserver.User's name, uid,
+//     groups and extra), and passes RulesFor through for
 //     SelfSubjectRulesReview;
 //   - writes: Role and ClusterRole create/update call ConfirmRole, binding
 //     create/update call ConfirmBinding; an error that matches

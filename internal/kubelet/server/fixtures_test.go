@@ -254,7 +254,8 @@ func startServer(t *testing.T, pods Pods, rt Runtime, tune func(*Server)) *harne
 	pki := newTestPKI(t)
 	srv, err := New(Config{
 		Addr: "127.0.0.1:0", TLS: pki.server, NodeName: "node-1", Pods: pods, Runtime: rt,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Auth: &fakeReviews{allow: func(Attributes) bool { return true }},
+		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -19,14 +19,19 @@ import (
 type Config struct {
 	// Addr is the listen address, e.g. "127.0.0.1:10250"; port 0 picks one.
 	Addr string
-	// TLS holds the serving certificate and ClientCAs. The server requires
-	// and verifies a client certificate signed by ClientCAs whatever
-	// ClientAuth says, and speaks HTTP/1.1 only (upgrades need it).
+	// TLS holds the serving certificate and ClientCAs. The server verifies
+	// a client certificate, when one is given, against ClientCAs whatever
+	// ClientAuth says (a caller without one must bring a bearer token),
+	// and speaks HTTP/1.1 only (upgrades need it).
 	TLS *tls.Config
-	// NodeName goes into /stats/summary.
+	// NodeName goes into /stats/summary and is the name callers are
+	// authorized on (nodes/<NodeName>/proxy, ...).
 	NodeName string
-	Pods     Pods
-	Runtime  Runtime
+	// Auth authenticates bearer tokens and authorizes every request
+	// (required): see auth.go.
+	Auth    Reviews
+	Pods    Pods
+	Runtime Runtime
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 }
@@ -41,6 +46,7 @@ type Server struct {
 	log             *slog.Logger
 	streamTransport *http.Transport
 	rates           rateCache
+	auth            *auth
 
 	// Knobs tests turn; New sets the production values.
 	procRoot string        // where /proc is
@@ -60,9 +66,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("kubelet server: TLS config has no ClientCAs to verify clients with")
 	case cfg.Pods == nil || cfg.Runtime == nil:
 		return nil, errors.New("kubelet server: Pods and Runtime are required")
+	case cfg.Auth == nil || cfg.NodeName == "":
+		return nil, errors.New("kubelet server: Auth and NodeName are required")
 	}
 	tc := cfg.TLS.Clone()
-	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	tc.ClientAuth = tls.VerifyClientCertIfGiven
 	tc.NextProtos = []string{"http/1.1"}
 	if tc.MinVersion == 0 {
 		tc.MinVersion = tls.VersionTLS12
@@ -77,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{
 		ln:              ln,
+		auth:            newAuth(cfg.Auth, cfg.NodeName, log),
 		tls:             tc,
 		nodeName:        cfg.NodeName,
 		pods:            cfg.Pods,
@@ -97,7 +106,7 @@ func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 // have exited. It returns nil after a clean shutdown. Call it once.
 func (s *Server) Start(ctx context.Context) error {
 	var inflight handlerTracker
-	routes := s.routes()
+	routes := s.auth.filter(s.routes())
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !inflight.enter() {

@@ -18,11 +18,13 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 		name string
 		cfg  Config
 	}{
-		{"no TLS", Config{Addr: "127.0.0.1:0", Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
-		{"no client CAs", Config{Addr: "127.0.0.1:0", TLS: noCAs, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
-		{"no serving cert", Config{Addr: "127.0.0.1:0", TLS: &tls.Config{ClientCAs: pki.server.ClientCAs}, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
-		{"no pods", Config{Addr: "127.0.0.1:0", TLS: pki.server, Runtime: &fakeRuntime{}}},
-		{"no runtime", Config{Addr: "127.0.0.1:0", TLS: pki.server, Pods: &fakePods{}}},
+		{"no TLS", Config{Addr: "127.0.0.1:0", NodeName: "n", Auth: &fakeReviews{}, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
+		{"no client CAs", Config{Addr: "127.0.0.1:0", NodeName: "n", Auth: &fakeReviews{}, TLS: noCAs, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
+		{"no serving cert", Config{Addr: "127.0.0.1:0", NodeName: "n", Auth: &fakeReviews{}, TLS: &tls.Config{ClientCAs: pki.server.ClientCAs}, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
+		{"no pods", Config{Addr: "127.0.0.1:0", NodeName: "n", Auth: &fakeReviews{}, TLS: pki.server, Runtime: &fakeRuntime{}}},
+		{"no runtime", Config{Addr: "127.0.0.1:0", NodeName: "n", Auth: &fakeReviews{}, TLS: pki.server, Pods: &fakePods{}}},
+		{"no auth", Config{Addr: "127.0.0.1:0", NodeName: "n", TLS: pki.server, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
+		{"no node name", Config{Addr: "127.0.0.1:0", Auth: &fakeReviews{}, TLS: pki.server, Pods: &fakePods{}, Runtime: &fakeRuntime{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,15 +36,18 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 	}
 }
 
-func TestClientCertificateRequired(t *testing.T) {
+func TestClientCertificateVerified(t *testing.T) {
 	h := startServer(t, &fakePods{}, &fakeRuntime{}, nil)
 	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: h.pki.anonymous}}
 	resp, err := anon.Get(h.base + "/healthz")
-	if err == nil {
-		resp.Body.Close()
-		t.Fatalf("a client without a certificate got %s", resp.Status)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A client certificate from another CA is refused too.
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a client without credentials got %s, want 401", resp.Status)
+	}
+	// A client certificate from another CA is refused at the handshake.
 	other := newTestPKI(t)
 	foreign := h.pki.client.Clone()
 	foreign.Certificates = other.client.Certificates
