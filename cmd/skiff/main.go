@@ -271,7 +271,7 @@ func newBenchCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's state here (default: a temp dir removed afterwards)")
 	f.StringVar(&debugAddr, "debug-addr", "", "serve Go's net/http/pprof on this loopback address while the bench runs")
 	f.BoolVar(&cfg.Backlog, "backlog", false, "create every pod first, then start the scheduler (measures the scheduler alone)")
-	cmd.AddCommand(sched, newBenchPodsCommand(), newBenchDNSCommand(), newBenchChaosCommand(), newBenchFlowControlCommand())
+	cmd.AddCommand(sched, newBenchPodsCommand(), newBenchDNSCommand(), newBenchChaosCommand(), newBenchFlowControlCommand(), newBenchRestartCommand())
 	return cmd
 }
 

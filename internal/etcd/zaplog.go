@@ -33,6 +33,23 @@ var demoted = map[string]bool{
 	// wrote term and confstate, fails, and succeeds on a later round.
 	"Failed to detect schema version":  true,
 	"failed to update storage version": true,
+	// The WAL purge (maxWALFiles is 1) found its oldest file still in
+	// use, as it is between a WAL cut and the next snapshot: it keeps
+	// the file and tries again in 30 s.
+	"failed to lock file": true,
+}
+
+// demotedWithError are etcd warnings that go out at debug level when their
+// error field is the one given.
+var demotedWithError = map[string]string{
+	// The member's first proposal on start, which announces it and which
+	// ReadyNotify waits for, is refused while the applied index lags the
+	// committed one by more than 5,000, as it does until the member has
+	// applied the first entries it replays from its WAL (its applied index
+	// reads 0 until then). etcd retries at once, in a loop, with a warning
+	// a try: hundreds a restart. The refusal ends by itself; a publish
+	// that cannot succeed fails Start on its context instead.
+	"failed to publish local member to cluster through raft": "etcdserver: too many requests",
 }
 
 // slogCore is a zapcore.Core that forwards entries to a slog.Handler.
@@ -62,7 +79,14 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	r := slog.NewRecord(e.Time, c.level(e), e.Message, 0)
+	level := c.level(e)
+	if want, ok := demotedWithError[e.Message]; ok && errorField(fields) == want {
+		level = slog.LevelDebug
+		if !c.handler.Enabled(context.Background(), level) {
+			return nil
+		}
+	}
+	r := slog.NewRecord(e.Time, level, e.Message, 0)
 	r.AddAttrs(c.attrs...)
 	if e.LoggerName != "" {
 		r.AddAttrs(slog.String("logger", e.LoggerName))
@@ -88,6 +112,18 @@ func (c *slogCore) level(e zapcore.Entry) slog.Level {
 	default:
 		return slog.LevelError
 	}
+}
+
+// errorField is the text of the error field among fields, or "".
+func errorField(fields []zapcore.Field) string {
+	for _, f := range fields {
+		if f.Type == zapcore.ErrorType {
+			if err, ok := f.Interface.(error); ok && err != nil {
+				return err.Error()
+			}
+		}
+	}
+	return ""
 }
 
 // fieldAttrs turns zap fields into slog attributes, sorted by key.

@@ -50,6 +50,17 @@ func TestZapToSlog(t *testing.T) {
 			},
 		},
 		{
+			name: "publish retry demoted only for too many requests",
+			log: func(lg *zap.Logger) {
+				lg.Warn("failed to publish local member to cluster through raft", zap.Error(errors.New("etcdserver: too many requests")))
+				lg.Warn("failed to publish local member to cluster through raft", zap.Error(errors.New("etcdserver: request timed out")))
+			},
+			want: []string{
+				`level=DEBUG msg="failed to publish local member to cluster through raft" c=etcd error="etcdserver: too many requests"`,
+				`level=WARN msg="failed to publish local member to cluster through raft" c=etcd error="etcdserver: request timed out"`,
+			},
+		},
+		{
 			name:  "quiet demotes everything",
 			quiet: true,
 			log:   func(lg *zap.Logger) { lg.Error("setting up serving from embedded etcd failed.") },

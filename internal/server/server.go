@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -202,10 +201,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
 				for _, c := range cachers {
-					select {
-					case <-c.Ready():
-					default:
-						return errors.New("watch caches not ready")
+					if err := c.ReadinessCheck(); err != nil {
+						return err
 					}
 				}
 				return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,9 @@ type Cacher struct {
 	store *Store
 	cfg   Config
 	ready chan struct{}
+	// large is closed when the first list turns out to take more than
+	// one page (see ReadinessCheck).
+	large chan struct{}
 
 	mu   sync.Mutex
 	tree *btree.BTreeG[*cacheEntry]
@@ -82,6 +86,7 @@ func NewCacher(store *Store, cfg Config) *Cacher {
 		store:              store,
 		cfg:                cfg,
 		ready:              make(chan struct{}),
+		large:              make(chan struct{}),
 		tree:               btree.NewG(32, entryLess),
 		revChanged:         make(chan struct{}),
 		watchers:           map[uint64]*cacheWatcher{},
@@ -90,6 +95,38 @@ func NewCacher(store *Store, cfg Config) *Cacher {
 
 // Ready is closed once the cache holds its first list.
 func (c *Cacher) Ready() <-chan struct{} { return c.ready }
+
+// ReadinessCheck is the cache's part in the server's /readyz: nil once
+// the cache holds its first list, or while a first list of more than one
+// page (fillPageSize, 10,000 objects) is still filling; an error before.
+//
+// Upstream's API server holds readiness until every watch cache of a
+// built-in resource is filled, or --storage-initialization-timeout (a
+// minute) has passed. Filling takes time in proportion to the objects:
+// 2.5 s at 250,000 1 KiB ConfigMaps on two cores, more than etcd takes to
+// open them. A cache that is not filled serves nothing itself: Get, List
+// and Watch go to etcd (upstream's delegates Get and List too, and
+// answers a Watch 429 until it is filled), so the answers are the same,
+// only dearer, and readiness need not wait for the large caches.
+func (c *Cacher) ReadinessCheck() error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-c.large:
+		return nil
+	default:
+		return fmt.Errorf("watch cache %s not filled", c.cfg.Prefix)
+	}
+}
+
+// markLarge records that the first list is large (once; only Run calls it).
+func (c *Cacher) markLarge() {
+	select {
+	case <-c.large:
+	default:
+		close(c.large)
+	}
+}
 
 func (c *Cacher) isReady() bool {
 	select {
@@ -140,9 +177,13 @@ func (c *Cacher) Run(ctx context.Context) error {
 
 // listAndWatch loads the cache and follows etcd until the watch fails.
 func (c *Cacher) listAndWatch(ctx context.Context) error {
+	began := time.Now()
 	entries, rev, err := c.listAll(ctx)
 	if err != nil {
 		return err
+	}
+	if int64(len(entries)) > fillPageSize {
+		c.log().Info("watch cache filled", "prefix", c.cfg.Prefix, "objects", len(entries), "took", time.Since(began).Round(time.Millisecond))
 	}
 	tree := btree.NewG(32, entryLess)
 	for _, e := range entries {
@@ -208,15 +249,64 @@ func (c *Cacher) listAndWatch(ctx context.Context) error {
 	}
 }
 
-// listAll reads every object under the prefix at one revision, in pages.
+// Tunables of a cache's list (variables for tests): fillPageSize is the
+// objects read from etcd at once; fillDecoders bounds the goroutines
+// decoding pages, 0 meaning GOMAXPROCS.
+var (
+	fillPageSize int64 = maxPageSize
+	fillDecoders       = 0
+)
+
+// listAll reads every object under the prefix at one revision, in pages
+// of fillPageSize read one after the other, and decodes them while it
+// reads on: each page is decoded on a goroutine of its own, at most
+// fillDecoders (GOMAXPROCS) at once, and the entries come back in key
+// order. Reading a page costs etcd about as much as decoding it costs
+// the cache, so at 250,000 objects this fills in about half the time of
+// reading and decoding in turn. Pages not yet decoded are the only ones
+// held raw, so at most fillDecoders+1 of them are at a time.
 func (c *Cacher) listAll(ctx context.Context) ([]*cacheEntry, int64, error) {
-	var (
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := fillDecoders
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	type page struct {
+		kvs     []*mvccpb.KeyValue
 		entries []*cacheEntry
-		rev     int64
+	}
+	var (
+		pages    []*page
+		rev      int64
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, workers)
+		errOnce  sync.Once
+		firstErr error
 	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	decode := func(p *page) {
+		defer wg.Done()
+		defer func() { <-sem }()
+		p.entries = make([]*cacheEntry, 0, len(p.kvs))
+		for _, kv := range p.kvs {
+			if ctx.Err() != nil {
+				return
+			}
+			obj, err := c.store.codec.decode(kv.Value, kv.ModRevision)
+			if err != nil {
+				fail(fmt.Errorf("list %s: %s: %w", c.cfg.Prefix, kv.Key, err))
+				return
+			}
+			p.entries = append(p.entries, &cacheEntry{key: string(kv.Key), obj: obj, size: len(kv.Value)})
+		}
+		p.kvs = nil
+	}
 	key, end := c.cfg.Prefix, prefixEnd(c.cfg.Prefix)
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(maxPageSize)}
+	for ctx.Err() == nil {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(fillPageSize)}
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
@@ -224,23 +314,47 @@ func (c *Cacher) listAll(ctx context.Context) ([]*cacheEntry, int64, error) {
 		resp, err := c.store.client.Get(ctx, key, opts...)
 		observe("list", c.cfg.resourceLabel(), start)
 		if err != nil {
-			return nil, 0, fmt.Errorf("list %s: %w", c.cfg.Prefix, etcdErr(err))
+			fail(fmt.Errorf("list %s: %w", c.cfg.Prefix, etcdErr(err)))
+			break
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			obj, err := c.store.codec.decode(kv.Value, kv.ModRevision)
-			if err != nil {
-				return nil, 0, fmt.Errorf("list %s: %s: %w", c.cfg.Prefix, kv.Key, err)
+			if resp.More {
+				c.markLarge()
 			}
-			entries = append(entries, &cacheEntry{key: string(kv.Key), obj: obj, size: len(kv.Value)})
+		}
+		if len(resp.Kvs) > 0 {
+			p := &page{kvs: resp.Kvs}
+			pages = append(pages, p)
+			sem <- struct{}{}
+			wg.Add(1)
+			if !resp.More {
+				decode(p) // the last (often the only) page: no goroutine
+				break
+			}
+			go decode(p)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return entries, rev, nil
+			break
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = fmt.Errorf("list %s: %w", c.cfg.Prefix, ctx.Err())
+	}
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	n := 0
+	for _, p := range pages {
+		n += len(p.entries)
+	}
+	entries := make([]*cacheEntry, 0, n)
+	for _, p := range pages {
+		entries = append(entries, p.entries...)
+	}
+	return entries, rev, nil
 }
 
 // apply records a batch of etcd events: the cache, the ring and every
