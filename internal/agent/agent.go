@@ -53,8 +53,14 @@ type Config struct {
 	// RuntimeEndpoint is a CRI socket ("unix:///run/containerd/containerd.sock");
 	// empty starts and supervises a containerd of the agent's own.
 	RuntimeEndpoint string
-	// API is how the agent reaches the API server.
+	// API is how the agent reaches the API server: the kubelet's
+	// identity, system:node:<name>.
 	API *rest.Config
+	// ProxyAPI is the service proxy's identity (system:kube-proxy, bound
+	// to system:node-proxier) and DNSAPI the cluster DNS's (the coredns
+	// service account, bound to system:coredns): each reads only what it
+	// serves. nil uses API.
+	ProxyAPI, DNSAPI *rest.Config
 	// ServingCert is the kubelet's serving certificate; ClientCAs verify the
 	// API server's client certificate. Both are required.
 	ServingCert *tls.Certificate
@@ -151,6 +157,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	proxyClient, err := clientOr(cfg.ProxyAPI, client)
+	if err != nil {
+		return err
+	}
+	dnsClient, err := clientOr(cfg.DNSAPI, client)
+	if err != nil {
+		return err
+	}
 	events := record.NewBroadcaster()
 	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer events.Shutdown()
@@ -180,7 +194,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.DisableDNS && len(cfg.ClusterDNS) > 0 {
-		d, err := newDNS(cfg, client, cfg.ClusterDNS[0], log)
+		d, err := newDNS(cfg, dnsClient, cfg.ClusterDNS[0], log)
 		if err != nil {
 			return err
 		}
@@ -190,7 +204,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.DisableProxy {
-		p, err := newProxy(cfg, client, log)
+		p, err := newProxy(cfg, proxyClient, log)
 		if err != nil {
 			return err
 		}
@@ -279,4 +293,15 @@ func firstErr(errc chan error, def error) error {
 	default:
 		return def
 	}
+}
+
+// clientOr is a client for rc, at the kubelet's rates, or def when rc is
+// nil.
+func clientOr(rc *rest.Config, def kubernetes.Interface) (kubernetes.Interface, error) {
+	if rc == nil {
+		return def, nil
+	}
+	rc = rest.CopyConfig(rc)
+	rc.QPS, rc.Burst = 50, 100
+	return kubernetes.NewForConfig(rc)
 }

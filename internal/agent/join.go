@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // JoinConfig is `skiff agent`: a node on another machine joining a server.
@@ -107,8 +108,9 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	})
 }
 
-// fetchCA reads ca.crt of kube-system/kube-root-ca.crt without verifying
-// the server's certificate.
+// fetchCA reads the cluster CA from kube-public/cluster-info, the
+// kubeconfig kubeadm's and skiff's servers publish for joining nodes,
+// without verifying the server's certificate.
 func fetchCA(ctx context.Context, server, token string) ([]byte, error) {
 	c, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
 		TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
@@ -117,11 +119,20 @@ func fetchCA(ctx context.Context, server, token string) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+	cm, err := c.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("agent: fetching the cluster CA: %w", err)
 	}
-	return []byte(cm.Data["ca.crt"]), nil
+	kc, err := clientcmd.Load([]byte(cm.Data["kubeconfig"]))
+	if err != nil {
+		return nil, fmt.Errorf("agent: kube-public/cluster-info: %w", err)
+	}
+	for _, cluster := range kc.Clusters {
+		if len(cluster.CertificateAuthorityData) > 0 {
+			return cluster.CertificateAuthorityData, nil
+		}
+	}
+	return nil, errors.New("agent: kube-public/cluster-info holds no CA")
 }
 
 // localAddressTowards is this machine's source address for traffic to

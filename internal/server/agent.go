@@ -14,8 +14,15 @@ import (
 
 	"github.com/skiff-io/skiff/internal/agent"
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 	"github.com/skiff-io/skiff/internal/pki"
 )
+
+// dnsUser is the cluster DNS's identity: the coredns service account in
+// kube-system, as kubeadm and k3s run CoreDNS, which the bootstrap policy
+// binds to system:coredns. Its client certificate carries the account's
+// name and groups.
+const dnsUser = "system:serviceaccount:kube-system:coredns"
 
 // startAgent runs the node agent beside the control plane once bootstrap
 // has finished (the node Lease namespace exists then). It talks to the API
@@ -45,6 +52,20 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 	if err != nil {
 		return fmt.Errorf("kubelet serving certificate: %w", err)
 	}
+	// The proxy and the DNS act as themselves, each with a client
+	// certificate of its own.
+	proxyCert, proxyKey, err := bundle.IssueClient(rbac.UserKubeProxy, nil, dir, "proxy")
+	if err != nil {
+		return fmt.Errorf("proxy client certificate: %w", err)
+	}
+	dnsCert, dnsKey, err := bundle.IssueClient(dnsUser, []string{rbac.GroupServiceAccounts, rbac.GroupServiceAccounts + ":kube-system"}, dir, "dns")
+	if err != nil {
+		return fmt.Errorf("DNS client certificate: %w", err)
+	}
+	clientOf := func(cert, key, agent string) *rest.Config {
+		return &rest.Config{Host: url, UserAgent: agent,
+			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: cert, KeyFile: key}}
+	}
 	serving, err := tls.LoadX509KeyPair(srvCertFile, srvKeyFile)
 	if err != nil {
 		return fmt.Errorf("kubelet serving certificate: %w", err)
@@ -57,15 +78,13 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
 		ClusterCIDR:     cfg.ClusterCIDR,
 		ResolvConf:      cfg.ResolvConf,
-		API: &rest.Config{
-			Host:            url,
-			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: certFile, KeyFile: keyFile},
-			UserAgent:       "skiff-kubelet",
-		},
-		ServingCert: &serving,
-		ClientCAs:   bundle.CAPool,
-		Version:     apiserver.Version.GitVersion,
-		Log:         slog.Default(),
+		API:             clientOf(certFile, keyFile, "skiff-kubelet"),
+		ProxyAPI:        clientOf(proxyCert, proxyKey, "skiff-proxy"),
+		DNSAPI:          clientOf(dnsCert, dnsKey, "skiff-dns"),
+		ServingCert:     &serving,
+		ClientCAs:       bundle.CAPool,
+		Version:         apiserver.Version.GitVersion,
+		Log:             slog.Default(),
 	}
 	wg.Add(1)
 	go func() {

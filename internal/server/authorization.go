@@ -52,6 +52,11 @@ type authorization struct {
 	node  *node.Authorizer // nil unless Node is among the modes
 
 	bootstrapped, synced atomic.Bool
+	// loaded is closed once ready passes: the components the server runs
+	// start after it, so that their first requests are not refused for
+	// a binding the authorizer has not read yet.
+	loaded     chan struct{}
+	loadedOnce sync.Once
 }
 
 // parseModes reads --authorization-mode as upstream does: a
@@ -91,7 +96,7 @@ func newAuthorization(mode string) (*authorization, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &authorization{modes: modes}
+	a := &authorization{modes: modes, loaded: make(chan struct{})}
 	for _, m := range modes {
 		switch m {
 		case ModeAlwaysAllow:
@@ -240,6 +245,7 @@ func (a *authorization) start(ctx context.Context, wg *sync.WaitGroup, loopback 
 			return
 		}
 		a.synced.Store(true)
+		go a.waitLoaded(ctx)
 		agg.run(ctx)
 	}()
 	return nil
@@ -247,12 +253,46 @@ func (a *authorization) start(ctx context.Context, wg *sync.WaitGroup, loopback 
 
 // ready is the "poststarthook/rbac/bootstrap-roles" readiness check: the
 // default policy is in place and the authorizer has read every role and
-// binding.
+// binding, those of the policy included.
 func (a *authorization) ready(context.Context) error {
-	if !a.bootstrapped.Load() || !a.synced.Load() {
+	select {
+	case <-a.loaded:
+		return nil
+	default:
 		return errors.New("RBAC policy not loaded yet")
 	}
-	return nil
+}
+
+// waitLoaded closes loaded once the bootstrap policy is reconciled and the
+// informers have delivered it: the informers may have synced before the
+// policy was written, so the RBAC authorizer is asked, until it agrees,
+// for what the server's components do first (each takes its Lease).
+func (a *authorization) waitLoaded(ctx context.Context) {
+	probes := []rbac.Attributes{
+		leaseProbe(rbac.UserKubeScheduler, "kube-scheduler"),
+		leaseProbe(rbac.UserKubeController, "kube-controller-manager"),
+	}
+	_ = wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if !a.bootstrapped.Load() {
+			return false, nil
+		}
+		for _, p := range probes {
+			if a.rbac == nil {
+				break
+			}
+			if ok, _, _ := a.rbac.Authorize(ctx, p); !ok {
+				return false, nil
+			}
+		}
+		a.loadedOnce.Do(func() { close(a.loaded) })
+		return true, nil
+	})
+}
+
+func leaseProbe(user, lease string) rbac.Attributes {
+	return rbac.Attributes{User: &rbac.User{Name: user, Groups: []string{rbac.GroupAuthenticated}},
+		Verb: "get", Namespace: "kube-system", APIGroup: "coordination.k8s.io", APIVersion: "v1",
+		Resource: "leases", Name: lease, ResourceRequest: true}
 }
 
 // feedBindings keeps the RBAC authorizer's Roles and bindings as the

@@ -34,6 +34,8 @@ type bootstrapState struct {
 	// take Leases in kube-system start after it, so their first attempt
 	// succeeds instead of waiting out a retry period.
 	finished chan struct{}
+	// clusterInfo is the kubeconfig published as kube-public/cluster-info.
+	clusterInfo []byte
 }
 
 func (b *bootstrapState) check(context.Context) error {
@@ -50,7 +52,11 @@ func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, d
 	}
 	tries := 0
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if err := ensureObjects(ctx, cs, serviceIP, dnsIP, host, port); err != nil {
+		err := ensureObjects(ctx, cs, serviceIP, dnsIP, host, port)
+		if err == nil && b.clusterInfo != nil {
+			err = ensureClusterInfo(ctx, cs, b.clusterInfo)
+		}
+		if err != nil {
 			tries++
 			if tries%20 == 0 {
 				slog.Default().Warn("bootstrap objects not created yet", "err", err)

@@ -124,7 +124,7 @@ func Defaults() Config {
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 
-		AuthorizationMode:           ModeAlwaysAllow,
+		AuthorizationMode:           ModeNode + "," + ModeRBAC,
 		RequestTimeout:              apiserver.DefaultRequestTimeout,
 		MaxRequestsInFlight:         apiserver.DefaultMaxRequestsInFlight,
 		MaxMutatingRequestsInFlight: apiserver.DefaultMaxMutatingRequestsInFlight,

@@ -9,15 +9,19 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 	"github.com/skiff-io/skiff/internal/controller/manager"
 )
 
 // startControllers starts the controller-manager and the scheduler inside
-// `skiff server`, each a client of the API over the in-process loopback
-// connection, each leading only while it holds its Lease. rootCA is the
-// cluster CA the serviceaccount controller publishes (the loopback
-// configuration trusts no CA: it uses no TLS).
-func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, rootCA []byte, cfg Config, bootstrapped <-chan struct{}) error {
+// `skiff server`, each a client of the API over the in-process connection
+// (inProcess, which carries no credentials), each leading only while it
+// holds its Lease, and each acting as itself (ids): the scheduler as
+// system:kube-scheduler, the controller-manager as
+// system:kube-controller-manager, each controller as its service account
+// in kube-system. rootCA is the cluster CA the serviceaccount controller
+// publishes (the in-process configuration trusts no CA: it uses no TLS).
+func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.Config, ids *loopbackIdentities, rootCA []byte, cfg Config, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
@@ -27,13 +31,21 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Co
 		}
 	}
 	if !cfg.DisableScheduler {
-		if err := startScheduler(ctx, wg, loopback, bootstrapped); err != nil {
+		sched, err := ids.config(inProcess, rbac.UserKubeScheduler)
+		if err != nil {
+			return err
+		}
+		if err := startScheduler(ctx, wg, sched, bootstrapped); err != nil {
 			return err
 		}
 	}
-	client := rest.CopyConfig(loopback)
-	client.QPS, client.Burst = 2000, 4000
-	client.UserAgent = "skiff-controller-manager"
+	base := rest.CopyConfig(inProcess)
+	base.QPS, base.Burst = 2000, 4000
+	base.UserAgent = "skiff-controller-manager"
+	client, err := ids.config(base, rbac.UserKubeController)
+	if err != nil {
+		return err
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -43,7 +55,10 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Co
 			return
 		}
 		err := manager.Run(ctx, manager.Config{
-			Client:                 client,
+			Client: client,
+			ClientFor: func(account string) (*rest.Config, error) {
+				return ids.config(base, serviceAccountUser(account))
+			},
 			Controllers:            cfg.Controllers,
 			ClusterCIDR:            cfg.ClusterCIDR,
 			LBPool:                 cfg.LBPool,

@@ -18,7 +18,8 @@ import (
 )
 
 // startScheduler runs the scheduler inside `skiff server` while this
-// process holds the kube-system/skiff-scheduler Lease. Its client has no
+// process holds the kube-system/kube-scheduler Lease (upstream's name,
+// which the scheduler's bootstrap role may update). Its client has no
 // client-side rate limit: it is the server's own component on loopback,
 // and binding throughput is the point.
 func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, bootstrapped <-chan struct{}) error {
@@ -34,7 +35,7 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 		case <-ctx.Done():
 			return
 		}
-		err := leader.Run(ctx, client, "skiff-scheduler", leader.Identity(), func(ctx context.Context) {
+		err := leader.Run(ctx, client, "kube-scheduler", leader.Identity(), func(ctx context.Context) {
 			if err := RunScheduler(ctx, client, scheduler.Config{}); err != nil && ctx.Err() == nil {
 				slog.Default().Error("scheduler stopped", "err", err)
 			}

@@ -137,16 +137,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return c, nil
 	}
 
-	loopbackToken, err := randomToken()
-	if err != nil {
-		return err
-	}
+	ids := newLoopbackIdentities()
 	saTokens, err := newServiceAccountTokens(bundle.ServiceAccountKey)
 	if err != nil {
 		return err
 	}
 	saTokens.stores = stores
-	authn := apiserver.Authenticators{apiserver.X509{}, loopbackAuth(loopbackToken), saTokens.authenticator()}
+	authn := apiserver.Authenticators{apiserver.X509{}, ids, saTokens.authenticator()}
 	if cfg.TokenAuthFile != "" {
 		tf, err := apiserver.LoadTokenFile(cfg.TokenAuthFile)
 		if err != nil {
@@ -265,13 +262,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// The server's own components reach its API in process: the same
 	// requests as over HTTPS, without TLS and sockets (see
 	// apiserver.InProcessTransport). Host still names the real address.
-	loopback := &rest.Config{
-		Host:        url,
-		BearerToken: loopbackToken,
-		Transport:   apiserver.InProcessTransport(api),
-		QPS:         200,
-		Burst:       400,
-		UserAgent:   "skiff-server",
+	inProcess := &rest.Config{
+		Host:      url,
+		Transport: apiserver.InProcessTransport(api),
+		QPS:       200,
+		Burst:     400,
+		UserAgent: "skiff-server",
+	}
+	loopback, err := ids.config(inProcess, userAPIServer)
+	if err != nil {
+		return err
 	}
 	if err := enc.start(apiInformersCtx, &wg, db.Client(), loopback); err != nil {
 		return err
@@ -287,6 +287,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 
+	caPEM, err := os.ReadFile(bundle.CAFile)
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	if boot.clusterInfo, err = clusterInfoKubeconfig(url, caPEM); err != nil {
+		return err
+	}
 	componentsWG.Add(1)
 	go func() {
 		defer componentsWG.Done()
@@ -305,14 +312,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := startFlowControl(apiInformersCtx, &wg, flowControl, loopback); err != nil {
 		return err
 	}
-	rootCA, err := os.ReadFile(bundle.CAFile)
-	if err != nil {
-		return fmt.Errorf("cluster CA: %w", err)
-	}
-	if err := startControllers(componentsCtx, &componentsWG, loopback, rootCA, cfg, boot.finished); err != nil {
+	// The components start once the bootstrap objects exist and the
+	// authorizer has read the bootstrap policy.
+	componentsMayStart := allClosed(componentsCtx, boot.finished, authz.loaded)
+	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, caPEM, cfg, componentsMayStart); err != nil {
 		return err
 	}
-	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, url, host, boot.finished); err != nil {
+	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, url, host, componentsMayStart); err != nil {
 		return err
 	}
 
@@ -345,21 +351,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return nil
 }
 
-// loopbackAuth authenticates the server's own components.
-func loopbackAuth(token string) apiserver.Authenticator {
-	return tokenAuth{token: token, user: &apiserver.User{Name: "system:apiserver", Groups: []string{"system:masters", "system:authenticated"}}}
-}
-
-type tokenAuth struct {
-	token string
-	user  *apiserver.User
-}
-
-func (t tokenAuth) AuthenticateRequest(r *http.Request) (*apiserver.User, bool, error) {
-	if r.Header.Get("Authorization") == "Bearer "+t.token {
-		return t.user, true, nil
-	}
-	return nil, false, nil
+// allClosed is closed once every one of chs is (never, if ctx ends
+// first).
+func allClosed(ctx context.Context, chs ...<-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		for _, c := range chs {
+			select {
+			case <-c:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(out)
+	}()
+	return out
 }
 
 func randomToken() (string, error) {

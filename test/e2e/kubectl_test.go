@@ -46,13 +46,25 @@ func TestMain(m *testing.M) {
 type kubectl struct {
 	t *testing.T
 	c *framework.Cluster
+	// kubeconfig, when set, is used instead of the cluster's admin one.
+	kubeconfig string
+}
+
+// as is k acting with a bearer token instead of the admin's certificate.
+func (k kubectl) as(name, token string) kubectl {
+	k.kubeconfig = tokenKubeconfig(k.t, k.c, name, token)
+	return k
 }
 
 func (k kubectl) run(stdin string, args ...string) (string, error) {
 	k.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", k.c.Kubeconfig}, args...)...)
+	kubeconfig := k.c.Kubeconfig
+	if k.kubeconfig != "" {
+		kubeconfig = k.kubeconfig
+	}
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -108,6 +120,35 @@ func (k kubectl) waitFor(t *testing.T, what string, timeout time.Duration, cond 
 func (k kubectl) jsonpath(obj, path string) string {
 	out, _ := k.run("", "get", obj, "-o", "jsonpath="+path)
 	return strings.TrimSpace(out)
+}
+
+// tokenKubeconfig writes a kubeconfig for the cluster that authenticates
+// with a bearer token only, and returns its path.
+func tokenKubeconfig(t *testing.T, c *framework.Cluster, name, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: skiff
+  cluster:
+    server: https://127.0.0.1:%d
+    certificate-authority: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: %s
+  context:
+    cluster: skiff
+    user: %s
+current-context: %s
+`, c.Port, filepath.Join(c.DataDir, "tls", "ca.crt"), name, token, name, name, name)
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func tail(s string, n int) string {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -332,6 +333,50 @@ spec:
 		if took := time.Since(start); took < 3500*time.Millisecond || took > 25*time.Second {
 			t.Fatalf("deleting a pod that ignores SIGTERM with a 4 s grace period took %v", took)
 		}
+	})
+
+	t.Run("the kubelet API authorizes every caller", func(t *testing.T) {
+		k.t = t
+		port := jsonpath("node/"+framework.NodeName, "{.status.daemonEndpoints.kubeletEndpoint.Port}")
+		url := "https://127.0.0.1:" + port + "/pods"
+		k.ok("create", "serviceaccount", "kubelet-prober")
+		token := strings.TrimSpace(k.ok("create", "token", "kubelet-prober"))
+		// The kubelet's certificate is the node's, signed by the cluster
+		// CA; its name is not 127.0.0.1, so the client skips the check.
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		get := func(token string) (int, string) {
+			req, err := http.NewRequest(http.MethodGet, url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get(""); code != http.StatusUnauthorized {
+			t.Fatalf("the kubelet API without credentials: %d %q, want 401", code, body)
+		}
+		code, body := get(token)
+		if code != http.StatusForbidden || !strings.Contains(body, "Forbidden (user=system:serviceaccount:default:kubelet-prober, verb=get, resource=nodes, subresource=proxy)") {
+			t.Fatalf("the kubelet API for an account without nodes/proxy: %d %q, want 403 naming nodes/proxy", code, body)
+		}
+		// An account granted nodes/proxy (another one: the kubelet keeps a
+		// refusal for 30 s, as upstream's).
+		k.ok("create", "serviceaccount", "kubelet-reader")
+		k.ok("create", "clusterrole", "kubelet-proxy", "--verb=get", "--resource=nodes/proxy")
+		k.ok("create", "clusterrolebinding", "kubelet-reader", "--clusterrole=kubelet-proxy", "--serviceaccount=default:kubelet-reader")
+		reader := strings.TrimSpace(k.ok("create", "token", "kubelet-reader"))
+		waitFor(t, "the kubelet API for an account with nodes/proxy", 10*time.Second, func() (bool, string) {
+			code, body := get(reader)
+			return code == http.StatusOK && strings.Contains(body, `"bb"`), body
+		})
 	})
 
 	t.Run("node stats through nodes/proxy", func(t *testing.T) {

@@ -56,11 +56,21 @@ func TestControllerRuntime(t *testing.T) {
 	}
 	t.Logf("crwatch writes with --patch=%s", mode)
 
+	// crwatch acts as its own ServiceAccount, with only what its
+	// manifest grants (the server enforces RBAC by default).
+	manifest, err := os.ReadFile("testdata/crwatch-rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.okIn(string(manifest), "apply", "-f", "-")
+	token := strings.TrimSpace(k.ok("create", "token", "crwatch", "-n", "crw", "--duration=1h"))
+	kubeconfig := tokenKubeconfig(t, c, "crwatch", token)
+
 	k.ok("create", "configmap", "a", "-n", "crw", "--from-literal=x=1", "--from-literal=y=2")
 	k.ok("label", "configmap", "a", "-n", "crw", "crwatch=on")
 	k.ok("create", "configmap", "b", "-n", "crw", "--from-literal=x=1")
 
-	one := startCRWatch(t, crwatch, c, "one", mode)
+	one := startCRWatch(t, crwatch, c, kubeconfig, "one", mode)
 	holder := waitLease(t, k, func(h string) bool { return h != "" })
 	waitAnnotation(t, k, "a", map[string]string{"x": "1", "y": "2"})
 	one.waitLog(t, "elected leader")
@@ -103,7 +113,7 @@ func TestControllerRuntime(t *testing.T) {
 	})
 
 	t.Run("leadership passes on over the Lease", func(t *testing.T) {
-		two := startCRWatch(t, crwatch, c, "two", mode)
+		two := startCRWatch(t, crwatch, c, kubeconfig, "two", mode)
 		two.waitLog(t, "Attempting to acquire leader lease")
 		// Let two try for a few retry periods: one renews the Lease
 		// meanwhile (every 250ms), and two must keep waiting.
@@ -349,14 +359,14 @@ type crwatchProcess struct {
 // startCRWatch runs an instance of crwatch against the cluster's
 // namespace crw with short leader election periods; it is stopped in
 // t.Cleanup unless the test stopped it.
-func startCRWatch(t *testing.T, bin string, c *framework.Cluster, name, mode string) *crwatchProcess {
+func startCRWatch(t *testing.T, bin string, c *framework.Cluster, kubeconfig, name, mode string) *crwatchProcess {
 	t.Helper()
 	logPath := filepath.Join(c.DataDir, "crwatch-"+name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--kubeconfig", c.Kubeconfig, "--namespace", "crw", "--name", name, "--patch", mode,
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--namespace", "crw", "--name", name, "--patch", mode,
 		"--lease-duration=4s", "--renew-deadline=3s", "--retry-period=250ms")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -84,6 +85,9 @@ func TestPriorityAndFairness(t *testing.T) {
 	ctx := ctxT(t)
 	cs := c.Client
 	fc := cs.FlowcontrolV1()
+	bindCluster(t, cs, "testers-view", "view",
+		rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "testers"},
+		rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"})
 
 	// The bootstrap configuration is there, its schemas not dangling.
 	framework.Eventually(t, 30*time.Second, func() bool {

@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	kubeletserver "github.com/skiff-io/skiff/internal/kubelet/server"
 	"github.com/skiff-io/skiff/test/framework"
@@ -73,12 +74,18 @@ func TestNodeAuthorization(t *testing.T) {
 	}
 
 	// Its own Node status, yes; node b, no.
-	own, err := nodeA.CoreV1().Nodes().Get(ctx, "a", metav1.GetOptions{})
+	// The node controllers write the Node too (its podCIDR, taints): read
+	// again on a conflict, as a kubelet does.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		own, err := nodeA.CoreV1().Nodes().Get(ctx, "a", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		own.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
+		_, err = nodeA.CoreV1().Nodes().UpdateStatus(ctx, own, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	own.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
-	if _, err := nodeA.CoreV1().Nodes().UpdateStatus(ctx, own, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("node a updating its own status: %v", err)
 	}
 	other, err := nodeA.CoreV1().Nodes().Get(ctx, "b", metav1.GetOptions{})

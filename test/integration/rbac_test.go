@@ -124,6 +124,18 @@ func bind(t *testing.T, cs kubernetes.Interface, ns, name, clusterRole string, s
 	}
 }
 
+// bindCluster binds clusterRole to subjects cluster-wide (the tests of
+// authentication and flow control run under the default Node,RBAC too).
+func bindCluster(t *testing.T, cs kubernetes.Interface, name, clusterRole string, subjects ...rbacv1.Subject) {
+	t.Helper()
+	_, err := cs.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects: subjects}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func clientWithToken(t *testing.T, c *framework.Cluster, token string) kubernetes.Interface {
 	t.Helper()
 	cfg := rest.AnonymousClientConfig(c.Config)

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -98,10 +100,19 @@ func TestTokenFileAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := framework.StartInProcess(t, framework.WithTokenFile(tokens), framework.WithControllers())
+	bindCluster(t, c.Client, "alice-view", "view", rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "alice"})
 	for token, wantOK := range map[string]bool{"s3cret": true, "wrong": false} {
 		cfg := &rest.Config{Host: c.Config.Host, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: c.Config.CAData, CAFile: c.Config.CAFile}}
 		cs := kubernetes.NewForConfigOrDie(cfg)
 		_, err := cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+		if wantOK && apierrors.IsForbidden(err) {
+			// Authenticated; the binding may not have reached the
+			// authorizer yet.
+			framework.Eventually(t, 5*time.Second, func() bool {
+				_, err = cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
+				return !apierrors.IsForbidden(err)
+			})
+		}
 		if wantOK && err != nil {
 			t.Errorf("token %q: %v", token, err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -57,8 +58,14 @@ func TestServiceAccountTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bind(t, cs, "tok", "robot-view", "view", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "robot", Namespace: "tok"})
 	for name, tok := range map[string]string{"plain": plain, "pod-bound": bound} {
-		if _, err := as(tok).CoreV1().Pods("tok").List(ctx, metav1.ListOptions{}); err != nil {
+		var err error
+		framework.Eventually(t, 5*time.Second, func() bool {
+			_, err = as(tok).CoreV1().Pods("tok").List(ctx, metav1.ListOptions{})
+			return !apierrors.IsForbidden(err) // the binding reached the authorizer
+		})
+		if err != nil {
 			t.Fatalf("%s token: %v", name, err)
 		}
 	}

@@ -48,7 +48,7 @@ type Authorizer struct {
 }
 
 // New returns an Authorizer with an empty graph and the generic rules of
-// the bootstrap "system:node" ClusterRole.
+// the bootstrap "system:node" ClusterRole, and skiffRules.
 func New() *Authorizer {
 	var rules []rbacv1.PolicyRule
 	for _, cr := range rbac.ClusterRoles() {
@@ -56,7 +56,15 @@ func New() *Authorizer {
 			rules = cr.Rules
 		}
 	}
-	return &Authorizer{g: newGraph(), rules: compileGeneric(rules)}
+	return &Authorizer{g: newGraph(), rules: compileGeneric(append(rules, skiffRules...))}
+}
+
+// skiffRules are what a skiff kubelet needs beyond upstream's: it reads
+// EndpointSlices to hold a terminating pod until no Service sends it
+// traffic. A node may read every pod already, and a slice says no more
+// than the pods it lists.
+var skiffRules = []rbacv1.PolicyRule{
+	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
 }
 
 func (a *Authorizer) PutPod(p *corev1.Pod)              { a.g.putPod(p) }

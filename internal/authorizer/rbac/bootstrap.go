@@ -107,10 +107,16 @@ func aggregated(name, selectorLabel string, labels map[string]string) *rbacv1.Cl
 // reconciles at start, fresh on each call. admin, edit and view carry
 // only their aggregationRule, as upstream: their rules are those of the
 // system:aggregate-to-* roles (and, for admin and edit, of edit and
-// view), filled in by the aggregation controller. Left out: the
-// per-controller roles (system:controller:*), the CSR approver roles and
-// roles of add-ons skiff does not ship (heapster, kube-aggregator, ...).
+// view), filled in by the aggregation controller. With them: the roles of
+// the controllers skiff runs (system:controller:*) and system:coredns,
+// kubeadm's and k3s's role of the cluster DNS. Left out: the CSR approver
+// roles and roles of add-ons skiff does not ship (heapster,
+// kube-aggregator, ...).
 func ClusterRoles() []*rbacv1.ClusterRole {
+	return append(defaultRoles(), controllerRoles()...)
+}
+
+func defaultRoles() []*rbacv1.ClusterRole {
 	return []*rbacv1.ClusterRole{
 		clusterRole("cluster-admin", nil,
 			on(l("*"), l("*"), l("*")),
@@ -224,6 +230,11 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 		clusterRole("system:kube-dns", nil,
 			on(l(core), l("endpoints", "services"), l("list", "watch")),
 		),
+		// The cluster DNS, as kubeadm and k3s install CoreDNS.
+		clusterRole("system:coredns", nil,
+			on(l(core), l("endpoints", "namespaces", "pods", "services"), l("list", "watch")),
+			on(l(discovery), l("endpointslices"), l("list", "watch")),
+		),
 		clusterRole("system:node-proxier", nil,
 			on(l(core), l("endpoints", "services"), l("list", "watch")),
 			on(l(core), l("nodes"), read),
@@ -289,6 +300,10 @@ func user(name string) rbacv1.Subject {
 // ClusterRole of its own name. system:node is bound to nobody, as
 // upstream since the Node authorizer.
 func ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
+	return append(defaultBindings(), controllerRoleBindings()...)
+}
+
+func defaultBindings() []*rbacv1.ClusterRoleBinding {
 	return []*rbacv1.ClusterRoleBinding{
 		clusterRoleBinding("cluster-admin", group(SystemMasters)),
 		clusterRoleBinding("system:monitoring", group(GroupMonitoring)),
@@ -299,6 +314,8 @@ func ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		clusterRoleBinding("system:kube-controller-manager", user(UserKubeController)),
 		clusterRoleBinding("system:kube-dns",
 			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "kube-dns", Namespace: "kube-system"}),
+		clusterRoleBinding("system:coredns",
+			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "coredns", Namespace: "kube-system"}),
 		clusterRoleBinding("system:kube-scheduler", user(UserKubeScheduler)),
 		clusterRoleBinding("system:volume-scheduler", user(UserKubeScheduler)),
 		clusterRoleBinding("system:node"),

@@ -22,6 +22,33 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/ttlafterfinished"
 )
 
+// accounts names the service account each controller acts as (in
+// kube-system), upstream's name for the controller that does its work;
+// the bootstrap policy binds system:controller:<account> to it.
+var accounts = map[string]string{
+	"garbagecollector":   "generic-garbage-collector",
+	"nodelifecycle":      "node-controller",
+	"nodeipam":           "node-controller",
+	"job":                "job-controller",
+	"cronjob":            "cronjob-controller",
+	"ttl-after-finished": "ttl-after-finished-controller",
+	"daemonset":          "daemon-set-controller",
+	"deployment":         "deployment-controller",
+	"endpointslice":      "endpointslice-controller",
+	"endpoints":          "endpoint-controller",
+	"serviceaccount":     "service-account-controller",
+	"resourcequota":      "resourcequota-controller",
+	"disruption":         "disruption-controller",
+	"namespace":          "namespace-controller",
+	servicelb.Name:       "service-controller",
+	"replicaset":         "replicaset-controller",
+	"statefulset":        "statefulset-controller",
+}
+
+// Account is the service account (in kube-system) the controller named
+// acts as.
+func Account(controller string) string { return accounts[controller] }
+
 // known maps each controller's --controllers name to its constructor.
 var known = map[string]Constructor{
 	"garbagecollector": func(c Context) (Runnable, error) {
@@ -68,7 +95,11 @@ var known = map[string]Constructor{
 			}
 			ca = b
 		}
-		return serviceaccount.New(c.Client, c.Informers, c.Recorder("serviceaccount-controller"), serviceaccount.Options{RootCA: ca})
+		publisher, err := c.As("root-ca-cert-publisher")
+		if err != nil {
+			return nil, err
+		}
+		return serviceaccount.New(c.Client, c.Informers, c.Recorder("serviceaccount-controller"), serviceaccount.Options{RootCA: ca, RootCAClient: publisher})
 	},
 	"resourcequota": func(c Context) (Runnable, error) {
 		return resourcequota.New(c.Client, c.Informers, c.Recorder("resourcequota-controller"))

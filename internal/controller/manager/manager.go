@@ -1,6 +1,6 @@
 // Package manager is skiff's controller-manager: it runs the controllers
 // of internal/controller/<name> over one shared informer factory, while this
-// process holds the kube-system/skiff-controller-manager Lease. Each
+// process holds the kube-system/kube-controller-manager Lease. Each
 // controller is a client of the API like any other (rule 1).
 package manager
 
@@ -26,8 +26,14 @@ import (
 
 // Config is the controller-manager's configuration.
 type Config struct {
-	// Client reaches the API server.
+	// Client reaches the API server as the controller-manager itself: the
+	// shared informers, leader election and events use it.
 	Client *rest.Config
+	// ClientFor, when set, is the configuration a controller acts with,
+	// given the service account upstream's kube-controller-manager gives
+	// it in kube-system (its --use-service-account-credentials); nil
+	// means every controller uses Client.
+	ClientFor func(account string) (*rest.Config, error)
 	// Controllers names the controllers to run: "*" for all, "name" to
 	// add one, "-name" to leave one out (kube-controller-manager's
 	// --controllers). Empty runs none.
@@ -58,6 +64,10 @@ type Context struct {
 	Config     Config
 	// Recorder returns an event recorder reporting as component.
 	Recorder func(component string) record.EventRecorder
+	// As returns a client acting as another controller's service account
+	// (a controller that does the work of two upstream controllers acts
+	// as each for its part).
+	As func(account string) (kubernetes.Interface, error)
 }
 
 // Runnable is a built controller: Start blocks until ctx ends and returns
@@ -149,7 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if id == "" {
 		id = leader.Identity()
 	}
-	return leader.Run(ctx, client, "skiff-controller-manager", id, run)
+	return leader.Run(ctx, client, "kube-controller-manager", id, run)
 }
 
 func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface, names []string) error {
@@ -160,17 +170,36 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 	defer broadcaster.Shutdown()
 
 	factory := informers.NewSharedInformerFactory(client, 0)
-	cc := Context{
-		Client:     client,
-		Informers:  factory,
-		RESTConfig: cfg.Client,
-		Config:     cfg,
-		Recorder: func(component string) record.EventRecorder {
-			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
-		},
+	as := func(account string) (*rest.Config, kubernetes.Interface, error) {
+		if cfg.ClientFor == nil {
+			return cfg.Client, client, nil
+		}
+		rc, err := cfg.ClientFor(account)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := kubernetes.NewForConfig(rc)
+		return rc, c, err
 	}
 	var runnables []Runnable
 	for _, n := range names {
+		rc, c, err := as(Account(n))
+		if err != nil {
+			return fmt.Errorf("controller %s: client: %w", n, err)
+		}
+		cc := Context{
+			Client:     c,
+			Informers:  factory,
+			RESTConfig: rc,
+			Config:     cfg,
+			Recorder: func(component string) record.EventRecorder {
+				return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+			},
+			As: func(account string) (kubernetes.Interface, error) {
+				_, c, err := as(account)
+				return c, err
+			},
+		}
 		r, err := known[n](cc)
 		if err != nil {
 			return fmt.Errorf("controller %s: %w", n, err)

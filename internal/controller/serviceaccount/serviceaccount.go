@@ -43,6 +43,10 @@ type Options struct {
 	RootCA []byte
 	// Workers is the number of namespaces reconciled at once (default 2).
 	Workers int
+	// RootCAClient writes kube-root-ca.crt; nil uses the controller's
+	// client. Upstream publishes it as a controller of its own
+	// (root-ca-cert-publisher), with a role of its own.
+	RootCAClient kubernetes.Interface
 }
 
 // Controller keeps the default ServiceAccount and root CA ConfigMap.
@@ -164,7 +168,11 @@ func (c *Controller) ensureRootCA(ctx context.Context, ns string) error {
 		return nil
 	}
 	want := string(c.opts.RootCA)
-	api := c.client.CoreV1().ConfigMaps(ns)
+	client := c.client
+	if c.opts.RootCAClient != nil {
+		client = c.opts.RootCAClient
+	}
+	api := client.CoreV1().ConfigMaps(ns)
 	cm, err := c.configMaps.ConfigMaps(ns).Get(RootCAConfigMap)
 	if apierrors.IsNotFound(err) {
 		cm := &corev1.ConfigMap{
