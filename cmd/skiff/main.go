@@ -104,6 +104,12 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.SecretsEncryptionProvider, "secrets-encryption-provider", cfg.SecretsEncryptionProvider, "provider of the key --secrets-encryption generates: secretbox or aescbc (an existing configuration keeps its own)")
 	f.DurationVar(&cfg.ShutdownDelayDuration, "shutdown-delay-duration", cfg.ShutdownDelayDuration, "after SIGTERM, keep serving this long with /readyz failing before no longer accepting requests (time for load balancers to take the server out)")
 	f.BoolVar(&cfg.ShutdownSendRetryAfter, "shutdown-send-retry-after", cfg.ShutdownSendRetryAfter, "when shutting down, keep listening until the requests in flight have finished, answering new ones 429 with Retry-After and Connection: close")
+	f.StringVar(&cfg.AuditPolicyFile, "audit-policy-file", "", "audit Policy file (audit.k8s.io/v1, YAML or JSON): which requests are audited, at which level; without it nothing is audited")
+	f.StringVar(&cfg.AuditLogPath, "audit-log-path", "", "file the audit events are written to, one JSON object a line; '-' means standard output")
+	f.IntVar(&cfg.AuditLogMaxAge, "audit-log-maxage", 0, "days to keep rotated audit log files (0: no limit)")
+	f.IntVar(&cfg.AuditLogMaxBackup, "audit-log-maxbackup", 0, "rotated audit log files to keep (0: all)")
+	f.IntVar(&cfg.AuditLogMaxSize, "audit-log-maxsize", 0, "size in megabytes at which the audit log is rotated (0: 100)")
+	f.BoolVar(&cfg.AuditLogCompress, "audit-log-compress", false, "gzip the rotated audit log files")
 	return cmd
 }
 

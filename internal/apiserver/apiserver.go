@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/skiff-io/skiff/internal/audit"
 	"github.com/skiff-io/skiff/internal/flowcontrol"
 	"github.com/skiff-io/skiff/internal/registry"
 	"github.com/skiff-io/skiff/internal/storage"
@@ -71,6 +72,12 @@ type Config struct {
 	// FlowControl, when set, admits requests by API Priority and
 	// Fairness instead of the in-flight bounds (see priorityAndFairness).
 	FlowControl *flowcontrol.Controller
+
+	// AuditPolicy decides which requests are audited, at which level;
+	// AuditSink receives their events (see audit.go). Requests are
+	// audited only when both are set.
+	AuditPolicy *audit.Policy
+	AuditSink   AuditSink
 }
 
 // Server is the API's http.Handler.
@@ -121,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = AlwaysAllow{}
 	}
+	cfg.Authorizer = auditedAuthorizer(cfg)
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
@@ -260,6 +268,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &recordingWriter{ResponseWriter: w, code: http.StatusOK}
 	info := parseRequest(r)
+	r = s.auditInit(rw, r, start)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -292,9 +301,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve authenticates, authorizes, admits the request (API Priority and
 // Fairness, or the in-flight bounds) and routes it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	var ar *auditRecord // the request's audit event; nil when not audited
 	if !publicPath(r.URL.Path) {
 		u, err := s.authenticate(r)
 		if err != nil {
+			if w, r, ar = s.auditBegin(w, r, info, nil); ar != nil {
+				defer ar.end()
+			}
 			// A client without credentials gets no more of the
 			// connection: net/http would otherwise wait for the rest of
 			// its body, however slowly it comes, before reusing it.
@@ -303,12 +316,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 			writeError(w, r, err)
 			return
 		}
+		if w, r, ar = s.auditBegin(w, r, info, u); ar != nil {
+			defer ar.end()
+		}
 		if r, u, err = s.impersonate(r, u, info); err != nil {
 			writeError(w, r, err)
 			return
 		}
+		ar.impersonated(r, u)
 		r = r.WithContext(withUser(r.Context(), u))
-		if err := s.authorize(r, u, info); err != nil {
+		if err := s.authorizeAudited(r, u, info, ar); err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -318,13 +335,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 			return
 		}
 		defer release()
+	} else if w, r, ar = s.auditPublic(w, r, info); ar != nil {
+		defer ar.end()
 	}
 	if wantsGzip(r, info) {
 		g := newGzipWriter(w)
 		defer g.finish()
-		w = g
+		w = ar.uncompressed(g)
 	}
-	s.mux.ServeHTTP(w, r.WithContext(WithNotes(context.WithValue(r.Context(), requestInfoKey{}, info), w)))
+	ctx := WithNotes(context.WithValue(r.Context(), requestInfoKey{}, info), w)
+	ar.handlers(ctx)
+	s.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 type requestInfoKey struct{}

@@ -100,6 +100,20 @@ type Config struct {
 	ShutdownDelayDuration  time.Duration
 	ShutdownSendRetryAfter bool
 
+	// AuditPolicyFile is upstream's audit Policy (audit.k8s.io/v1,
+	// --audit-policy-file); without it nothing is audited. AuditLogPath
+	// is where the events go, "-" for standard output
+	// (--audit-log-path); the file is rotated at AuditLogMaxSize
+	// megabytes, keeping AuditLogMaxBackup old files for AuditLogMaxAge
+	// days (0: lumberjack's defaults: 100 MB, all files, forever).
+	AuditPolicyFile   string
+	AuditLogPath      string
+	AuditLogMaxAge    int
+	AuditLogMaxBackup int
+	AuditLogMaxSize   int
+	// AuditLogCompress gzips the rotated files (--audit-log-compress).
+	AuditLogCompress bool
+
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}

@@ -64,6 +64,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	auditPolicy, err := loadAuditPolicy(cfg, lg)
+	if err != nil {
+		return err
+	}
 	firstIP := admission.FirstIP(cidr)
 	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: cfg.TLSSANs, ServiceIP: net.IP(firstIP.AsSlice())})
 	if err != nil {
@@ -156,6 +160,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(storage.Collectors()...)
 
+	auditLog, err := openAuditLog(cfg, auditPolicy, reg, lg)
+	if err != nil {
+		return err
+	}
+	if auditLog != nil {
+		// Deferred here, it runs once the HTTP server has drained and
+		// the components beside it have stopped: the last events are
+		// written out.
+		defer func() {
+			if err := auditLog.Close(); err != nil {
+				lg.Warn("closing the audit log", "err", err)
+			}
+		}()
+	}
+
 	authz, err := newAuthorization(cfg.AuthorizationMode)
 	if err != nil {
 		return err
@@ -219,6 +238,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		MaxRequestsInFlight:         cfg.MaxRequestsInFlight,
 		MaxMutatingRequestsInFlight: cfg.MaxMutatingRequestsInFlight,
 		FlowControl:                 flowControl,
+		AuditPolicy:                 auditPolicy,
+		AuditSink:                   auditSink(auditLog),
 	})
 	if err != nil {
 		return err
