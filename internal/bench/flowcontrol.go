@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -100,6 +101,18 @@ func FlowControl(ctx context.Context, cfg FlowControlConfig, out io.Writer) erro
 		return err
 	}
 	if err := waitServerReady(ctx, admin); err != nil {
+		return err
+	}
+	// The server enforces RBAC: alice and bob may read everything.
+	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-view"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{
+			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "alice"},
+			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
 		return err
 	}
 	bobCfg := rest.AnonymousClientConfig(rc)

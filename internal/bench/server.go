@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -14,7 +17,8 @@ import (
 // startServer runs `skiff server` in this process on dir, with no node
 // agent, no controllers and no scheduler (a bench starts what it measures),
 // and returns its admin client configuration and the loopback
-// configuration its own components use, once it serves. opts change the
+// configuration its scheduler uses (as system:kube-scheduler), once it
+// serves. opts change the
 // server's configuration further. stop shuts it down and waits for it.
 func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) (rc, loopback *rest.Config, stop func(), err error) {
 	scfg := server.Defaults()
@@ -24,7 +28,7 @@ func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) 
 	scfg.Controllers = nil
 	scfg.DisableScheduler = true
 	scfg.Ready = make(chan struct{})
-	scfg.Loopback = func(c *rest.Config) { loopback = c }
+	scfg.SchedulerLoopback = func(c *rest.Config) { loopback = c }
 	for _, o := range opts {
 		o(&scfg)
 	}
@@ -42,6 +46,20 @@ func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) 
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
+	}
+	// Ready: the RBAC policy loaded among the rest, so that the bench's
+	// components are not refused at first.
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		return cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil, nil
+	})
+	if err != nil {
+		stop()
+		return nil, nil, nil, fmt.Errorf("server not ready: %w", err)
 	}
 	return rc, loopback, stop, nil
 }

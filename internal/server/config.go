@@ -118,9 +118,11 @@ type Config struct {
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}
 	// Loopback, if not nil, is given the client configuration of the
-	// server's own components (the in-process transport, full access)
-	// before Ready closes; `skiff bench` runs its scheduler on it.
-	Loopback func(*rest.Config)
+	// API server's own machinery (the in-process transport, as
+	// system:apiserver: full access) before Ready closes; SchedulerLoopback
+	// that of the scheduler (system:kube-scheduler), on which `skiff
+	// bench` runs its scheduler as `skiff server` does.
+	Loopback, SchedulerLoopback func(*rest.Config)
 }
 
 // Defaults returns the configuration `skiff server` has without flags.

@@ -30,11 +30,14 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 			return fmt.Errorf("--lb-pool: %w", err)
 		}
 	}
+	sched, err := ids.config(inProcess, rbac.UserKubeScheduler)
+	if err != nil {
+		return err
+	}
+	if cfg.SchedulerLoopback != nil {
+		cfg.SchedulerLoopback(rest.CopyConfig(sched))
+	}
 	if !cfg.DisableScheduler {
-		sched, err := ids.config(inProcess, rbac.UserKubeScheduler)
-		if err != nil {
-			return err
-		}
 		if err := startScheduler(ctx, wg, sched, bootstrapped); err != nil {
 			return err
 		}

@@ -1,0 +1,162 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/server"
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// BenchmarkTrustBoundaryAPI measures what the trust boundary costs a
+// workload's requests, in one run: a service account bound to edit in its
+// namespace, beside 1,000 other ClusterRoles and RoleBindings, creates
+// Pods and Secrets and lists 500 Pods, against a server with
+// authorization off and Secrets stored plain ("off") and one on its
+// defaults with Secrets encrypted ("on": Node,RBAC and secretbox).
+func BenchmarkTrustBoundaryAPI(b *testing.B) {
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			c := framework.StartInProcess(b, func(cfg *server.Config) {
+				cfg.Controllers = nil
+				cfg.DisableScheduler = true
+				if mode == "off" {
+					cfg.AuthorizationMode = server.ModeAlwaysAllow
+				} else {
+					cfg.SecretsEncryption, cfg.SecretsEncryptionProvider = true, "secretbox"
+				}
+			})
+			ctx := context.Background()
+			cs := workloadClient(b, c, ctx)
+			var n atomic.Int64
+			b.Run("pod-create-parallel", func(b *testing.B) {
+				b.SetParallelism(4)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", n.Add(1))},
+							Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+						if _, err := cs.CoreV1().Pods("work").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("secret-create", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s%d", n.Add(1))},
+						Data: map[string][]byte{"v": make([]byte, 1024)}}
+					if _, err := cs.CoreV1().Secrets("work").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.StopTimer()
+			if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "list"}}, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			bindEdit(b, c.Client, "list")
+			framework.Eventually(b, 10*time.Second, func() bool {
+				_, err := cs.CoreV1().Pods("list").List(ctx, metav1.ListOptions{Limit: 1})
+				return err == nil
+			})
+			for i := 0; i < 500; i++ {
+				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i)},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+				if _, err := c.Client.CoreV1().Pods("list").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
+			for _, rv := range []string{"", "0"} {
+				name := "pod-list500-etcd"
+				if rv == "0" {
+					name = "pod-list500-cache"
+				}
+				b.Run(name, func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						l, err := cs.CoreV1().Pods("list").List(ctx, metav1.ListOptions{ResourceVersion: rv})
+						if err != nil || len(l.Items) != 500 {
+							b.Fatalf("list: %v", err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// workloadClient makes namespace "work" and a service account "app" in it
+// bound to edit there, 1,000 other ClusterRoles and RoleBindings (in 50
+// namespaces, to other accounts), and returns a client acting as app.
+func workloadClient(b *testing.B, c *framework.Cluster, ctx context.Context) kubernetes.Interface {
+	b.Helper()
+	admin := c.Client
+	for i := 0; i < 50; i++ {
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ns-%d", i)}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		g := fmt.Sprintf("group%d.example.com", i)
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("role-%d", i)}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{g}, Resources: []string{"widgets", "gadgets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{fmt.Sprintf("cm-%d", i)}, Verbs: []string{"get", "update"}},
+		}}
+		if _, err := admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("rb-%d", i)},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: fmt.Sprintf("sa-%d", i), Namespace: fmt.Sprintf("ns-%d", i%50)}}}
+		if _, err := admin.RbacV1().RoleBindings(fmt.Sprintf("ns-%d", i%50)).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "work"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.CoreV1().ServiceAccounts("work").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	bindEdit(b, admin, "work")
+	secs := int64(3600)
+	tr, err := admin.CoreV1().ServiceAccounts("work").CreateToken(ctx, "app",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &secs}}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc := rest.AnonymousClientConfig(c.Config)
+	rc.BearerToken = tr.Status.Token
+	rc.QPS, rc.Burst = -1, 0
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	framework.Eventually(b, 10*time.Second, func() bool {
+		_, err := cs.CoreV1().Pods("work").List(ctx, metav1.ListOptions{Limit: 1})
+		return err == nil
+	})
+	return cs
+}
+
+// bindEdit binds edit to work/app in namespace ns.
+func bindEdit(b *testing.B, admin kubernetes.Interface, ns string) {
+	b.Helper()
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "app-edit"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "app", Namespace: "work"}}}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+}
