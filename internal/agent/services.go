@@ -25,6 +25,9 @@ import (
 // DNSCache does).
 const dnsInterface = "skiff-dns"
 
+// DNSInterface is dnsInterface, for `skiff killall`, which deletes it.
+const DNSInterface = dnsInterface
+
 // clusterDNS is the kube-dns Service's ClusterIP, which bootstrap creates
 // from the first start; "" when there is none.
 func clusterDNS(ctx context.Context, client kubernetes.Interface) (string, error) {

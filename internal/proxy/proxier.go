@@ -34,7 +34,7 @@ type Config struct {
 	// from outside it is masqueraded. Empty masquerades all of it.
 	ClusterCIDR string
 	Client      kubernetes.Interface
-	// Table is the nftables table (family ip); default "skiff".
+	// Table is the nftables table (family ip); default DefaultTable.
 	Table string
 	// MinSyncPeriod is the least time between two syncs, so that bursts
 	// of changes coalesce (default 100ms). SyncPeriod is how often
@@ -73,11 +73,15 @@ type Proxier struct {
 	slices   cache.Indexer
 }
 
+// DefaultTable is the nftables table (family ip) the proxy programs
+// unless Config.Table names another; `skiff killall` deletes it.
+const DefaultTable = "skiff"
+
 // New checks cfg and that nft works here (it needs the nft binary, v1.0.1
 // or later, and CAP_NET_ADMIN); it changes nothing until Start.
 func New(cfg Config) (*Proxier, error) {
 	if cfg.Table == "" {
-		cfg.Table = "skiff"
+		cfg.Table = DefaultTable
 	}
 	nft, err := knftables.New(knftables.IPv4Family, cfg.Table)
 	if err != nil {
@@ -92,7 +96,7 @@ func newProxier(cfg Config, nft knftables.Interface) (*Proxier, error) {
 		return nil, errors.New("proxy: a client is required")
 	}
 	if cfg.Table == "" {
-		cfg.Table = "skiff"
+		cfg.Table = DefaultTable
 	}
 	if cfg.MinSyncPeriod <= 0 {
 		cfg.MinSyncPeriod = 100 * time.Millisecond
