@@ -75,6 +75,9 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
 	f.StringVar(&cfg.WriteKubeconfig, "write-kubeconfig", "", "where to write the admin kubeconfig (default <data-dir>/admin.kubeconfig)")
 	f.StringArrayVar(&cfg.TLSSANs, "tls-san", nil, "extra DNS name or IP for the serving certificate (repeatable)")
+	// For tests: leaf certificates that live minutes, to see them renewed.
+	f.DurationVar(&cfg.CertValidity, "cert-validity", 0, "lifetime of the leaf certificates issued (default a year); they are renewed two thirds into it")
+	_ = f.MarkHidden("cert-validity")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "range of service cluster IPs")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "range of service node ports")
 	f.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "client URLs of an external etcd cluster (default: embedded etcd)")

@@ -61,10 +61,13 @@ type Config struct {
 	// service account, bound to system:coredns): each reads only what it
 	// serves. nil uses API.
 	ProxyAPI, DNSAPI *rest.Config
-	// ServingCert is the kubelet's serving certificate; ClientCAs verify the
-	// API server's client certificate. Both are required.
-	ServingCert *tls.Certificate
-	ClientCAs   *x509.CertPool
+	// ServingCert is the kubelet's serving certificate, or
+	// GetServingCert returns it on each TLS handshake (one that is renewed
+	// while the agent runs); ClientCAs verify the API server's client
+	// certificate. A certificate and ClientCAs are required.
+	ServingCert    *tls.Certificate
+	GetServingCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	ClientCAs      *x509.CertPool
 	// Bridge is the Linux bridge of the pod network ("skiff0").
 	Bridge string
 	// ClusterDNS and ClusterDomain configure ClusterFirst pods. Without
@@ -95,7 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.Default()
 	}
 	log = log.With("component", "agent")
-	if cfg.API == nil || cfg.ServingCert == nil || cfg.ClientCAs == nil || cfg.NodeName == "" {
+	if cfg.API == nil || (cfg.ServingCert == nil && cfg.GetServingCert == nil) || cfg.ClientCAs == nil || cfg.NodeName == "" {
 		return errors.New("agent: API, ServingCert, ClientCAs and NodeName are required")
 	}
 	root := filepath.Join(cfg.DataDir, "agent")
@@ -249,9 +252,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	allocatable = k.Allocatable
+	servingTLS := &tls.Config{GetCertificate: cfg.GetServingCert, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12}
+	if cfg.GetServingCert == nil {
+		servingTLS.Certificates = []tls.Certificate{*cfg.ServingCert}
+	}
 	srv, err := server.New(server.Config{
 		Addr:     net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),
-		TLS:      &tls.Config{Certificates: []tls.Certificate{*cfg.ServingCert}, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12},
+		TLS:      servingTLS,
 		NodeName: cfg.NodeName,
 		Auth:     server.APIReviews{Client: client},
 		Runtime:  rs,

@@ -54,6 +54,9 @@ type Config struct {
 	// kubelets for pods/log, exec, attach, portforward and nodes/proxy;
 	// nil presents none. Kubelets' serving certificates are not verified.
 	KubeletClientCert *tls.Certificate
+	// GetKubeletClientCert, when set, is asked for that certificate on
+	// every TLS handshake instead (one renewed while the server runs).
+	GetKubeletClientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	// ExternalAddress is host:port that discovery tells clients to use.
 	ExternalAddress string
 	// Registerer receives the server's metrics; nil means none.
@@ -186,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.discovery = newDiscovery(cfg.Resources, cfg.ExternalAddress)
 	s.metrics = newMetrics(cfg.Registerer)
-	s.kubelet = newKubeletClient(cfg.KubeletClientCert)
+	s.kubelet = newKubeletClient(cfg.KubeletClientCert, cfg.GetKubeletClientCert)
 	s.mux = s.routes()
 	return s, nil
 }

@@ -38,7 +38,7 @@ type kubeletClient struct {
 	transport *http.Transport
 }
 
-func newKubeletClient(cert *tls.Certificate) *kubeletClient {
+func newKubeletClient(cert *tls.Certificate, getCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *kubeletClient {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Upstream's default: the kubelet's serving certificate is not
@@ -47,7 +47,13 @@ func newKubeletClient(cert *tls.Certificate) *kubeletClient {
 		InsecureSkipVerify: true, //nolint:gosec // see above
 		NextProtos:         []string{"http/1.1"},
 	}
-	if cert != nil {
+	switch {
+	case getCert != nil:
+		// Per handshake: a renewed certificate is presented on the next
+		// connection; those open (an exec, a follow) keep the one they
+		// began with.
+		cfg.GetClientCertificate = getCert
+	case cert != nil:
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	return &kubeletClient{

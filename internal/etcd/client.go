@@ -74,7 +74,23 @@ func clientTLS(cfg Config) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("etcd client certificate: %w", err)
 		}
-		t.Certificates = []tls.Certificate{pair}
+		t.GetClientCertificate = reloadingClientCert(cfg.ClientCertFile, cfg.ClientKeyFile, &pair)
 	}
 	return t, nil
+}
+
+// reloadingClientCert presents the pair the files hold at each handshake
+// (the client reconnects rarely: a read per handshake costs nothing), so
+// that a certificate renewed while the server runs is used from the next
+// connection on, as etcd's own TLSInfo does. Should the files not load
+// (a pair caught between two writes), it presents the last pair that did.
+func reloadingClientCert(certFile, keyFile string, first *tls.Certificate) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	var last atomic.Pointer[tls.Certificate]
+	last.Store(first)
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		if pair, err := tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+			last.Store(&pair)
+		}
+		return last.Load(), nil
+	}
 }

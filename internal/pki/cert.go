@@ -21,14 +21,67 @@ import (
 )
 
 const (
-	caValidity   = 10 * 365 * 24 * time.Hour
-	leafValidity = 365 * 24 * time.Hour
-	// renewBefore: a leaf that expires sooner than this is reissued on
-	// start (k3s does the same with 90 days).
-	renewBefore = 90 * 24 * time.Hour
-	// backdate covers clocks that are a little behind the issuer's.
-	backdate = time.Hour
+	caValidity = 10 * 365 * 24 * time.Hour
+	// DefaultLeafValidity is how long a leaf certificate lives unless
+	// Config.LeafValidity says otherwise.
+	DefaultLeafValidity = 365 * 24 * time.Hour
+	// maxRenewBefore: a leaf is renewed at the latest this long before it
+	// expires (k3s renews 90 days ahead too).
+	maxRenewBefore = 90 * 24 * time.Hour
+	// maxBackdate covers clocks that are a little behind the issuer's.
+	maxBackdate = time.Hour
+	// maxCheckInterval bounds how far ahead NextCheck lies.
+	maxCheckInterval = time.Hour
 )
+
+// lifetimes says how long the leaves of a Bundle live and when they are
+// renewed. Everything scales with the validity, so that a test may make
+// leaves live for a minute and see them renewed like a year's.
+type lifetimes struct {
+	// validity is a new leaf's lifetime from now (NotBefore lies
+	// backdate earlier).
+	validity time.Duration
+	// renewBefore: a leaf is renewed when less than this is left, if that
+	// comes before two thirds of its lifetime have passed (see
+	// renewTime): 90 days of a year, a quarter of shorter validities.
+	renewBefore time.Duration
+	backdate    time.Duration
+	// check is how often Renew should look at the leaves at least.
+	check time.Duration
+}
+
+func newLifetimes(validity time.Duration) lifetimes {
+	if validity <= 0 {
+		validity = DefaultLeafValidity
+	}
+	return lifetimes{
+		validity:    validity,
+		renewBefore: min(maxRenewBefore, validity/4),
+		backdate:    min(maxBackdate, validity/10),
+		check:       min(maxCheckInterval, validity/10),
+	}
+}
+
+// renewTime is when leaf c is due for renewal: once two thirds of its
+// lifetime (NotBefore to NotAfter) have passed, or renewBefore ahead of
+// its expiry if that is sooner. A year's leaf (with its hour of backdate)
+// is renewed 243 days after issue, with 122 days left; a 90 s leaf 57 s
+// after issue, with 33 s left. Upstream's kubelet renews at a random
+// point between 70 and 90 % of the lifetime; kubeadm only on demand.
+func renewTime(c *x509.Certificate, renewBefore time.Duration) time.Time {
+	t := c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) / 3 * 2)
+	if early := c.NotAfter.Add(-renewBefore); early.Before(t) {
+		t = early
+	}
+	return t
+}
+
+// renewable reports whether reissuing c under ca would extend it: a leaf
+// already cut short at the CA's own expiry is not renewed again and again
+// (the CA has to be replaced first).
+func renewable(c *x509.Certificate, ca *keyPair) bool {
+	return c.NotAfter.Before(ca.cert.NotAfter)
+}
 
 // keyPair is a certificate with its private key and the PEM it was read
 // from or written as.
@@ -89,7 +142,7 @@ func newCA(commonName string, now time.Time) (*keyPair, []byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-maxBackdate),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -99,27 +152,43 @@ func newCA(commonName string, now time.Time) (*keyPair, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("create CA certificate %q: %w", commonName, err)
 	}
-	return finishPair(der, key)
-}
-
-// issue creates a leaf certificate for spec signed by ca.
-func issue(ca *keyPair, spec leafSpec, now time.Time) (*keyPair, []byte, error) {
-	key, err := newKey()
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse new certificate: %w", err)
+	}
+	keyPEM, err := encodeKey(key)
 	if err != nil {
 		return nil, nil, err
+	}
+	return &keyPair{cert: cert, key: key, certPEM: encodeCert(der)}, keyPEM, nil
+}
+
+// issue creates a leaf certificate for spec signed by ca, living lt, for
+// key, or for a new key when key is nil. keyPEM is nil when key was given:
+// the caller keeps the key file it has.
+func issue(ca *keyPair, spec leafSpec, lt lifetimes, key crypto.Signer, now time.Time) (p *keyPair, keyPEM []byte, err error) {
+	if key == nil {
+		k, err := newKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		if keyPEM, err = encodeKey(k); err != nil {
+			return nil, nil, err
+		}
+		key = k
 	}
 	serial, err := newSerial()
 	if err != nil {
 		return nil, nil, err
 	}
-	notAfter := now.Add(leafValidity)
+	notAfter := now.Add(lt.validity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: spec.commonName, Organization: spec.orgs},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-lt.backdate),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           spec.usages,
@@ -131,17 +200,9 @@ func issue(ca *keyPair, spec leafSpec, now time.Time) (*keyPair, []byte, error) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("create certificate %q: %w", spec.commonName, err)
 	}
-	return finishPair(der, key)
-}
-
-func finishPair(der []byte, key *ecdsa.PrivateKey) (*keyPair, []byte, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse new certificate: %w", err)
-	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, nil, err
 	}
 	return &keyPair{cert: cert, key: key, certPEM: encodeCert(der)}, keyPEM, nil
 }
@@ -235,18 +296,23 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && ea.Equal(b)
 }
 
+// Reasons staleReason gives. Only reasonExpiresSoon keeps the key: the
+// certificate is what ages, and a reader that loads the certificate and
+// the key one after the other (etcd per handshake, client-go's file
+// reloading) can not then see a certificate with another one's key.
+const (
+	reasonExpiresSoon = "expires soon"
+)
+
 // staleReason says why a stored leaf must be reissued, or "" when it may
 // be kept.
-func staleReason(p *keyPair, ca *keyPair, spec leafSpec, now time.Time) string {
+func staleReason(p *keyPair, ca *keyPair, spec leafSpec, lt lifetimes, now time.Time) string {
 	c := p.cert
 	if err := c.CheckSignatureFrom(ca.cert); err != nil || !bytes.Equal(c.RawIssuer, ca.cert.RawSubject) {
 		return "not signed by the current CA"
 	}
 	if now.Before(c.NotBefore) {
 		return "not yet valid"
-	}
-	if now.Add(renewBefore).After(c.NotAfter) && c.NotAfter.Before(ca.cert.NotAfter) {
-		return "expires soon"
 	}
 	if c.Subject.CommonName != spec.commonName || !sameStrings(c.Subject.Organization, spec.orgs) {
 		return "subject changed"
@@ -256,6 +322,9 @@ func staleReason(p *keyPair, ca *keyPair, spec leafSpec, now time.Time) string {
 	}
 	if !slices.Equal(sortedUsages(c.ExtKeyUsage), sortedUsages(spec.usages)) {
 		return "key usage changed"
+	}
+	if !now.Before(renewTime(c, lt.renewBefore)) && renewable(c, ca) {
+		return reasonExpiresSoon
 	}
 	return ""
 }

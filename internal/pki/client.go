@@ -23,7 +23,8 @@ const (
 // commonName and orgs, stored as dir/base.crt and dir/base.key (key mode
 // 0600; dir is created with mode 0700). An existing pair there is reused when
 // it is still valid for the same subject and CA, so callers may call it on
-// every start. A kubelet's identity is
+// every start. The pair is one of the bundle's leaves from then on:
+// Bundle.Renew renews it. A kubelet's identity is
 // IssueClient(NodeUserPrefix+nodeName, []string{NodesOrganization}, ...).
 func (b *Bundle) IssueClient(commonName string, orgs []string, dir, base string) (certFile, keyFile string, err error) {
 	return b.issueLeaf("IssueClient", dir, base, leafSpec{
@@ -71,7 +72,7 @@ func (b *Bundle) issueLeaf(op, dir, base string, spec leafSpec) (certFile, keyFi
 	}
 	certFile = filepath.Join(dir, base+".crt")
 	keyFile = filepath.Join(dir, base+".key")
-	if _, err := ensureLeaf(b.ca, certFile, keyFile, spec, time.Now()); err != nil {
+	if _, err := b.keep(b.ca, certFile, keyFile, spec, time.Now()); err != nil {
 		return "", "", err
 	}
 	return certFile, keyFile, nil

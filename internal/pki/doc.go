@@ -13,6 +13,14 @@
 // ca.key) in the directory before the first start and skiff issues its
 // leaves from it.
 //
+// Leaves live a year (Config.LeafValidity) and are renewed two thirds into
+// their lifetime, or 90 days before they expire if that is sooner: by
+// Ensure on start and, while the server runs, by Bundle.Renew, which
+// rechecks every leaf the bundle keeps (those of Ensure, IssueClient and
+// IssueServing). A leaf renewed for its age keeps its key, so its
+// certificate file alone changes, in one rename. The CAs live ten years
+// and are never renewed automatically.
+//
 // Layout of Config.Dir:
 //
 //	ca.crt ca.key                 cluster CA ("skiff-ca")

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,9 +27,20 @@ type Config struct {
 	// ServiceIP is the first address of the service CIDR (10.43.0.1 by
 	// default), the ClusterIP of the "kubernetes" Service; nil adds none.
 	ServiceIP net.IP
+	// LeafValidity is how long the leaf certificates issued from now on
+	// live (DefaultLeafValidity, a year, when zero); when they are
+	// renewed and how often Renew should look (NextCheck) scale with it.
+	// The CAs live ten years whatever it says. Tests set it to a minute.
+	LeafValidity time.Duration
 }
 
-// Bundle names the files Ensure keeps and holds the parsed CAs.
+// MinLeafValidity is the shortest Config.LeafValidity: a leaf is checked a
+// tenth of its lifetime apart, and renewed with a third of it left.
+const MinLeafValidity = 30 * time.Second
+
+// Bundle names the files Ensure keeps and holds the parsed CAs. It
+// remembers every leaf it keeps (Ensure's, IssueClient's, IssueServing's)
+// for Renew; its methods are safe for concurrent use.
 type Bundle struct {
 	CAFile, CAKeyFile               string
 	ServingCertFile, ServingKeyFile string
@@ -54,6 +67,13 @@ type Bundle struct {
 	EtcdCAPool *x509.CertPool
 
 	ca *keyPair
+	lt lifetimes
+	// dir is Config.Dir: leaves are named by their path below it.
+	dir string
+
+	// mu guards leaves and serializes every write of a leaf's files.
+	mu     sync.Mutex
+	leaves []*leaf
 }
 
 // Common names and organizations of the certificates Ensure issues.
@@ -82,6 +102,9 @@ func Ensure(cfg Config) (*Bundle, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("pki: no directory given")
 	}
+	if cfg.LeafValidity != 0 && cfg.LeafValidity < MinLeafValidity {
+		return nil, fmt.Errorf("pki: leaf validity %v: less than %v", cfg.LeafValidity, MinLeafValidity)
+	}
 	etcdDir := filepath.Join(cfg.Dir, "etcd")
 	for _, d := range []string{cfg.Dir, etcdDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -105,6 +128,9 @@ func Ensure(cfg Config) (*Bundle, error) {
 		EtcdClientKeyFile:     filepath.Join(etcdDir, "client.key"),
 
 		ServiceAccountKeyFile: filepath.Join(cfg.Dir, "service-account.key"),
+
+		lt:  newLifetimes(cfg.LeafValidity),
+		dir: cfg.Dir,
 	}
 	now := time.Now()
 
@@ -152,7 +178,7 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}},
 	}
 	for _, l := range leaves {
-		if _, err := ensureLeaf(l.ca, l.certFile, l.keyFile, l.spec, now); err != nil {
+		if _, err := b.keep(l.ca, l.certFile, l.keyFile, l.spec, now); err != nil {
 			return nil, err
 		}
 	}
@@ -202,26 +228,42 @@ func ensureCA(certFile, keyFile, commonName string, now time.Time) (*keyPair, er
 }
 
 // ensureLeaf keeps the leaf at certFile/keyFile if it is valid for spec and
-// signed by ca, and issues a new one otherwise.
-func ensureLeaf(ca *keyPair, certFile, keyFile string, spec leafSpec, now time.Time) (*keyPair, error) {
-	p, err := readPair(certFile, keyFile)
-	if err == nil && staleReason(p, ca, spec, now) == "" {
-		return p, nil
+// signed by ca, and issues a new one otherwise. It returns the pair in
+// force and why it was reissued ("" when it was kept).
+func ensureLeaf(ca *keyPair, certFile, keyFile string, spec leafSpec, lt lifetimes, now time.Time) (*keyPair, string, error) {
+	old, err := readPair(certFile, keyFile)
+	var reason string
+	switch {
+	case errors.Is(err, errMissing):
+		reason = "missing"
+	case err != nil:
+		reason = "unreadable"
+	default:
+		if reason = staleReason(old, ca, spec, lt, now); reason == "" {
+			return old, "", nil
+		}
 	}
-	p, keyPEM, err := issue(ca, spec, now)
+	var key crypto.Signer
+	if reason == reasonExpiresSoon {
+		key = old.key
+	}
+	p, keyPEM, err := issue(ca, spec, lt, key, now)
 	if err != nil {
-		return nil, fmt.Errorf("pki: %w", err)
+		return nil, "", fmt.Errorf("pki: %w", err)
 	}
-	// Key and certificate are written one after the other; a crash in
-	// between leaves a mismatched pair that the next start detects and
-	// reissues.
-	if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
-		return nil, fmt.Errorf("pki: %w", err)
+	// With a new key, key and certificate are written one after the
+	// other; a crash in between leaves a mismatched pair that the next
+	// start detects and reissues. A renewal keeps the key and replaces
+	// the certificate alone, in one rename.
+	if keyPEM != nil {
+		if err := writeFileAtomic(keyFile, keyPEM, 0o600); err != nil {
+			return nil, "", fmt.Errorf("pki: %w", err)
+		}
 	}
 	if err := writeFileAtomic(certFile, p.certPEM, 0o644); err != nil {
-		return nil, fmt.Errorf("pki: %w", err)
+		return nil, "", fmt.Errorf("pki: %w", err)
 	}
-	return p, nil
+	return p, reason, nil
 }
 
 // servingNames lists the serving certificate's SANs: loopback names, the

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,7 +26,7 @@ const dnsUser = "system:serviceaccount:kube-system:coredns"
 // startAgent runs the node agent beside the control plane once bootstrap
 // has finished (the node Lease namespace exists then). It talks to the API
 // over HTTPS as user system:node:<name>, like an agent on another machine.
-func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki.Bundle, url, host string, booted <-chan struct{}) error {
+func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki.Bundle, certs *certRenewer, url, host string, booted <-chan struct{}) error {
 	if cfg.DisableAgent {
 		return nil
 	}
@@ -48,12 +47,13 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
-	srvCertFile, srvKeyFile, err := bundle.IssueServing(name, []string{name, ip}, dir, "serving")
+	srvCertFile, _, err := bundle.IssueServing(name, []string{name, ip}, dir, "serving")
 	if err != nil {
 		return fmt.Errorf("kubelet serving certificate: %w", err)
 	}
 	// The proxy and the DNS act as themselves, each with a client
-	// certificate of its own.
+	// certificate of its own. client-go reads the client certificates'
+	// files per handshake, so renewals (certs.go) reach all three.
 	proxyCert, proxyKey, err := bundle.IssueClient(rbac.UserKubeProxy, nil, dir, "proxy")
 	if err != nil {
 		return fmt.Errorf("proxy client certificate: %w", err)
@@ -66,7 +66,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		return &rest.Config{Host: url, UserAgent: agent,
 			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: cert, KeyFile: key}}
 	}
-	serving, err := tls.LoadX509KeyPair(srvCertFile, srvKeyFile)
+	serving, err := certs.liveCert(bundle.LeafName(srvCertFile))
 	if err != nil {
 		return fmt.Errorf("kubelet serving certificate: %w", err)
 	}
@@ -81,7 +81,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		API:             clientOf(certFile, keyFile, "skiff-kubelet"),
 		ProxyAPI:        clientOf(proxyCert, proxyKey, "skiff-proxy"),
 		DNSAPI:          clientOf(dnsCert, dnsKey, "skiff-dns"),
-		ServingCert:     &serving,
+		GetServingCert:  serving.GetCertificate,
 		ClientCAs:       bundle.CAPool,
 		Version:         apiserver.Version.GitVersion,
 		Log:             slog.Default(),

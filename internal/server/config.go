@@ -114,6 +114,12 @@ type Config struct {
 	// AuditLogCompress gzips the rotated files (--audit-log-compress).
 	AuditLogCompress bool
 
+	// CertValidity is the lifetime of the leaf certificates skiff issues
+	// (a year when zero); they are renewed two thirds into it while the
+	// server runs (certs.go). A hidden flag, --cert-validity, for tests
+	// that want to see certificates renewed within minutes.
+	CertValidity time.Duration
+
 	// Ready, if not nil, is closed once the server serves and the
 	// kubeconfig is written (tests wait on it).
 	Ready chan struct{}

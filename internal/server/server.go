@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	firstIP := admission.FirstIP(cidr)
-	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: cfg.TLSSANs, ServiceIP: net.IP(firstIP.AsSlice())})
+	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: cfg.TLSSANs, ServiceIP: net.IP(firstIP.AsSlice()), LeafValidity: cfg.CertValidity})
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(storage.Collectors()...)
+	certs := newCertRenewer(bundle, reg, lg)
 
 	auditLog, err := openAuditLog(cfg, auditPolicy, reg, lg)
 	if err != nil {
@@ -202,7 +203,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
 	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
 	boot := &bootstrapState{finished: make(chan struct{})}
-	kubeletCert, err := tls.LoadX509KeyPair(bundle.KubeletClientCertFile, bundle.KubeletClientKeyFile)
+	kubeletCert, err := certs.liveCert(pki.LeafKubeletClient)
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
@@ -226,13 +227,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			"poststarthook/bootstrap":            boot.check,
 			"poststarthook/rbac/bootstrap-roles": authz.ready,
 		},
-		IssueToken:        saTokens.issue,
-		APIAudiences:      []string{serviceaccount.DefaultIssuer},
-		KubeletClientCert: &kubeletCert,
-		ExternalAddress:   address,
-		Registerer:        reg,
-		Gatherer:          reg,
-		Logger:            lg,
+		IssueToken:           saTokens.issue,
+		APIAudiences:         []string{serviceaccount.DefaultIssuer},
+		GetKubeletClientCert: kubeletCert.GetClientCertificate, // renewed while running: certs.go
+		ExternalAddress:      address,
+		Registerer:           reg,
+		Gatherer:             reg,
+		Logger:               lg,
 
 		RequestTimeout:              cfg.RequestTimeout,
 		MaxRequestsInFlight:         cfg.MaxRequestsInFlight,
@@ -262,6 +263,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
 
+	servingCert, err := certs.liveCert(pki.LeafServing)
+	if err != nil {
+		return fmt.Errorf("serving certificate: %w", err)
+	}
 	drain := newDrainer(enc.handler(api, authn), cfg.ShutdownSendRetryAfter)
 	srv := &http.Server{
 		Handler:           drain,
@@ -274,10 +279,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			MinVersion: tls.VersionTLS12,
 			ClientAuth: tls.VerifyClientCertIfGiven,
 			ClientCAs:  bundle.CAPool,
+			// Read per handshake: renewed while the server runs (certs.go).
+			GetCertificate: servingCert.GetCertificate,
 		},
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.ServeTLS(ln, bundle.ServingCertFile, bundle.ServingKeyFile) }()
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
 
 	url := "https://" + address
 	// The server's own components reach its API in process: the same
@@ -307,6 +314,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := pki.WriteKubeconfig(kubeconfig, url, bundle); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	certs.onRenew(pki.LeafAdmin, func() error { return pki.WriteKubeconfig(kubeconfig, url, bundle) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = certs.Start(runCtx)
+	}()
 
 	caPEM, err := os.ReadFile(bundle.CAFile)
 	if err != nil {
@@ -339,7 +352,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, caPEM, cfg, componentsMayStart); err != nil {
 		return err
 	}
-	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, url, host, componentsMayStart); err != nil {
+	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, certs, url, host, componentsMayStart); err != nil {
 		return err
 	}
 
