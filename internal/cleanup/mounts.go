@@ -6,10 +6,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-io/skiff/internal/kubelet/volume"
 )
 
 // mountsUnder returns the mount points strictly below dir listed in a
@@ -28,7 +29,7 @@ func mountsUnder(r io.Reader, dir string) ([]string, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescapeMountPath(fields[4])
+		mp := volume.UnescapeMountInfo(fields[4])
 		if strings.HasPrefix(mp, dir+"/") {
 			out = append(out, mp)
 		}
@@ -44,26 +45,6 @@ func mountsUnder(r io.Reader, dir string) ([]string, error) {
 		return out[i] > out[j]
 	})
 	return out, nil
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes of space, tab,
-// newline and backslash (\040, \011, \012, \134).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // readMountsUnder is mountsUnder of this process's mount namespace.
@@ -121,7 +102,7 @@ func mountedAt(r io.Reader, dir string) (bool, error) {
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
 		fields := strings.Fields(s.Text())
-		if len(fields) >= 5 && unescapeMountPath(fields[4]) == dir {
+		if len(fields) >= 5 && volume.UnescapeMountInfo(fields[4]) == dir {
 			return true, nil
 		}
 	}

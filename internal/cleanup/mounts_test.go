@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/skiff-io/skiff/internal/kubelet/volume"
 )
 
 func TestMountsUnder(t *testing.T) {
@@ -60,8 +62,8 @@ func TestUnescapeMountPath(t *testing.T) {
 		`/trailing\04`:  `/trailing\04`,
 		`/not\999octal`: `/not\999octal`,
 	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
+		if got := volume.UnescapeMountInfo(in); got != want {
+			t.Errorf("UnescapeMountInfo(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -60,7 +60,7 @@ func mountPointsUnder(dir string) ([]string, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescapeMountInfo(fields[4])
+		mp := UnescapeMountInfo(fields[4])
 		if mp == resolved || strings.HasPrefix(mp, resolved+"/") {
 			out = append(out, mp)
 		}
@@ -90,8 +90,9 @@ func isMountPoint(dir string) (bool, error) {
 	return false, nil
 }
 
-// unescapeMountInfo undoes the kernel's octal escapes (\040 for space...).
-func unescapeMountInfo(s string) string {
+// UnescapeMountInfo undoes the octal escapes of a path in
+// /proc/*/mountinfo (\040 space, \011 tab, \012 newline, \134 backslash).
+func UnescapeMountInfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
