@@ -37,6 +37,7 @@ import (
 	"github.com/skiff-io/skiff/internal/kubelet/prober"
 	"github.com/skiff-io/skiff/internal/kubelet/server"
 	"github.com/skiff-io/skiff/internal/kubelet/volume"
+	"github.com/skiff-io/skiff/internal/pki"
 )
 
 // Config is one node agent.
@@ -64,10 +65,12 @@ type Config struct {
 	// ServingCert is the kubelet's serving certificate, or
 	// GetServingCert returns it on each TLS handshake (one that is renewed
 	// while the agent runs); ClientCAs verify the API server's client
-	// certificate. A certificate and ClientCAs are required.
+	// certificate, or GetClientCAs returns them on each handshake (a CA
+	// rotation replaces them). A certificate and client CAs are required.
 	ServingCert    *tls.Certificate
 	GetServingCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	ClientCAs      *x509.CertPool
+	GetClientCAs   func() *x509.CertPool
 	// Bridge is the Linux bridge of the pod network ("skiff0").
 	Bridge string
 	// ClusterDNS and ClusterDomain configure ClusterFirst pods. Without
@@ -98,7 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.Default()
 	}
 	log = log.With("component", "agent")
-	if cfg.API == nil || (cfg.ServingCert == nil && cfg.GetServingCert == nil) || cfg.ClientCAs == nil || cfg.NodeName == "" {
+	if cfg.API == nil || (cfg.ServingCert == nil && cfg.GetServingCert == nil) || (cfg.ClientCAs == nil && cfg.GetClientCAs == nil) || cfg.NodeName == "" {
 		return errors.New("agent: API, ServingCert, ClientCAs and NodeName are required")
 	}
 	root := filepath.Join(cfg.DataDir, "agent")
@@ -255,6 +258,9 @@ func Run(ctx context.Context, cfg Config) error {
 	servingTLS := &tls.Config{GetCertificate: cfg.GetServingCert, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12}
 	if cfg.GetServingCert == nil {
 		servingTLS.Certificates = []tls.Certificate{*cfg.ServingCert}
+	}
+	if cfg.GetClientCAs != nil {
+		servingTLS = pki.TrustingClients(servingTLS, cfg.GetClientCAs)
 	}
 	srv, err := server.New(server.Config{
 		Addr:     net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),

@@ -3,11 +3,15 @@ package apiserver
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/csv"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -49,22 +53,91 @@ func (as Authenticators) AuthenticateRequest(r *http.Request) (*User, bool, erro
 	return nil, false, nil
 }
 
-// X509 authenticates by the verified client certificate of the TLS
-// connection: the common name is the user, the organizations its groups
-// (upstream's convention). The TLS server must verify client certificates
-// against the CA (tls.VerifyClientCertIfGiven).
-type X509 struct{}
+// X509 authenticates by the client certificate of the TLS connection:
+// the common name is the user, the organizations its groups (upstream's
+// convention). The TLS server must verify client certificates against
+// the CA (tls.VerifyClientCertIfGiven).
+//
+// With Roots, the certificate is verified again per request, as
+// upstream's x509 authenticator does, against the pool Roots returns and
+// the time now: a connection opened with a certificate that has since
+// expired, or whose CA is no longer trusted (after a CA rotation), is
+// refused from then on rather than for as long as it stays open. The
+// outcome is kept per connection (WithClientCertCache in the server's
+// ConnContext) until the pool changes or the chain expires, so a request
+// costs a comparison, not a signature check.
+type X509 struct {
+	Roots func() *x509.CertPool
+}
 
-func (X509) AuthenticateRequest(r *http.Request) (*User, bool, error) {
+func (a X509) AuthenticateRequest(r *http.Request) (*User, bool, error) {
 	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 		return nil, false, nil
 	}
 	cert := r.TLS.VerifiedChains[0][0]
+	if a.Roots != nil {
+		if err := a.verify(r); err != nil {
+			return nil, false, apierrors.NewUnauthorized("client certificate: " + err.Error())
+		}
+	}
 	if cert.Subject.CommonName == "" {
 		return nil, false, fmt.Errorf("client certificate has no common name")
 	}
 	groups := append([]string(nil), cert.Subject.Organization...)
 	return &User{Name: cert.Subject.CommonName, Groups: append(groups, "system:authenticated")}, true, nil
+}
+
+// verify checks the request's client certificate against the roots in
+// force now, or finds it checked on its connection.
+func (a X509) verify(r *http.Request) error {
+	pool, now := a.Roots(), time.Now()
+	cache, _ := r.Context().Value(clientCertCacheKey{}).(*clientCertCache)
+	if cache != nil {
+		cache.mu.Lock()
+		ok := cache.pool == pool && now.Before(cache.until)
+		cache.mu.Unlock()
+		if ok {
+			return nil
+		}
+	}
+	peers := r.TLS.PeerCertificates
+	inter := x509.NewCertPool()
+	for _, c := range peers[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := peers[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		until := peers[0].NotAfter
+		for _, c := range chains[0] {
+			if c.NotAfter.Before(until) {
+				until = c.NotAfter
+			}
+		}
+		cache.mu.Lock()
+		cache.pool, cache.until = pool, until
+		cache.mu.Unlock()
+	}
+	return nil
+}
+
+type clientCertCacheKey struct{}
+
+// clientCertCache is a connection's client certificate as last verified:
+// against pool, good until until.
+type clientCertCache struct {
+	mu    sync.Mutex
+	pool  *x509.CertPool
+	until time.Time
+}
+
+// WithClientCertCache is for an http.Server's ConnContext: it gives each
+// connection the place X509 keeps its verdict in.
+func WithClientCertCache(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, clientCertCacheKey{}, &clientCertCache{})
 }
 
 // TokenFile authenticates bearer tokens listed in a CSV file in upstream's

@@ -302,6 +302,9 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 // reloading) can not then see a certificate with another one's key.
 const (
 	reasonExpiresSoon = "expires soon"
+	// reasonOtherCA keeps the key too: a CA rotation reissues every leaf
+	// at once (RotateCA).
+	reasonOtherCA = "not signed by the current CA"
 )
 
 // staleReason says why a stored leaf must be reissued, or "" when it may
@@ -309,7 +312,7 @@ const (
 func staleReason(p *keyPair, ca *keyPair, spec leafSpec, lt lifetimes, now time.Time) string {
 	c := p.cert
 	if err := c.CheckSignatureFrom(ca.cert); err != nil || !bytes.Equal(c.RawIssuer, ca.cert.RawSubject) {
-		return "not signed by the current CA"
+		return reasonOtherCA
 	}
 	if now.Before(c.NotBefore) {
 		return "not yet valid"

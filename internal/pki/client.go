@@ -40,7 +40,7 @@ func (b *Bundle) IssueClient(commonName string, orgs []string, dir, base string)
 // ignored), stored and reused as IssueClient does. A kubelet's serving
 // certificate is IssueServing(nodeName, []string{nodeName, nodeIP}, ...);
 // the API server does not verify it (see KubeletClientCommonName), but
-// other clients of the kubelet may, with Bundle.CAPool.
+// other clients of the kubelet may, with Bundle.TrustPool.
 func (b *Bundle) IssueServing(commonName string, sans []string, dir, base string) (certFile, keyFile string, err error) {
 	spec := leafSpec{commonName: commonName, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	for _, s := range sans {

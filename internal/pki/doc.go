@@ -19,11 +19,15 @@
 // rechecks every leaf the bundle keeps (those of Ensure, IssueClient and
 // IssueServing). A leaf renewed for its age keeps its key, so its
 // certificate file alone changes, in one rename. The CAs live ten years
-// and are never renewed automatically.
+// and are never renewed automatically; Bundle.RotateCA replaces the
+// cluster CA with an overlap in which both are trusted (rotate.go).
 //
 // Layout of Config.Dir:
 //
-//	ca.crt ca.key                 cluster CA ("skiff-ca")
+//	ca.crt ca.key                 cluster CA ("skiff-ca"; "skiff-ca@<unix time>" once
+//	                              rotated); during a rotation's overlap ca.crt holds the
+//	                              previous CA too, after the current one
+//	ca-cross.crt                  during the overlap: the CA cross-signed by the previous one
 //	serving.crt serving.key       API server serving certificate
 //	admin.crt admin.key           client certificate system:admin / system:masters
 //	apiserver-kubelet-client.crt apiserver-kubelet-client.key

@@ -47,3 +47,16 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// renameSynced renames from to to and syncs the directory, so that the
+// rename survives a crash.
+func renameSynced(from, to string) error {
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("rename %s: %w", from, err)
+	}
+	if d, err := os.Open(filepath.Dir(to)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

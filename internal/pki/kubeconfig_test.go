@@ -28,7 +28,7 @@ func TestWriteKubeconfig(t *testing.T) {
 		}
 		w.Write([]byte(r.TLS.PeerCertificates[0].Subject.CommonName))
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: b.CAPool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: b.TrustPool(), ClientAuth: tls.RequireAndVerifyClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 

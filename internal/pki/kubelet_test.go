@@ -24,7 +24,7 @@ func TestKubeletClientCert(t *testing.T) {
 	if c.Subject.CommonName != KubeletClientCommonName || len(c.Subject.Organization) != 0 {
 		t.Errorf("subject = %v", c.Subject)
 	}
-	if _, err := c.Verify(x509.VerifyOptions{Roots: b.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := c.Verify(x509.VerifyOptions{Roots: b.TrustPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("kubelet client cert does not verify as a client: %v", err)
 	}
 	if st, err := os.Stat(b.KubeletClientKeyFile); err != nil || st.Mode().Perm() != 0o600 {
@@ -39,7 +39,7 @@ func TestKubeletClientCert(t *testing.T) {
 
 // A kubelet serving certificate from IssueServing verifies for its node's
 // names, and a kubelet can require the API server's client certificate
-// with Bundle.CAPool.
+// with Bundle.TrustPool.
 func TestIssueServingForKubelet(t *testing.T) {
 	dir := t.TempDir()
 	b := mustEnsure(t, Config{Dir: dir})
@@ -69,7 +69,7 @@ func TestIssueServingForKubelet(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientCAs: b.CAPool, ClientAuth: tls.RequireAndVerifyClientCert}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientCAs: b.TrustPool(), ClientAuth: tls.RequireAndVerifyClientCert}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
@@ -83,9 +83,9 @@ func TestIssueServingForKubelet(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{"api server client cert, verified serving cert", &tls.Config{RootCAs: b.CAPool, ServerName: "node-1", Certificates: []tls.Certificate{client}}, KubeletClientCommonName, false},
-		{"no client cert", &tls.Config{RootCAs: b.CAPool, ServerName: "node-1"}, "", true},
-		{"wrong server name", &tls.Config{RootCAs: b.CAPool, ServerName: "node-2", Certificates: []tls.Certificate{client}}, "", true},
+		{"api server client cert, verified serving cert", &tls.Config{RootCAs: b.TrustPool(), ServerName: "node-1", Certificates: []tls.Certificate{client}}, KubeletClientCommonName, false},
+		{"no client cert", &tls.Config{RootCAs: b.TrustPool(), ServerName: "node-1"}, "", true},
+		{"wrong server name", &tls.Config{RootCAs: b.TrustPool(), ServerName: "node-2", Certificates: []tls.Certificate{client}}, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,15 +60,14 @@ type Bundle struct {
 	ServiceAccountKeyFile string
 	ServiceAccountKey     *ecdsa.PrivateKey
 
-	// CA is the cluster CA; CAPool holds only it, for verifying the serving
-	// certificate and client certificates issued by IssueClient.
-	CA     *x509.Certificate
-	CAPool *x509.CertPool
-	// EtcdCAPool holds only the etcd CA.
+	// EtcdCAPool holds only the etcd CA. The cluster CA, which RotateCA
+	// may replace, is read with CA, TrustPool and TrustPEM.
 	EtcdCAPool *x509.CertPool
 
-	ca *keyPair
-	lt lifetimes
+	// ca signs the leaves; trust is what is accepted (see rotate.go).
+	ca    *keyPair
+	trust atomic.Pointer[trustState]
+	lt    lifetimes
 	// dir is Config.Dir: leaves are named by their path below it.
 	dir string
 
@@ -134,6 +134,9 @@ func Ensure(cfg Config) (*Bundle, error) {
 	}
 	now := time.Now()
 
+	if err := recoverCAKey(b.CAFile, b.CAKeyFile); err != nil {
+		return nil, err
+	}
 	ca, err := ensureCA(b.CAFile, b.CAKeyFile, CACommonName, now)
 	if err != nil {
 		return nil, err
@@ -187,9 +190,9 @@ func Ensure(cfg Config) (*Bundle, error) {
 		return nil, err
 	}
 	b.ca = ca
-	b.CA = ca.cert
-	b.CAPool = x509.NewCertPool()
-	b.CAPool.AddCert(ca.cert)
+	if err := b.loadTrust(now); err != nil {
+		return nil, err
+	}
 	b.EtcdCAPool = x509.NewCertPool()
 	b.EtcdCAPool.AddCert(etcdCA.cert)
 	return b, nil
@@ -244,7 +247,7 @@ func ensureLeaf(ca *keyPair, certFile, keyFile string, spec leafSpec, lt lifetim
 		}
 	}
 	var key crypto.Signer
-	if reason == reasonExpiresSoon {
+	if reason == reasonExpiresSoon || reason == reasonOtherCA {
 		key = old.key
 	}
 	p, keyPEM, err := issue(ca, spec, lt, key, now)

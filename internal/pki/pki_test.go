@@ -76,7 +76,7 @@ func TestEnsureCreatesThenReuses(t *testing.T) {
 	if diff := cmp.Diff(first, readAll(t, b2)); diff != "" {
 		t.Errorf("second Ensure changed files (-first +second):\n%s", diff)
 	}
-	if !b1.CA.Equal(b2.CA) {
+	if !b1.CA().Current.Equal(b2.CA().Current) {
 		t.Errorf("CA changed across Ensure calls")
 	}
 }
@@ -111,7 +111,7 @@ func TestEnsureCertificateContents(t *testing.T) {
 	if admin.Subject.CommonName != "system:admin" || !cmp.Equal(admin.Subject.Organization, []string{"system:masters"}) {
 		t.Errorf("admin subject = %v", admin.Subject)
 	}
-	if _, err := admin.Verify(x509.VerifyOptions{Roots: b.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := admin.Verify(x509.VerifyOptions{Roots: b.TrustPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("admin cert does not verify as a client cert: %v", err)
 	}
 
@@ -119,7 +119,7 @@ func TestEnsureCertificateContents(t *testing.T) {
 	if _, err := etcdServer.Verify(x509.VerifyOptions{Roots: b.EtcdCAPool, DNSName: "127.0.0.1"}); err != nil {
 		t.Errorf("etcd server cert does not verify for 127.0.0.1: %v", err)
 	}
-	if _, err := etcdServer.Verify(x509.VerifyOptions{Roots: b.CAPool, DNSName: "127.0.0.1"}); err == nil {
+	if _, err := etcdServer.Verify(x509.VerifyOptions{Roots: b.TrustPool(), DNSName: "127.0.0.1"}); err == nil {
 		t.Errorf("etcd server cert verifies against the cluster CA; want a separate etcd CA")
 	}
 	etcdClient := loadCert(t, b.EtcdClientCertFile)
@@ -241,7 +241,7 @@ func TestServingCertVerifiesWithTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.serverName, func(t *testing.T) {
-			conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: b.CAPool, ServerName: tc.serverName})
+			conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: b.TrustPool(), ServerName: tc.serverName})
 			if conn != nil {
 				conn.Close()
 			}
@@ -264,7 +264,7 @@ func TestIssueClient(t *testing.T) {
 	if c.Subject.CommonName != "system:node:n1" || !cmp.Equal(c.Subject.Organization, []string{"system:nodes"}) {
 		t.Errorf("subject = %v", c.Subject)
 	}
-	if _, err := c.Verify(x509.VerifyOptions{Roots: b.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := c.Verify(x509.VerifyOptions{Roots: b.TrustPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("client cert does not verify: %v", err)
 	}
 	first, _ := os.ReadFile(certFile)

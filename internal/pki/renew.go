@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -83,6 +84,8 @@ const ReasonReplaced = "replaced on disk"
 // those changed on disk by someone else, so that the caller hands every
 // consumer what the files hold. It goes on past a leaf that fails and
 // returns their errors joined; a failed leaf is tried again next time.
+// It first ends the overlap of a CA rotation whose time has come (see
+// rotate.go): TrustPEM tells.
 func (b *Bundle) Renew(now time.Time) ([]Renewal, error) {
 	if b == nil || b.ca == nil {
 		return nil, errors.New("pki: Renew: bundle has no CA key; obtain it from Ensure")
@@ -93,6 +96,9 @@ func (b *Bundle) Renew(now time.Time) ([]Renewal, error) {
 		out  []Renewal
 		errs []error
 	)
+	if _, err := b.endOverlapIfDue(now); err != nil {
+		errs = append(errs, fmt.Errorf("ending the CA overlap: %w", err))
+	}
 	for _, l := range b.leaves {
 		p, reason, err := ensureLeaf(l.ca, l.certFile, l.keyFile, l.spec, b.lt, now)
 		if err != nil {
@@ -137,11 +143,14 @@ func (b *Bundle) Leaves() []LeafStatus {
 }
 
 // NextCheck is when Renew should run next after now: when the first leaf
-// falls due, and no later than the check interval (an hour; a tenth of
-// Config.LeafValidity when that is shorter), so that files replaced
-// behind the bundle's back are noticed too.
+// falls due or a CA overlap ends, and no later than the check interval
+// (an hour; a tenth of Config.LeafValidity when that is shorter), so
+// that files replaced behind the bundle's back are noticed too.
 func (b *Bundle) NextCheck(now time.Time) time.Time {
 	next := now.Add(b.lt.check)
+	if t := b.trust.Load(); t != nil && t.cross != nil && t.cross.NotAfter.Before(next) {
+		next = t.cross.NotAfter
+	}
 	for _, s := range b.Leaves() {
 		if !s.RenewAt.IsZero() && s.RenewAt.Before(next) {
 			next = s.RenewAt
@@ -157,14 +166,21 @@ func (b *Bundle) NextCheck(now time.Time) time.Time {
 func (b *Bundle) Validity() time.Duration { return b.lt.validity }
 
 // TLSCertificate returns the named leaf's certificate and key in force,
-// for a tls.Config's GetCertificate or GetClientCertificate.
+// for a tls.Config's GetCertificate or GetClientCertificate. During the
+// overlap of a CA rotation, a leaf of the new CA comes with the cross
+// certificate, for peers that trust only the previous CA.
 func (b *Bundle) TLSCertificate(name string) (*tls.Certificate, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, l := range b.leaves {
-		if l.name == name {
-			return &tls.Certificate{Certificate: [][]byte{l.cur.cert.Raw}, PrivateKey: l.cur.key, Leaf: l.cur.cert}, nil
+		if l.name != name {
+			continue
 		}
+		chain := [][]byte{l.cur.cert.Raw}
+		if t := b.trust.Load(); l.ca == b.ca && t.cross != nil && bytes.Equal(l.cur.cert.RawIssuer, b.ca.cert.RawSubject) {
+			chain = append(chain, t.cross.Raw)
+		}
+		return &tls.Certificate{Certificate: chain, PrivateKey: l.cur.key, Leaf: l.cur.cert}, nil
 	}
 	return nil, fmt.Errorf("pki: no leaf %q", name)
 }

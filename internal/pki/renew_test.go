@@ -170,7 +170,7 @@ func TestRenew(t *testing.T) {
 		t.Fatalf("renewed serving pair: %v", err)
 	}
 	leaf, _ := x509.ParseCertificate(pair.Certificate[0])
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: b.CAPool, DNSName: "kubernetes.default.svc", CurrentTime: later}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: b.TrustPool(), DNSName: "kubernetes.default.svc", CurrentTime: later}); err != nil {
 		t.Errorf("renewed serving certificate: %v", err)
 	}
 	mem, err := b.TLSCertificate(LeafServing)

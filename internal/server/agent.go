@@ -43,7 +43,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		ip = host
 	}
 	dir := filepath.Join(cfg.DataDir, "tls", "kubelet")
-	certFile, keyFile, err := bundle.IssueClient(pki.NodeUserPrefix+name, []string{pki.NodesOrganization}, dir, "client")
+	certFile, _, err := bundle.IssueClient(pki.NodeUserPrefix+name, []string{pki.NodesOrganization}, dir, "client")
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
@@ -52,19 +52,23 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		return fmt.Errorf("kubelet serving certificate: %w", err)
 	}
 	// The proxy and the DNS act as themselves, each with a client
-	// certificate of its own. client-go reads the client certificates'
-	// files per handshake, so renewals (certs.go) reach all three.
-	proxyCert, proxyKey, err := bundle.IssueClient(rbac.UserKubeProxy, nil, dir, "proxy")
+	// certificate of its own.
+	proxyCert, _, err := bundle.IssueClient(rbac.UserKubeProxy, nil, dir, "proxy")
 	if err != nil {
 		return fmt.Errorf("proxy client certificate: %w", err)
 	}
-	dnsCert, dnsKey, err := bundle.IssueClient(dnsUser, []string{rbac.GroupServiceAccounts, rbac.GroupServiceAccounts + ":kube-system"}, dir, "dns")
+	dnsCert, _, err := bundle.IssueClient(dnsUser, []string{rbac.GroupServiceAccounts, rbac.GroupServiceAccounts + ":kube-system"}, dir, "dns")
 	if err != nil {
 		return fmt.Errorf("DNS client certificate: %w", err)
 	}
-	clientOf := func(cert, key, agent string) *rest.Config {
-		return &rest.Config{Host: url, UserAgent: agent,
-			TLSClientConfig: rest.TLSClientConfig{CAFile: bundle.CAFile, CertFile: cert, KeyFile: key}}
+	// Each client presents its certificate and verifies the server's as
+	// of each handshake, so that renewals and CA rotations (certs.go)
+	// reach all three.
+	clients := map[string]*rest.Config{}
+	for agent, certFile := range map[string]string{"skiff-kubelet": certFile, "skiff-proxy": proxyCert, "skiff-dns": dnsCert} {
+		if clients[agent], err = certs.restConfig(url, bundle.LeafName(certFile), agent); err != nil {
+			return fmt.Errorf("%s client: %w", agent, err)
+		}
 	}
 	serving, err := certs.liveCert(bundle.LeafName(srvCertFile))
 	if err != nil {
@@ -78,11 +82,11 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
 		ClusterCIDR:     cfg.ClusterCIDR,
 		ResolvConf:      cfg.ResolvConf,
-		API:             clientOf(certFile, keyFile, "skiff-kubelet"),
-		ProxyAPI:        clientOf(proxyCert, proxyKey, "skiff-proxy"),
-		DNSAPI:          clientOf(dnsCert, dnsKey, "skiff-dns"),
+		API:             clients["skiff-kubelet"],
+		ProxyAPI:        clients["skiff-proxy"],
+		DNSAPI:          clients["skiff-dns"],
 		GetServingCert:  serving.GetCertificate,
-		ClientCAs:       bundle.CAPool,
+		GetClientCAs:    bundle.TrustPool,
 		Version:         apiserver.Version.GitVersion,
 		Log:             slog.Default(),
 	}

@@ -9,26 +9,41 @@ package server
 //	apiserver-kubelet-client   the API server's calls to kubelets: GetClientCertificate, a liveCert
 //	admin                      the admin kubeconfig, rewritten (atomically)
 //	kubelet/serving            the node agent's kubelet server: GetCertificate, a liveCert
-//	kubelet/client, /proxy, /dns  client-go reads the files per handshake (rest.Config
-//	                           CertFile/KeyFile) and drops its connections when they change
+//	kubelet/client, /proxy, /dns  the node agent's clients: GetClientCertificate, a liveCert
+//	                           (restConfig), for the handshakes to come
 //	etcd/server                embedded etcd reads the files per handshake (its TLSInfo)
 //	etcd/client                for etcdctl and backups; the API server reaches its
 //	                           embedded member in process, without TLS
 //
 // A renewal keeps the key, so no reader of the files can pair a new
-// certificate with an old key. The CAs are not renewed (ten years).
+// certificate with an old key. The CAs are not renewed (ten years), but
+// the cluster CA may be replaced: `skiff certificate rotate-ca` (below,
+// and pki/rotate.go) trusts a new CA beside the old one for an overlap,
+// reissues every leaf under it at once, and when the overlap ends trusts
+// the new CA alone. What holds the trust follows it without a restart:
+// the servers' client CAs (pki.TrustingClients), the node agent's
+// clients (restConfig: pki.VerifyServer per handshake), and the trust
+// hooks, which rewrite the admin kubeconfig, kube-public/cluster-info and
+// every namespace's kube-root-ca.crt.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/connrotation"
 
 	"github.com/skiff-io/skiff/internal/pki"
 )
@@ -64,6 +79,14 @@ type certRenewer struct {
 	// pending are renewed leaves whose hook has yet to succeed: tried
 	// again at the next check.
 	pending map[string]bool
+	// trustHooks run when the CA bundle changes (a rotation, its end);
+	// trustPending when one has yet to succeed. trust is the bundle the
+	// hooks last saw.
+	trustHooks   []func() error
+	trustPending bool
+	trust        []byte
+	// kick wakes Start to recompute its wait (after a rotation).
+	kick chan struct{}
 
 	renewals *prometheus.CounterVec
 	errors   prometheus.Counter
@@ -81,6 +104,8 @@ func newCertRenewer(b *pki.Bundle, reg prometheus.Registerer, lg *slog.Logger) *
 		live:    map[string]*liveCert{},
 		hooks:   map[string]func() error{},
 		pending: map[string]bool{},
+		trust:   b.TrustPEM(),
+		kick:    make(chan struct{}, 1),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skiff_certificate_renewals_total",
 			Help: "Certificates renewed (or found replaced on disk) while the server ran, by name.",
@@ -126,6 +151,13 @@ func (r *certRenewer) liveCert(name string) (*liveCert, error) {
 	return c, nil
 }
 
+// onTrustChange has f run after the CA bundle changed.
+func (r *certRenewer) onTrustChange(f func() error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.trustHooks = append(r.trustHooks, f)
+}
+
 // onRenew has f run after the named leaf was renewed (one f a leaf).
 func (r *certRenewer) onRenew(name string, f func() error) {
 	r.mu.Lock()
@@ -142,6 +174,8 @@ func (r *certRenewer) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.kick:
+			t.Stop()
 		case <-t.C:
 		}
 		err := r.check(time.Now())
@@ -199,5 +233,94 @@ func (r *certRenewer) check(now time.Time) error {
 		}
 		delete(r.pending, name)
 	}
-	return err
+	return errors.Join(err, r.handOnTrust())
+}
+
+// handOnTrust hands a changed CA bundle to the live certificates (whose
+// chains change with it) and the trust hooks. r.mu is held.
+func (r *certRenewer) handOnTrust() error {
+	if now := r.bundle.TrustPEM(); !bytes.Equal(now, r.trust) {
+		r.trust = now
+		r.trustPending = true
+		st := r.bundle.CA()
+		attrs := []any{"ca", st.Current.Subject.CommonName, "trusted", len(st.Trusted)}
+		if !st.OverlapEnds.IsZero() {
+			attrs = append(attrs, "overlapEnds", st.OverlapEnds.UTC().Format(time.RFC3339))
+		}
+		r.log.Info("cluster CA bundle changed", attrs...)
+		for name, c := range r.live {
+			cert, err := r.bundle.TLSCertificate(name)
+			if err != nil {
+				return err
+			}
+			c.p.Store(cert)
+		}
+	}
+	if !r.trustPending {
+		return nil
+	}
+	var err error
+	for _, hook := range r.trustHooks {
+		err = errors.Join(err, hook())
+	}
+	if err != nil {
+		r.errors.Inc()
+		r.log.Error("handing on the CA bundle failed", "err", err)
+		return err
+	}
+	r.trustPending = false
+	return nil
+}
+
+// rotateCA replaces the cluster CA (see pki.Bundle.RotateCA), reissues
+// the leaves and hands them on at once.
+func (r *certRenewer) rotateCA(overlap time.Duration) (pki.CAStatus, error) {
+	now := time.Now()
+	st, err := r.bundle.RotateCA(now, overlap)
+	if err != nil {
+		return st, err
+	}
+	r.log.Info("cluster CA rotated", "ca", st.Current.Subject.CommonName, "overlapEnds", st.OverlapEnds.UTC().Format(time.RFC3339))
+	err = r.check(now)
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	return st, err
+}
+
+// restConfig is a client of the API server at host, in process, as the
+// named leaf: its certificate is read per handshake, and the server's is
+// verified against the trust in force at that moment, so that neither a
+// renewal nor a CA rotation needs the client rebuilt. (client-go takes
+// its CA once, when it builds a transport.)
+func (r *certRenewer) restConfig(host, leaf, userAgent string) (*rest.Config, error) {
+	cert, err := r.liveCert(leaf)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(host)
+	if err != nil {
+		return nil, err
+	}
+	serverName := u.Hostname()
+	tc := &tls.Config{
+		MinVersion:           tls.VersionTLS12,
+		GetClientCertificate: cert.GetClientCertificate,
+		// Verified by VerifyConnection instead, against the pool in
+		// force per handshake.
+		InsecureSkipVerify: true, //nolint:gosec // see VerifyConnection
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return pki.VerifyServer(cs, serverName, r.bundle.TrustPool())
+		},
+	}
+	// A renewed certificate is used from the next handshake on, and the
+	// server checks a connection's certificate per request (it would
+	// refuse the old one once it expires): so, as client-go does when
+	// its certificate files change, the client's connections are closed
+	// after each renewal and it connects again.
+	dialer := connrotation.NewDialer((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext)
+	r.onRenew(leaf, func() error { dialer.CloseAll(); return nil })
+	t := utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 25, DialContext: dialer.DialContext})
+	return &rest.Config{Host: host, Transport: t, UserAgent: userAgent}, nil
 }

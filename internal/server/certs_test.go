@@ -55,7 +55,7 @@ func TestCertRenewerSwapsServingCertificate(t *testing.T) {
 	// from now" is not yet valid by the wall clock.
 	var clock atomic.Int64
 	clock.Store(start.UnixNano())
-	tlsCfg := &tls.Config{RootCAs: b.CAPool, ServerName: "localhost", Time: func() time.Time { return time.Unix(0, clock.Load()) }}
+	tlsCfg := &tls.Config{RootCAs: b.TrustPool(), ServerName: "localhost", Time: func() time.Time { return time.Unix(0, clock.Load()) }}
 	// serial does a fresh handshake and returns the server's serial.
 	serial := func() (string, error) {
 		c, err := tls.Dial("tcp", srv.Listener.Addr().String(), tlsCfg)

@@ -19,9 +19,16 @@ import (
 // holds its Lease, and each acting as itself (ids): the scheduler as
 // system:kube-scheduler, the controller-manager as
 // system:kube-controller-manager, each controller as its service account
-// in kube-system. rootCA is the cluster CA the serviceaccount controller
-// publishes (the in-process configuration trusts no CA: it uses no TLS).
-func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.Config, ids *loopbackIdentities, rootCA []byte, cfg Config, bootstrapped <-chan struct{}) error {
+// in kube-system. ca is the cluster CA bundle the serviceaccount
+// controller publishes (the in-process configuration trusts no CA: it
+// uses no TLS).
+// rootCA is the CA bundle in force and a channel that says it changed.
+type rootCA struct {
+	current func() []byte
+	changed <-chan struct{}
+}
+
+func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.Config, ids *loopbackIdentities, ca rootCA, cfg Config, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
@@ -65,7 +72,8 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 			Controllers:            cfg.Controllers,
 			ClusterCIDR:            cfg.ClusterCIDR,
 			LBPool:                 cfg.LBPool,
-			RootCA:                 rootCA,
+			CurrentRootCA:          ca.current,
+			RootCAChanged:          ca.changed,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
 			LeaderElect:            true,
 		})

@@ -258,16 +258,13 @@ func (e *secretsEncryption) handler(next http.Handler, authn apiserver.Authentic
 			next.ServeHTTP(w, r)
 			return
 		}
-		u, ok, err := authn.AuthenticateRequest(r)
-		if err != nil || !ok {
-			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		if !mastersOnly(authn, w, r, "manage encryption at rest") {
 			return
 		}
-		if !slices.Contains(u.Groups, "system:masters") {
-			http.Error(w, fmt.Sprintf("user %q may not manage encryption at rest: it takes system:masters", u.Name), http.StatusForbidden)
-			return
-		}
-		var st *EncryptionStatus
+		var (
+			st  *EncryptionStatus
+			err error
+		)
 		switch {
 		case r.URL.Path == encryptStatusPath && r.Method == http.MethodGet:
 			st, err = e.status(r.Context())
@@ -291,6 +288,23 @@ func (e *secretsEncryption) handler(next http.Handler, authn apiserver.Authentic
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(st)
 	})
+}
+
+// mastersOnly authenticates r and lets system:masters through; it
+// answers anyone else (401, 403) and reports false. The /v1-skiff/
+// endpoints are the server's own operations, outside RBAC, as k3s's
+// /v1-k3s/ ones are.
+func mastersOnly(authn apiserver.Authenticator, w http.ResponseWriter, r *http.Request, what string) bool {
+	u, ok, err := authn.AuthenticateRequest(r)
+	if err != nil || !ok {
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return false
+	}
+	if !slices.Contains(u.Groups, "system:masters") {
+		http.Error(w, fmt.Sprintf("user %q may not %s: it takes system:masters", u.Name, what), http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 var errEncryptionOff = errors.New("encryption at rest is off: start the server with --secrets-encryption")

@@ -52,39 +52,48 @@ func callEncryptEndpoint(ctx context.Context, cfg SecretsEncryptConfig, method, 
 	if cfg.Output != "" && cfg.Output != "json" {
 		return nil, fmt.Errorf("--output %q: want json or nothing", cfg.Output)
 	}
-	kubeconfig := cfg.Kubeconfig
+	st := &EncryptionStatus{}
+	if err := callSkiffEndpoint(ctx, cfg.DataDir, cfg.Kubeconfig, method, path, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// callSkiffEndpoint sends a request to one of the server's /v1-skiff/
+// endpoints as the user of kubeconfig (default <dataDir>/admin.kubeconfig)
+// and decodes its JSON answer into out.
+func callSkiffEndpoint(ctx context.Context, dataDir, kubeconfig, method, path string, out any) error {
 	if kubeconfig == "" {
-		kubeconfig = filepath.Join(cfg.DataDir, "admin.kubeconfig")
+		kubeconfig = filepath.Join(dataDir, "admin.kubeconfig")
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(rc.Host, "/")+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("server answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("server answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	st := &EncryptionStatus{}
-	if err := json.Unmarshal(body, st); err != nil {
-		return nil, fmt.Errorf("server answer: %w", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("server answer: %w", err)
 	}
-	return st, nil
+	return nil
 }
 
 func printEncryptionStatus(w io.Writer, output string, st *EncryptionStatus) error {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/internal/admission"
@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	saTokens.stores = stores
-	authn := apiserver.Authenticators{apiserver.X509{}, ids, saTokens.authenticator()}
+	authn := apiserver.Authenticators{apiserver.X509{Roots: bundle.TrustPool}, ids, saTokens.authenticator()}
 	if cfg.TokenAuthFile != "" {
 		tf, err := apiserver.LoadTokenFile(cfg.TokenAuthFile)
 		if err != nil {
@@ -267,21 +267,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("serving certificate: %w", err)
 	}
-	drain := newDrainer(enc.handler(api, authn), cfg.ShutdownSendRetryAfter)
+	drain := newDrainer(certs.handler(enc.handler(api, authn), authn), cfg.ShutdownSendRetryAfter)
 	srv := &http.Server{
 		Handler:           drain,
 		ConnState:         drain.connState,
+		ConnContext:       apiserver.WithClientCertCache,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          log.New(&slogWriter{lg}, "", 0),
-		TLSConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			ClientAuth: tls.VerifyClientCertIfGiven,
-			ClientCAs:  bundle.CAPool,
-			// Read per handshake: renewed while the server runs (certs.go).
+		// Certificate and client CAs are read per handshake: renewed and
+		// rotated while the server runs (certs.go).
+		TLSConfig: pki.TrustingClients(&tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			ClientAuth:     tls.VerifyClientCertIfGiven,
+			NextProtos:     []string{"h2", "http/1.1"},
 			GetCertificate: servingCert.GetCertificate,
-		},
+		}, bundle.TrustPool),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
@@ -314,20 +316,38 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := pki.WriteKubeconfig(kubeconfig, url, bundle); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	certs.onRenew(pki.LeafAdmin, func() error { return pki.WriteKubeconfig(kubeconfig, url, bundle) })
+	writeKubeconfig := func() error { return pki.WriteKubeconfig(kubeconfig, url, bundle) }
+	certs.onRenew(pki.LeafAdmin, writeKubeconfig)
+	certs.onTrustChange(writeKubeconfig)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_ = certs.Start(runCtx)
 	}()
 
-	caPEM, err := os.ReadFile(bundle.CAFile)
-	if err != nil {
-		return fmt.Errorf("cluster CA: %w", err)
-	}
-	if boot.clusterInfo, err = clusterInfoKubeconfig(url, caPEM); err != nil {
+	if boot.clusterInfo, err = clusterInfoKubeconfig(url, bundle.TrustPEM()); err != nil {
 		return err
 	}
+	// After a CA rotation: cluster-info and every kube-root-ca.crt
+	// carry the bundle in force.
+	rootCAChanged := make(chan struct{}, 1)
+	certs.onTrustChange(func() error {
+		select {
+		case rootCAChanged <- struct{}{}:
+		default:
+		}
+		info, err := clusterInfoKubeconfig(url, bundle.TrustPEM())
+		if err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(loopback)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
+		defer cancel()
+		return ensureClusterInfo(ctx, cs, info)
+	})
 	componentsWG.Add(1)
 	go func() {
 		defer componentsWG.Done()
@@ -349,7 +369,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// The components start once the bootstrap objects exist and the
 	// authorizer has read the bootstrap policy.
 	componentsMayStart := allClosed(componentsCtx, boot.finished, authz.loaded)
-	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, caPEM, cfg, componentsMayStart); err != nil {
+	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, rootCA{bundle.TrustPEM, rootCAChanged}, cfg, componentsMayStart); err != nil {
 		return err
 	}
 	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, certs, url, host, componentsMayStart); err != nil {

@@ -44,7 +44,8 @@ import (
 //     server's calls to the kubelet (nodes/proxy) and handshakes with the
 //     kubelet's serving certificate, and the node stays Ready.
 //
-// /metrics shows every certificate expiring within its lifetime.
+// /metrics shows every certificate expiring within its lifetime. Then,
+// on the same cluster, the CA is rotated (testRotateCA).
 func TestCertificateRenewal(t *testing.T) {
 	const validity = time.Minute
 	var c *framework.Cluster
@@ -264,6 +265,11 @@ func TestCertificateRenewal(t *testing.T) {
 	if errs := metricByName(string(body), "skiff_certificate_renewal_errors_total")[""]; errs != 0 {
 		t.Errorf("skiff_certificate_renewal_errors_total = %v", errs)
 	}
+	// The server checks a connection's client certificate per request:
+	// no client of its own (the node's) kept using an expired one.
+	if n := requestsWithCode(string(body), "401"); n != 0 {
+		t.Errorf("%v requests answered 401 Unauthorized", n)
+	}
 	if withNode {
 		n, err := client.CoreV1().Nodes().Get(context.Background(), framework.NodeName, metav1.GetOptions{})
 		if err != nil {
@@ -283,6 +289,7 @@ func TestCertificateRenewal(t *testing.T) {
 			t.Logf("server: %s", line)
 		}
 	}
+	t.Run("rotate-ca", func(t *testing.T) { testRotateCA(t, c, withNode) })
 }
 
 // handshake is dialVerify that fails t.
@@ -353,4 +360,22 @@ func metricByName(text, family string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// requestsWithCode sums apiserver_request_total over the series with
+// the given code.
+func requestsWithCode(metrics, code string) float64 {
+	var sum float64
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `code="`+code+`"`) {
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndexByte(line, '}')+1:])
+		if len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }

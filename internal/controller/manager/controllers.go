@@ -99,7 +99,8 @@ var known = map[string]Constructor{
 		if err != nil {
 			return nil, err
 		}
-		return serviceaccount.New(c.Client, c.Informers, c.Recorder("serviceaccount-controller"), serviceaccount.Options{RootCA: ca, RootCAClient: publisher})
+		return serviceaccount.New(c.Client, c.Informers, c.Recorder("serviceaccount-controller"), serviceaccount.Options{
+			RootCA: ca, CurrentRootCA: c.Config.CurrentRootCA, RootCAChanged: c.Config.RootCAChanged, RootCAClient: publisher})
 	},
 	"resourcequota": func(c Context) (Runnable, error) {
 		return resourcequota.New(c.Client, c.Informers, c.Recorder("resourcequota-controller"))

@@ -48,7 +48,11 @@ type Config struct {
 	LBPool string
 	// RootCA is the cluster CA (PEM) published in every namespace as
 	// kube-root-ca.crt; empty means the CA Client trusts, if it names one.
-	RootCA []byte
+	// CurrentRootCA, when set, gives the bundle in force instead, and a
+	// receive on RootCAChanged republishes it everywhere (a CA rotation).
+	RootCA        []byte
+	CurrentRootCA func() []byte
+	RootCAChanged <-chan struct{}
 	// LeaderElect runs the controllers only while holding the Lease.
 	LeaderElect bool
 	// Identity names this process in the Lease (default leader.Identity()).

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -39,8 +40,13 @@ const (
 // Options configure the controller.
 type Options struct {
 	// RootCA is the PEM bundle published as kube-root-ca.crt. Empty
-	// publishes no ConfigMap.
-	RootCA []byte
+	// publishes no ConfigMap. CurrentRootCA, when set, is asked instead,
+	// per namespace synced: the bundle in force (a CA rotation changes
+	// it), and a receive on RootCAChanged has every namespace synced
+	// again.
+	RootCA        []byte
+	CurrentRootCA func() []byte
+	RootCAChanged <-chan struct{}
 	// Workers is the number of namespaces reconciled at once (default 2).
 	Workers int
 	// RootCAClient writes kube-root-ca.crt; nil uses the controller's
@@ -114,7 +120,37 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 // ends, and returns after its workers have exited.
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.opts.Workers)
+	if c.opts.RootCAChanged != nil {
+		go c.resyncOnRootCAChange(ctx)
+	}
 	return c.queue.Run(ctx, c.opts.Workers, c.synced...)
+}
+
+// resyncOnRootCAChange queues every namespace when the root CA changes.
+func (c *Controller) resyncOnRootCAChange(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.opts.RootCAChanged:
+		}
+		nss, err := c.namespaces.List(labels.Everything())
+		if err != nil {
+			continue
+		}
+		c.log.Info("root CA changed: republishing", "configmap", RootCAConfigMap, "namespaces", len(nss))
+		for _, ns := range nss {
+			c.queue.Add(ns.Name)
+		}
+	}
+}
+
+// rootCA is the bundle to publish now.
+func (c *Controller) rootCA() []byte {
+	if c.opts.CurrentRootCA != nil {
+		return c.opts.CurrentRootCA()
+	}
+	return c.opts.RootCA
 }
 
 // enqueueNamespaceOf queues the namespace of obj when obj is named want.
@@ -164,10 +200,11 @@ func (c *Controller) ensureAccount(ctx context.Context, ns string) error {
 }
 
 func (c *Controller) ensureRootCA(ctx context.Context, ns string) error {
-	if len(c.opts.RootCA) == 0 {
+	ca := c.rootCA()
+	if len(ca) == 0 {
 		return nil
 	}
-	want := string(c.opts.RootCA)
+	want := string(ca)
 	client := c.client
 	if c.opts.RootCAClient != nil {
 		client = c.opts.RootCAClient
@@ -189,7 +226,7 @@ func (c *Controller) ensureRootCA(ctx context.Context, ns string) error {
 	if err != nil {
 		return err
 	}
-	if rootCACurrent(cm, c.opts.RootCA) {
+	if rootCACurrent(cm, ca) {
 		return nil
 	}
 	next := cm.DeepCopy()

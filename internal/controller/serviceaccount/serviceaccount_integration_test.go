@@ -2,6 +2,7 @@ package serviceaccount_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,10 +16,15 @@ import (
 
 // TestDefaultAccountAndRootCA: a new namespace gets the default
 // ServiceAccount and kube-root-ca.crt; a deleted default account and a
-// tampered ConfigMap are restored.
+// tampered ConfigMap are restored; a changed CA (a rotation) is
+// republished in every namespace.
 func TestDefaultAccountAndRootCA(t *testing.T) {
 	ca := []byte("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n")
-	_, client, _ := framework.StartController(t, framework.Builder(serviceaccount.New, serviceaccount.Options{RootCA: ca}))
+	var current atomic.Pointer[[]byte]
+	current.Store(&ca)
+	changed := make(chan struct{}, 1)
+	_, client, _ := framework.StartController(t, framework.Builder(serviceaccount.New, serviceaccount.Options{
+		CurrentRootCA: func() []byte { return *current.Load() }, RootCAChanged: changed}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -63,6 +69,16 @@ func TestDefaultAccountAndRootCA(t *testing.T) {
 		cm, err := client.CoreV1().ConfigMaps("team").Get(ctx, serviceaccount.RootCAConfigMap, metav1.GetOptions{})
 		return err == nil && cm.Data["ca.crt"] == string(ca)
 	})
+
+	rotated := []byte("-----BEGIN CERTIFICATE-----\nrotated\n-----END CERTIFICATE-----\n")
+	current.Store(&rotated)
+	changed <- struct{}{}
+	for _, ns := range []string{"team", "kube-system"} {
+		waitFor(ctx, t, "the changed CA in "+ns, func() bool {
+			cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, serviceaccount.RootCAConfigMap, metav1.GetOptions{})
+			return err == nil && cm.Data["ca.crt"] == string(rotated)
+		})
+	}
 }
 
 func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {

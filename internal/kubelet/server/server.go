@@ -54,6 +54,18 @@ type Server struct {
 	logCheck time.Duration // how often a log follower asks whether the container runs
 }
 
+// kubeletTLS is a copy of c as the server speaks: a client certificate
+// verified when given, HTTP/1.1, TLS 1.2 at least.
+func kubeletTLS(c *tls.Config) *tls.Config {
+	tc := c.Clone()
+	tc.ClientAuth = tls.VerifyClientCertIfGiven
+	tc.NextProtos = []string{"http/1.1"}
+	if tc.MinVersion == 0 {
+		tc.MinVersion = tls.VersionTLS12
+	}
+	return tc
+}
+
 // New checks cfg and listens on cfg.Addr at once, so Port is known before
 // Start. The listener is closed by Start when it returns.
 func New(cfg Config) (*Server, error) {
@@ -62,18 +74,24 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("kubelet server: TLS config is required")
 	case len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil && cfg.TLS.GetConfigForClient == nil:
 		return nil, errors.New("kubelet server: TLS config has no serving certificate")
-	case cfg.TLS.ClientCAs == nil:
+	case cfg.TLS.ClientCAs == nil && cfg.TLS.GetConfigForClient == nil:
 		return nil, errors.New("kubelet server: TLS config has no ClientCAs to verify clients with")
 	case cfg.Pods == nil || cfg.Runtime == nil:
 		return nil, errors.New("kubelet server: Pods and Runtime are required")
 	case cfg.Auth == nil || cfg.NodeName == "":
 		return nil, errors.New("kubelet server: Auth and NodeName are required")
 	}
-	tc := cfg.TLS.Clone()
-	tc.ClientAuth = tls.VerifyClientCertIfGiven
-	tc.NextProtos = []string{"http/1.1"}
-	if tc.MinVersion == 0 {
-		tc.MinVersion = tls.VersionTLS12
+	tc := kubeletTLS(cfg.TLS)
+	if get := cfg.TLS.GetConfigForClient; get != nil {
+		// The config a handshake gets (one with the client CAs in force)
+		// follows the same rules.
+		tc.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(h)
+			if err != nil || c == nil {
+				return c, err
+			}
+			return kubeletTLS(c), nil
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
