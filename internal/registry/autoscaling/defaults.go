@@ -14,8 +14,10 @@ const DefaultCPUUtilization = 80
 // DefaultV2 fills in upstream's v2 defaults: minReplicas 1, an 80% CPU
 // utilization metric when there is none, and, when behavior is given, the
 // default scale-up and scale-down rules under whatever it leaves unset.
-// A nil behavior stays nil: the controller then uses the same defaults
-// (with its own --horizontal-pod-autoscaler-downscale-stabilization).
+// A nil behavior stays nil, and means something else to the controller:
+// upstream's older rules, the downscale stabilization window alone
+// (--horizontal-pod-autoscaler-downscale-stabilization) and scale-ups of
+// at most max(2×current, 4) replicas a sync (see podautoscaler.History).
 func DefaultV2(h *autoscalingv2.HorizontalPodAutoscaler) {
 	if h.Spec.MinReplicas == nil {
 		one := int32(1)
