@@ -313,10 +313,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 			}
 			// A client without credentials gets no more of the
 			// connection: net/http would otherwise wait for the rest of
-			// its body, however slowly it comes, before reusing it.
+			// its body, however slowly it comes, before reusing it. The
+			// deadline comes after the answer: a read that fails ends
+			// the request's context, and before the answer is written
+			// that would turn the 401 into serveWithTimeout's 504.
 			w.Header().Set("Connection", "close")
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 			writeError(w, r, err)
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 			return
 		}
 		if w, r, ar = s.auditBegin(w, r, info, u); ar != nil {

@@ -432,7 +432,9 @@ func TestAuditHijack(t *testing.T) {
 	s, log := newAuditTestServer(t, auditTestPolicy)
 	for _, how := range []string{"controller", "assertion"} {
 		t.Run(how, func(t *testing.T) {
+			handled := make(chan struct{})
 			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer close(handled)
 				info := parseRequest(r)
 				w, r, ar := s.auditBegin(w, r, info, &User{Name: "alice"})
 				defer ar.end()
@@ -459,7 +461,10 @@ func TestAuditHijack(t *testing.T) {
 			if resp.StatusCode != http.StatusSwitchingProtocols {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			hs.Close() // the handler has returned
+			// Close does not wait for the handler of a hijacked
+			// connection: the handler says when it has returned.
+			<-handled
+			hs.Close()
 			evs := log.take()
 			if stagesOf(evs) != "RequestReceived,ResponseStarted,ResponseComplete" || evs[1].ResponseStatus.Code != 101 ||
 				evs[2].ObjectRef.Subresource != "exec" || evs[2].Verb != "create" {

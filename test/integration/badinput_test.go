@@ -115,9 +115,10 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
 		if resp.StatusCode != want {
-			t.Errorf("anonymous GET %s = %d, want %d", path, resp.StatusCode, want)
+			t.Errorf("anonymous GET %s = %d, want %d: %s", path, resp.StatusCode, want, body)
 		}
 	}
 	code, _ := raw(t, c, "GET", "/readyz?verbose", "", nil)
