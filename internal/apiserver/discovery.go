@@ -154,6 +154,10 @@ func subresources(res *registry.Resource) []subresource {
 		subs = append(subs, subresource{name: "exec", kind: "PodExecOptions", verbs: metav1.Verbs{"create", "get"}})
 		subs = append(subs, subresource{name: "log", kind: "Pod", verbs: metav1.Verbs{"get"}})
 		subs = append(subs, subresource{name: "portforward", kind: "PodPortForwardOptions", verbs: metav1.Verbs{"create", "get"}})
+		subs = append(subs, subresource{name: "proxy", kind: "PodProxyOptions", verbs: metav1.Verbs{"create", "delete", "get", "patch", "update"}})
+	}
+	if res.GroupVersion.Group == "" && res.Name == "services" {
+		subs = append(subs, subresource{name: "proxy", kind: "ServiceProxyOptions", verbs: metav1.Verbs{"create", "delete", "get", "patch", "update"}})
 	}
 	if res.GroupVersion.Group == "" && res.Name == "nodes" {
 		subs = append(subs, subresource{name: "proxy", kind: "NodeProxyOptions", verbs: metav1.Verbs{"create", "delete", "get", "patch", "update"}})

@@ -180,8 +180,8 @@ func TestNodeProxyPath(t *testing.T) {
 		"/api/v1/nodes/n/proxy/stats/summary/": "/stats/summary/",
 	}
 	for in, want := range tests {
-		if got := nodeProxyPath(in, "n"); got != want {
-			t.Errorf("nodeProxyPath(%q) = %q, want %q", in, got, want)
+		if got := proxySubPath(in, "nodes", "n"); got != want {
+			t.Errorf("proxySubPath(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

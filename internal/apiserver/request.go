@@ -78,9 +78,10 @@ func parseRequest(r *http.Request) requestInfo {
 		}
 		if len(parts) > 2 {
 			info.sub = strings.Join(parts[2:], "/")
-			// "nodes/{name}/proxy/{path...}": the subresource is "proxy",
-			// the rest a path on the node, as upstream's RequestInfo has it.
-			if info.resource == "nodes" && parts[2] == "proxy" {
+			// "{nodes,pods,services}/{name}/proxy/{path...}": the
+			// subresource is "proxy", the rest a path on the backend, as
+			// upstream's RequestInfo has it.
+			if parts[2] == "proxy" && (info.resource == "nodes" || info.resource == "pods" || info.resource == "services") {
 				info.sub = "proxy"
 			}
 		}

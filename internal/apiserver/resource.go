@@ -92,11 +92,16 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			err = s.serveStream(w, r, info, sv)
 		}
 	case "proxy":
-		if gvr != nodesGVR {
+		switch gvr {
+		case nodesGVR:
+			err = s.serveNodeProxy(w, r, info)
+		case podsGVR:
+			err = s.servePodProxy(w, r, info, sv)
+		case servicesGVR:
+			err = s.serveServiceProxy(w, r, info, sv)
+		default:
 			err = notFoundSub(info)
-			break
 		}
-		err = s.serveNodeProxy(w, r, info)
 	case "finalize":
 		if gvr != (schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}) || info.verb != "update" {
 			err = notFoundSub(info)

@@ -136,6 +136,55 @@ spec:
 		}
 	})
 
+	t.Run("kubectl proxy reaches pods and services (pods/proxy, services/proxy); exec into the demo image", func(t *testing.T) {
+		k.t = t
+		base := startKubectlProxy(t, c)
+		pods := strings.Fields(k.ok("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"))
+		if len(pods) == 0 {
+			t.Fatal("no web pods")
+		}
+		// The tutorial's request: the pod and its port named.
+		for _, id := range []string{pods[0] + ":8080", pods[0], "http:" + pods[0] + ":8080"} {
+			body, err := httpGet(base + "/api/v1/namespaces/default/pods/" + id + "/proxy/hostname")
+			if err != nil || body != pods[0] {
+				t.Errorf("pods/%s/proxy/hostname = %q, %v; want %q", id, body, err, pods[0])
+			}
+		}
+		seen := map[string]bool{}
+		for _, id := range []string{"web", "web:80", "http:web:80"} {
+			for range 10 {
+				body, err := httpGet(base + "/api/v1/namespaces/default/services/" + id + "/proxy/hostname")
+				if err != nil {
+					t.Fatalf("services/%s/proxy/hostname: %v (%s)", id, err, body)
+				}
+				seen[body] = true
+			}
+		}
+		if len(seen) < 2 {
+			t.Errorf("services/proxy answered from %v, want several of the pods", seen)
+		}
+		// The query goes along; errors are Status objects.
+		if body, err := httpGet(base + "/api/v1/namespaces/default/services/web:81/proxy/"); err == nil || !strings.Contains(body, `no service port \"81\" found for service \"web\"`) {
+			t.Errorf("an unknown service port: %v %s", err, body)
+		}
+		if body, err := httpGet(base + "/api/v1/namespaces/default/pods/nosuchpod:8080/proxy/"); err == nil || !strings.Contains(body, `pods \"nosuchpod\" not found`) {
+			t.Errorf("an unknown pod: %v %s", err, body)
+		}
+		// The demo image has a shell and the usual tools beside the
+		// server, as the tutorial's image has.
+		if out := k.ok("exec", pods[0], "--", "env"); !strings.Contains(out, "PATH=") || !strings.Contains(out, "HOSTNAME="+pods[0]) {
+			t.Errorf("kubectl exec %s -- env: %q", pods[0], out)
+		}
+		if out := k.ok("exec", pods[0], "--", "sh", "-c", "cat /etc/hostname; wget -qO- http://127.0.0.1:8080/version"); strings.Fields(out)[0] != pods[0] || !strings.Contains(out, "v1") {
+			t.Errorf("kubectl exec %s -- sh -c ...: %q", pods[0], out)
+		}
+		// Without pods/proxy, a service account is refused.
+		out, _ := k.run("", "auth", "can-i", "get", "pods/proxy", "--as=system:serviceaccount:default:default")
+		if strings.TrimSpace(out) != "no" {
+			t.Errorf("a service account may get pods/proxy: %s", out)
+		}
+	})
+
 	t.Run("a pod resolves service names and outside names", func(t *testing.T) {
 		k.t = t
 		for _, name := range []string{"web", "web.default", "web.default.svc.cluster.local"} {
@@ -266,4 +315,38 @@ spec:
 			t.Fatalf("after the undo the service answers %q, want v1", v)
 		}
 	})
+}
+
+// startKubectlProxy runs `kubectl proxy` on a free port for the test's
+// length and returns its base URL.
+func startKubectlProxy(t *testing.T, c *framework.Cluster) string {
+	t.Helper()
+	cmd := exec.Command("kubectl", "--kubeconfig", c.Kubeconfig, "proxy", "--port=0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		b := make([]byte, 256)
+		n, _ := out.Read(b)
+		line <- string(b[:n])
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case l := <-line:
+		// "Starting to serve on 127.0.0.1:40231"
+		_, addr, ok := strings.Cut(strings.TrimSpace(l), "Starting to serve on ")
+		if !ok {
+			t.Fatalf("kubectl proxy: %q", l)
+		}
+		return "http://" + addr
+	case <-time.After(10 * time.Second):
+		t.Fatal("kubectl proxy did not start")
+	}
+	return ""
 }

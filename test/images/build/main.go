@@ -4,7 +4,7 @@
 //
 //	pause.tar      skiff.io/pause:3.10
 //	busybox.tar    docker.io/library/busybox:1.36 and :latest (from the host's busybox-static)
-//	server-v1.tar  skiff.io/test/server:v1 (test/images/server, version v1)
+//	server-v1.tar  skiff.io/test/server:v1 (test/images/server, version v1, with busybox)
 //	server-v2.tar  skiff.io/test/server:v2 (the same server, version v2)
 //
 // Run it from the module: go run ./test/images/build -out build/images
@@ -75,11 +75,16 @@ func run(ctx context.Context, out, busybox, goBin string, log *slog.Logger) erro
 		}
 		ref := ServerRepo + ":" + v
 		file := filepath.Join(out, "server-"+v+".tar")
-		cfg := image.ImageConfig{Entrypoint: []string{"/server"}, ExposedPorts: []string{"8080/tcp"}}
-		files := []image.File{
-			{Path: "/tmp", Mode: os.ModeDir | os.ModeSticky | 0o777},
-			{Path: "/server", Mode: 0o755, Data: data},
+		// The server beside busybox: a shell and the usual tools (sh,
+		// env, cat, wget, nslookup) for `kubectl exec`, as the images of
+		// upstream's tutorials have.
+		cfg := image.ImageConfig{Entrypoint: []string{"/server"}, ExposedPorts: []string{"8080/tcp"},
+			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
+		files, err := image.BusyboxFiles(busybox)
+		if err != nil {
+			return err
 		}
+		files = append(files, image.File{Path: "/server", Mode: 0o755, Data: data})
 		if err := writeFile(file, func(w io.Writer) error { return image.WriteOCI(w, ref, cfg, files) }); err != nil {
 			return err
 		}
