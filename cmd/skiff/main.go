@@ -96,6 +96,12 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
+	f.DurationVar(&cfg.MetricResolution, "metric-resolution", cfg.MetricResolution, "how often every Ready node's kubelet is scraped for the CPU and memory usage served as metrics.k8s.io (kubectl top, autoscaling); 0 serves no metrics API")
+	f.DurationVar(&cfg.HPA.SyncPeriod, "horizontal-pod-autoscaler-sync-period", cfg.HPA.SyncPeriod, "how often each HorizontalPodAutoscaler is reconciled")
+	f.Float64Var(&cfg.HPA.Tolerance, "horizontal-pod-autoscaler-tolerance", cfg.HPA.Tolerance, "how far the usage ratio may stray from 1.0 before an HPA scales")
+	f.DurationVar(&cfg.HPA.CPUInitializationPeriod, "horizontal-pod-autoscaler-cpu-initialization-period", cfg.HPA.CPUInitializationPeriod, "how long after a pod starts its CPU samples may be skipped")
+	f.DurationVar(&cfg.HPA.InitialReadinessDelay, "horizontal-pod-autoscaler-initial-readiness-delay", cfg.HPA.InitialReadinessDelay, "how soon after a pod starts a readiness change still counts as its first")
+	f.DurationVar(&cfg.HPA.DownscaleStabilizationWindow, "horizontal-pod-autoscaler-downscale-stabilization", cfg.HPA.DownscaleStabilizationWindow, "how far back an HPA without its own scale-down window looks for a higher recommendation before scaling down")
 	f.StringVar(&cfg.AuthorizationMode, "authorization-mode", cfg.AuthorizationMode, "comma-separated, in order (the first to allow wins): Node (kubelets read only what their pods use), RBAC (upstream's roles and bindings enforced), AlwaysAllow (every authenticated user may do everything), AlwaysDeny; e.g. Node,RBAC")
 	f.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "how long a request that is not long-running (watch, exec, logs) may take, reading its body included; ?timeout= may shorten it")
 	f.IntVar(&cfg.MaxRequestsInFlight, "max-requests-inflight", cfg.MaxRequestsInFlight, "reads served at once before further ones get 429 (0: no limit; system:masters is never refused)")
@@ -240,6 +246,9 @@ func newSimCommand() *cobra.Command {
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often each node renews its Lease")
 	f.StringArrayVar(&cfg.KillNodes, "kill-node", nil, "a node that registers but never heartbeats (repeatable)")
 	f.BoolVar(&cfg.RunPods, "run-pods", cfg.RunPods, "run the pods bound to the nodes (false: leave them Pending)")
+	f.IntVar(&cfg.KubeletPort, "kubelet-port", cfg.KubeletPort, "port every node's kubelet endpoint (/metrics/resource, /healthz) is served on, for all nodes at once; 0 picks a free port, as does a port in use; negative serves none")
+	f.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA certificates (PEM) the kubelet endpoint verifies client certificates against (default: the CA --kubeconfig trusts)")
+	f.Float64Var(&cfg.UsageFraction, "usage-fraction", cfg.UsageFraction, "share of its cpu and memory requests each container uses, unless the pod's "+sim.AnnotationCPUUsage+" / "+sim.AnnotationMemoryUsage+" annotations say how much")
 	return cmd
 }
 

@@ -48,6 +48,9 @@ type Config struct {
 	// when its request names none.
 	IssueToken   TokenIssuer
 	APIAudiences []string
+	// ResourceMetrics, when set, is served as metrics.k8s.io/v1beta1
+	// (nodes and pods, get and list) from memory; see resourcemetrics.go.
+	ResourceMetrics ResourceMetrics
 	// ReadyChecks are named checks that /readyz runs (etcd, caches).
 	ReadyChecks map[string]func(context.Context) error
 	// KubeletClientCert is the client certificate the server presents to
@@ -150,10 +153,11 @@ func New(cfg Config) (*Server, error) {
 	// The reviews answer questions about the request's own user through
 	// this server's authenticator and authorizer: every server has them.
 	cfg.Resources = append(slices.Clip(cfg.Resources), s.reviewResources()...)
+	cfg.Resources = append(cfg.Resources, s.resourceMetricsResources()...)
 	s.cfg.Resources = cfg.Resources
 	for _, res := range cfg.Resources {
-		if res != nil && res.Create != nil {
-			sv := &served{res: res, stored: res} // virtual: no store
+		if res != nil && (res.Create != nil || res.InMemory()) {
+			sv := &served{res: res, stored: res} // virtual or in memory: no store
 			s.resources[res.GroupVersionResource()] = sv
 			s.byKind[res.GroupVersionKind()] = sv
 			continue

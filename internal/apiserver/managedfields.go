@@ -100,8 +100,8 @@ func (s *Server) buildFieldManagers() {
 		s.fields.byKey = map[fieldManagerKey]*managedfields.FieldManager{}
 		conv := objectConverter{s: s}
 		for gvr, sv := range s.resources {
-			if sv.res.Create != nil {
-				continue // virtual: nothing is stored
+			if sv.res.Create != nil || sv.res.InMemory() {
+				continue // virtual or in memory: nothing is stored
 			}
 			subs := []string{""}
 			if sv.res.Status {

@@ -47,6 +47,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if sv.res.InMemory() {
+		if err := s.serveInMemory(w, r, info, sv); err != nil {
+			writeError(w, r, err)
+		}
+		return
+	}
 	var err error
 	switch info.sub {
 	case "":

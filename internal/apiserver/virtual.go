@@ -47,3 +47,56 @@ func (s *Server) serveVirtual(w http.ResponseWriter, r *http.Request, info reque
 	out.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
 	return s.respond(w, r, http.StatusCreated, wr.format, sv, out)
 }
+
+// serveInMemory serves a resource whose descriptor has Get and List
+// hooks (registry.Resource.InMemory): get and list of the main resource,
+// nothing else. There is no resourceVersion to list at, and no watch.
+func (s *Server) serveInMemory(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
+	if info.sub != "" {
+		return notFoundSub(info)
+	}
+	format, ok := negotiateOutput(r)
+	if !ok {
+		return notAcceptable()
+	}
+	switch info.verb {
+	case "get":
+		obj, err := sv.res.Get(r.Context(), info.namespace, info.name)
+		if err != nil {
+			return err
+		}
+		obj.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
+		return s.respond(w, r, http.StatusOK, format, sv, obj)
+	case "list":
+		_, opts, err := s.listOptions(r, info, sv)
+		if err != nil {
+			return err
+		}
+		items, err := sv.res.List(r.Context(), info.namespace, opts.Predicate.Label, opts.Predicate.Field)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			it.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
+		}
+		switch format.target {
+		case asTable:
+			t, err := s.toTable(r, sv, items, nil)
+			if err != nil {
+				return err
+			}
+			writeObject(w, http.StatusOK, format, t)
+			return nil
+		case asPartialObjectMetadata, asPartialObjectMetadataList, asAPIGroupDiscoveryList:
+			return notAcceptable()
+		}
+		list := sv.res.NewList()
+		if err := meta.SetList(list, items); err != nil {
+			return apierrors.NewInternalError(err)
+		}
+		list.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersion.WithKind(sv.res.Kind + "List"))
+		writeObject(w, http.StatusOK, format, list)
+		return nil
+	}
+	return methodNotAllowed(info, r)
+}

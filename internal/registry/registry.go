@@ -16,6 +16,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -92,7 +93,21 @@ type Resource struct {
 	// request's user. Verbs should then be {"create"}; StoredAs, Status,
 	// Scale and TTL must be unset.
 	Create func(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+
+	// Get and List, when both set, make the resource read-only and served
+	// from memory, as metrics.k8s.io is: nothing is stored, there is no
+	// watch, and only get and list are served. Get returns one object or
+	// a NotFound error; List the objects in namespace ("" for all) that
+	// match both selectors, in a stable order. Verbs should then be
+	// {"get", "list"}; Create, StoredAs, Status, Scale and TTL must be
+	// unset.
+	Get  func(ctx context.Context, namespace, name string) (runtime.Object, error)
+	List func(ctx context.Context, namespace string, label labels.Selector, field fields.Selector) ([]runtime.Object, error)
 }
+
+// InMemory reports whether the resource is served from memory (Get and
+// List) rather than from storage.
+func (r *Resource) InMemory() bool { return r.Get != nil && r.List != nil }
 
 // GroupVersionKind returns the kind this resource serves.
 func (r *Resource) GroupVersionKind() schema.GroupVersionKind {

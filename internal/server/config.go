@@ -59,6 +59,14 @@ type Config struct {
 	// type LoadBalancer their ingress addresses from.
 	LBPool string
 
+	// MetricResolution is how often the API server scrapes every Ready
+	// node's kubelet for the usage it serves as metrics.k8s.io
+	// (metrics-server's --metric-resolution); 0 serves no metrics API.
+	MetricResolution time.Duration
+	// HPA tunes the HorizontalPodAutoscaler controller, as
+	// kube-controller-manager's --horizontal-pod-autoscaler-* flags do.
+	HPA HPAConfig
+
 	// RequestTimeout bounds each request that is not long-running (a
 	// watch, exec, logs...); MaxRequestsInFlight and
 	// MaxMutatingRequestsInFlight bound the reads and the writes served at
@@ -145,6 +153,14 @@ func Defaults() Config {
 		LBPool:        "127.0.100.0/24",
 
 		NodeMonitorGracePeriod: 40 * time.Second,
+		MetricResolution:       15 * time.Second,
+		HPA: HPAConfig{
+			SyncPeriod:                   15 * time.Second,
+			Tolerance:                    0.1,
+			CPUInitializationPeriod:      5 * time.Minute,
+			InitialReadinessDelay:        30 * time.Second,
+			DownscaleStabilizationWindow: 5 * time.Minute,
+		},
 
 		AuthorizationMode:           ModeNode + "," + ModeRBAC,
 		RequestTimeout:              apiserver.DefaultRequestTimeout,
@@ -156,3 +172,13 @@ func Defaults() Config {
 }
 
 func (c Config) serviceCIDR() (netip.Prefix, error) { return netip.ParsePrefix(c.ServiceCIDR) }
+
+// HPAConfig is the HorizontalPodAutoscaler controller's tuning; each field
+// is the kube-controller-manager flag --horizontal-pod-autoscaler-<name>.
+type HPAConfig struct {
+	SyncPeriod                   time.Duration // sync-period
+	Tolerance                    float64       // tolerance
+	CPUInitializationPeriod      time.Duration // cpu-initialization-period
+	InitialReadinessDelay        time.Duration // initial-readiness-delay
+	DownscaleStabilizationWindow time.Duration // downscale-stabilization
+}

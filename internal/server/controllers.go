@@ -11,6 +11,7 @@ import (
 
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 	"github.com/skiff-io/skiff/internal/controller/manager"
+	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 )
 
 // startControllers starts the controller-manager and the scheduler inside
@@ -75,7 +76,14 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 			CurrentRootCA:          ca.current,
 			RootCAChanged:          ca.changed,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
-			LeaderElect:            true,
+			HPASyncPeriod:          cfg.HPA.SyncPeriod,
+			HPA: podautoscaler.Config{
+				Tolerance:                    cfg.HPA.Tolerance,
+				CPUInitializationPeriod:      cfg.HPA.CPUInitializationPeriod,
+				InitialReadinessDelay:        cfg.HPA.InitialReadinessDelay,
+				DownscaleStabilizationWindow: cfg.HPA.DownscaleStabilizationWindow,
+			},
+			LeaderElect: true,
 		})
 		if err != nil && ctx.Err() == nil {
 			slog.Default().Error("controller-manager stopped", "err", err)

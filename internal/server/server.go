@@ -208,6 +208,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
 	flowControl := newFlowControl(cfg, reg)
+	usage := newResourceMetrics(cfg)
 	api, err := apiserver.New(apiserver.Config{
 		Resources:     Resources(),
 		NewStorage:    newStorage,
@@ -227,6 +228,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			"poststarthook/bootstrap":            boot.check,
 			"poststarthook/rbac/bootstrap-roles": authz.ready,
 		},
+		ResourceMetrics:      usage.source(),
 		IssueToken:           saTokens.issue,
 		APIAudiences:         []string{serviceaccount.DefaultIssuer},
 		GetKubeletClientCert: kubeletCert.GetClientCertificate, // renewed while running: certs.go
@@ -366,6 +368,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := startFlowControl(apiInformersCtx, &wg, flowControl, loopback); err != nil {
 		return err
 	}
+	usage.start(apiInformersCtx, &wg, api, lg)
 	// The components start once the bootstrap objects exist and the
 	// authorizer has read the bootstrap policy.
 	componentsMayStart := allClosed(componentsCtx, boot.finished, authz.loaded)

@@ -50,6 +50,25 @@ type Config struct {
 
 	// Workers is the size of each worker pool (nodes, leases, pods).
 	Workers int
+
+	// KubeletPort is the port of the kubelet endpoint every node
+	// publishes (status.daemonEndpoints.kubeletEndpoint.port) and the
+	// simulator serves /metrics/resource and /healthz on, for all its
+	// nodes at once (see kubelet.go): 0 picks a free port; a port that is
+	// taken (another simulator, a real kubelet) is replaced by a free one
+	// with a warning, since nodes publish the port actually listened on.
+	// Negative serves nothing: nodes publish DefaultKubeletPort and
+	// nothing answers there.
+	KubeletPort int
+	// ClientCAFile holds the CA certificates (PEM) that the kubelet
+	// endpoint verifies client certificates against. Empty: the CA the
+	// simulator's client trusts for the API server (its rest.Config's
+	// CAData or CAFile), which is the cluster CA.
+	ClientCAFile string
+	// UsageFraction is the share of each container's cpu and memory
+	// requests it is reported to use, unless the pod's annotations
+	// (AnnotationCPUUsage, AnnotationMemoryUsage) say otherwise.
+	UsageFraction float64
 }
 
 // Default values.
@@ -62,6 +81,8 @@ const (
 	DefaultRunTime           = 2 * time.Second
 	DefaultHeartbeatInterval = 10 * time.Second
 	DefaultWorkers           = 32
+	DefaultKubeletPort       = 10250
+	DefaultUsageFraction     = 0.5
 )
 
 // Defaults returns the default configuration (one node).
@@ -77,6 +98,8 @@ func Defaults() Config {
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		RunPods:           true,
 		Workers:           DefaultWorkers,
+		KubeletPort:       DefaultKubeletPort,
+		UsageFraction:     DefaultUsageFraction,
 	}
 }
 
@@ -110,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StartDelay < 0 {
 		c.StartDelay = 0
+	}
+	if c.UsageFraction < 0 {
+		c.UsageFraction = 0
 	}
 	return c
 }
@@ -158,6 +184,9 @@ func (c Config) validate() error {
 		if err := validateTaint(t); err != nil {
 			return err
 		}
+	}
+	if c.KubeletPort > 65535 {
+		return fmt.Errorf("kubelet port %d: must be at most 65535", c.KubeletPort)
 	}
 	_, err := c.capacity()
 	return err

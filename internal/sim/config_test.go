@@ -47,6 +47,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad label", mod: func(c *Config) { c.Labels = map[string]string{"a b": "c"} }, wantErr: true},
 		{name: "bad taint", mod: func(c *Config) { c.Taints = []corev1.Taint{{Key: "k", Effect: "Never"}} }, wantErr: true},
 		{name: "negative nodes", mod: func(c *Config) { c.Nodes = -1 }, wantErr: true},
+		{name: "kubelet endpoint off", mod: func(c *Config) { c.KubeletPort = -1 }},
+		{name: "kubelet port too large", mod: func(c *Config) { c.KubeletPort = 70000 }, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()

@@ -13,4 +13,33 @@
 //
 // Fail injection: a pod whose container image name contains "fail" never
 // becomes Ready; see nextAction for what it does under each restart policy.
+//
+// # Kubelet endpoint
+//
+// The simulator answers what the API server asks of a kubelet to serve
+// metrics.k8s.io (kubectl top, the HorizontalPodAutoscaler): GET
+// https://<InternalIP>:<kubeletEndpoint port>/metrics/resource, in the
+// format of internal/kubelet/server (metrics.go), and GET /healthz; any
+// other path is 404. Node InternalIPs are loopback addresses (127.0.0.2,
+// 127.0.0.3, ...: nodeIP) and Linux routes all of 127.0.0.0/8 to lo, so
+// one TLS listener on all addresses (Config.KubeletPort, published as
+// every node's status.daemonEndpoints.kubeletEndpoint.port) serves every
+// node: the connection's local address says which (nodeIndex); one that
+// is no node's gets 404. Its serving certificate is self-signed, made at
+// start (the API server does not verify kubelets). Like a kubelet it
+// wants a client certificate, verified against the cluster CA (the one
+// the simulator's client trusts, or Config.ClientCAFile), and answers 401
+// without one; it authorizes nothing further. A killed node drops the
+// connection, as a dead machine would. The listener belongs to Start and
+// is closed before Start returns; a negative KubeletPort turns it off.
+//
+// Usage is computed per request from the pod informer's cache (indexed by
+// spec.nodeName), with no goroutine or timer per node or pod: each
+// container of a Running pod uses the pod's sim.skiff.io/cpu-usage and
+// sim.skiff.io/memory-usage annotations (quantities, for each container),
+// or Config.UsageFraction of its requests (see AnnotationCPUUsage). Its
+// CPU counter is usage × the time since the container started; the node's
+// counts every pod's usage since the node was registered, plus a little
+// of its own (nodeSystemCores), and never goes back (accountPod); memory
+// is the working set, the node's the sum plus nodeSystemMemory.
 package sim

@@ -14,11 +14,30 @@ var (
 	fallbackPodNet = netip.MustParsePrefix("10.128.0.0/9")
 )
 
+// nodeIPCount is how many node addresses there are before nodeIP wraps.
+const nodeIPCount = 1<<24 - 2
+
 // nodeIP is node index's InternalIP: 127.0.0.2, 127.0.0.3, ... (127.0.0.1
 // is left to the real loopback). Indexes beyond 127/8 wrap.
 func nodeIP(index int) string {
-	const size = 1<<24 - 2
-	return addToAddr(nodeIPBase, uint64(max(index, 0))%size).String()
+	return addToAddr(nodeIPBase, uint64(max(index, 0))%nodeIPCount).String()
+}
+
+// nodeIndex is the inverse of nodeIP: the smallest node index whose
+// InternalIP is a (an IPv4-mapped IPv6 form included), and false for an
+// address nodeIP never gives (127.0.0.1, anything outside 127/8).
+func nodeIndex(a netip.Addr) (int, bool) {
+	a = a.Unmap()
+	if !a.Is4() {
+		return 0, false
+	}
+	b, base := a.As4(), nodeIPBase.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v0 := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	if v < v0 || v-v0 >= nodeIPCount {
+		return 0, false
+	}
+	return int(v - v0), true
 }
 
 // podIPInCIDR is the n-th pod address of cidr: host addresses from the

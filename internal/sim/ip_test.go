@@ -1,6 +1,9 @@
 package sim
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestNodeIP(t *testing.T) {
 	for _, tc := range []struct {
@@ -17,6 +20,30 @@ func TestNodeIP(t *testing.T) {
 		if got := nodeIP(tc.index); got != tc.want {
 			t.Errorf("nodeIP(%d) = %s, want %s", tc.index, got, tc.want)
 		}
+	}
+}
+
+func TestNodeIndex(t *testing.T) {
+	for _, index := range []int{0, 1, 253, 254, 4999, nodeIPCount - 1} {
+		a := netip.MustParseAddr(nodeIP(index))
+		if got, ok := nodeIndex(a); !ok || got != index {
+			t.Errorf("nodeIndex(%s) = %d, %v; want %d, true", a, got, ok, index)
+		}
+		mapped := netip.AddrFrom16(a.As16())
+		if got, ok := nodeIndex(mapped); !ok || got != index {
+			t.Errorf("nodeIndex(%s) = %d, %v; want %d, true", mapped, got, ok, index)
+		}
+	}
+	if got, ok := nodeIndex(netip.MustParseAddr(nodeIP(nodeIPCount))); !ok || got != 0 {
+		t.Errorf("nodeIndex of a wrapped index = %d, %v; want 0, true", got, ok)
+	}
+	for _, s := range []string{"127.0.0.1", "127.0.0.0", "126.255.255.255", "128.0.0.0", "10.0.0.2", "::1", "fd00::2"} {
+		if got, ok := nodeIndex(netip.MustParseAddr(s)); ok {
+			t.Errorf("nodeIndex(%s) = %d, true; want false", s, got)
+		}
+	}
+	if _, ok := nodeIndex(netip.Addr{}); ok {
+		t.Error("nodeIndex(zero Addr) = true")
 	}
 }
 

@@ -15,7 +15,6 @@ const (
 	SimLabel = "skiff.io/sim"
 
 	KubeletVersion = "v1.37.2-skiff-sim"
-	kubeletPort    = 10250
 )
 
 // nodeTemplate is what every node of one simulator shares, parsed once.
@@ -24,6 +23,8 @@ type nodeTemplate struct {
 	labels    map[string]string
 	zoneCount int
 	taints    []corev1.Taint
+	// kubeletPort is the port of the simulator's kubelet endpoint.
+	kubeletPort int32
 }
 
 // buildNode is the Node the simulator registers as node index, named
@@ -61,7 +62,7 @@ func nodeStatus(t nodeTemplate, name string, index int, now metav1.Time) corev1.
 			{Type: corev1.NodeInternalIP, Address: nodeIP(index)},
 			{Type: corev1.NodeHostName, Address: name},
 		},
-		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: kubeletPort}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: t.kubeletPort}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID:               id,
 			SystemUUID:              id,

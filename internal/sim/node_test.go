@@ -19,10 +19,11 @@ func testTemplate(t *testing.T, zones int) nodeTemplate {
 		t.Fatal(err)
 	}
 	return nodeTemplate{
-		capacity:  capacity,
-		labels:    map[string]string{"pool": "sim"},
-		zoneCount: zones,
-		taints:    []corev1.Taint{{Key: "dedicated", Value: "sim", Effect: corev1.TaintEffectNoSchedule}},
+		capacity:    capacity,
+		labels:      map[string]string{"pool": "sim"},
+		zoneCount:   zones,
+		taints:      []corev1.Taint{{Key: "dedicated", Value: "sim", Effect: corev1.TaintEffectNoSchedule}},
+		kubeletPort: 12345,
 	}
 }
 
@@ -65,6 +66,9 @@ func TestBuildNode(t *testing.T) {
 	wantAddrs := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.6"}, {Type: corev1.NodeHostName, Address: "sim-node-4"}}
 	if diff := cmp.Diff(wantAddrs, n.Status.Addresses); diff != "" {
 		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	if got := n.Status.DaemonEndpoints.KubeletEndpoint.Port; got != 12345 {
+		t.Errorf("kubelet port = %d, want the template's 12345", got)
 	}
 	if n.Status.NodeInfo.KubeletVersion != KubeletVersion || n.Status.NodeInfo.OperatingSystem != "linux" {
 		t.Errorf("nodeInfo = %+v", n.Status.NodeInfo)

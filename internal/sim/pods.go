@@ -127,17 +127,32 @@ func (s *Sim) forgetPod(key string) {
 	s.podMu.Unlock()
 }
 
-// podHandler queues pods bound to this simulator's nodes.
+// podHandler queues pods bound to this simulator's nodes and keeps their
+// nodes' CPU counters continuous (accountPod).
 func (s *Sim) podHandler() cache.ResourceEventHandlerFuncs {
 	enqueue := func(obj any) {
 		if pod, ok := obj.(*corev1.Pod); ok && s.nodes[pod.Spec.NodeName] != nil {
 			s.podQ.Enqueue(pod)
 		}
 	}
+	asPod := func(obj any) *corev1.Pod {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		pod, _ := obj.(*corev1.Pod)
+		return pod
+	}
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		AddFunc: func(obj any) {
+			s.accountPod(nil, asPod(obj))
+			enqueue(obj)
+		},
+		UpdateFunc: func(old, obj any) {
+			s.accountPod(asPod(old), asPod(obj))
+			enqueue(obj)
+		},
 		DeleteFunc: func(obj any) {
+			s.accountPod(asPod(obj), nil)
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 				s.forgetPod(key)
 			}

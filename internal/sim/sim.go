@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,13 +32,15 @@ type Sim struct {
 	cfg    Config
 	log    *slog.Logger
 
-	nodes map[string]*simNode // fixed at New; values carry their own locks
-	tmpl  nodeTemplate
+	nodes   map[string]*simNode // fixed at New; values carry their own locks
+	byIndex []*simNode          // the same nodes, by index
+	tmpl    nodeTemplate
 
 	nodeQ, leaseQ, podQ *reconcile.Queue
 
 	nodeLister corelisters.NodeLister
 	podLister  corelisters.PodLister
+	pods       cache.Indexer // the pod informer's, with podNodeIndex
 
 	registered atomic.Int64
 	ready      chan struct{} // closed when every node is registered
@@ -69,6 +72,15 @@ type simNode struct {
 
 	lease  *coordinationv1.Lease // last written; lease worker only
 	podSeq atomic.Uint64         // pod IPs of the node's podCIDR
+
+	// The node's CPU counter (see accountPod and nodeUsage), in
+	// core-nanoseconds: registeredAt is when this simulator registered
+	// or took over the node (Unix ns; 0 before), cpuAdjust what the
+	// node's pods used besides the share of those running now, cpuServed
+	// the highest value served.
+	registeredAt atomic.Int64
+	cpuAdjust    atomic.Int64
+	cpuServed    atomic.Int64
 }
 
 // dead reports whether the simulator has stopped acting for the node.
@@ -91,6 +103,7 @@ func New(client kubernetes.Interface, cfg Config) *Sim {
 		cfg:      cfg,
 		log:      slog.Default().With("component", "sim"),
 		nodes:    make(map[string]*simNode, max(cfg.Nodes, 0)),
+		byIndex:  make([]*simNode, max(cfg.Nodes, 0)),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		podTimes: map[string]*trackedPod{},
@@ -98,6 +111,7 @@ func New(client kubernetes.Interface, cfg Config) *Sim {
 	for i := range max(cfg.Nodes, 0) {
 		name := fmt.Sprintf("%s%d", cfg.NamePrefix, i)
 		s.nodes[name] = &simNode{name: name, index: i}
+		s.byIndex[i] = s.nodes[name]
 	}
 	for _, name := range cfg.KillNodes {
 		if n := s.nodes[name]; n != nil {
@@ -139,14 +153,12 @@ func (s *Sim) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
-	s.tmpl = nodeTemplate{capacity: capacity, labels: s.cfg.Labels, zoneCount: s.cfg.ZoneCount, taints: s.cfg.Taints}
-
 	nodeInf := coreinformers.NewFilteredNodeInformer(s.client, 0, cache.Indexers{}, func(o *metav1.ListOptions) {
 		o.LabelSelector = SimLabel + "=true"
 	})
 	// Only bound pods: unscheduled ones are the scheduler's business.
 	podInf := coreinformers.NewFilteredPodInformer(s.client, metav1.NamespaceAll, 0,
-		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc, podNodeIndex: indexPodNode},
 		func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName!=" })
 	for _, inf := range []cache.SharedIndexInformer{nodeInf, podInf} {
 		if err := inf.SetTransform(dropManagedFields); err != nil {
@@ -161,6 +173,20 @@ func (s *Sim) start(ctx context.Context) error {
 	}
 	s.nodeLister = corelisters.NewNodeLister(nodeInf.GetIndexer())
 	s.podLister = corelisters.NewPodLister(podInf.GetIndexer())
+	s.pods = podInf.GetIndexer()
+
+	// The kubelet endpoint listens before any node registers: nodes
+	// publish its port.
+	var kubelet *kubeletServer
+	port := int32(DefaultKubeletPort)
+	if s.cfg.KubeletPort >= 0 {
+		if kubelet, err = s.listenKubelet(); err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+		port = kubelet.port
+		s.log.Info("serving the kubelet endpoint of every node", "port", port)
+	}
+	s.tmpl = nodeTemplate{capacity: capacity, labels: s.cfg.Labels, zoneCount: s.cfg.ZoneCount, taints: s.cfg.Taints, kubeletPort: port}
 
 	for name := range s.nodes {
 		s.nodeQ.Add(name)
@@ -168,7 +194,7 @@ func (s *Sim) start(ctx context.Context) error {
 	s.log.Info("starting simulated nodes", "nodes", len(s.nodes), "prefix", s.cfg.NamePrefix, "runPods", s.cfg.RunPods)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
@@ -179,7 +205,13 @@ func (s *Sim) start(ctx context.Context) error {
 	run(func() { errs <- s.nodeQ.Run(ctx, w, nodeInf.HasSynced) })
 	run(func() { errs <- s.leaseQ.Run(ctx, w) })
 	run(func() { errs <- s.podQ.Run(ctx, w, nodeInf.HasSynced, podInf.HasSynced) })
+	if kubelet != nil {
+		run(func() { errs <- kubelet.serve() })
+	}
 	<-ctx.Done()
+	if kubelet != nil {
+		kubelet.shutdown()
+	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -238,6 +270,7 @@ func (s *Sim) NodeNames() []string {
 func (s *Sim) markRegistered(n *simNode, node *corev1.Node) {
 	uid := node.UID
 	n.uid.Store(&uid)
+	n.registeredAt.CompareAndSwap(0, time.Now().UnixNano())
 	if n.registered.Swap(true) {
 		return
 	}

@@ -65,7 +65,10 @@ func TestServices(t *testing.T) {
 	}
 	images := t.TempDir()
 	framework.BuildImages(t, images)
-	c := framework.StartNode(t, skiffBin, images, "--resolv-conf", resolv)
+	// Shortened autoscaling loop: the HPA subtest waits on it.
+	c := framework.StartNode(t, skiffBin, images, "--resolv-conf", resolv,
+		"--metric-resolution=5s", "--horizontal-pod-autoscaler-sync-period=5s",
+		"--horizontal-pod-autoscaler-downscale-stabilization=20s")
 	k := kubectl{t: t, c: c}
 
 	waitFor, jsonpath := k.waitFor, k.jsonpath
@@ -315,6 +318,147 @@ spec:
 			t.Fatalf("after the undo the service answers %q, want v1", v)
 		}
 	})
+
+	t.Run("the HPA scales web on CPU and back, and no request fails", func(t *testing.T) {
+		k.t = t
+		autoscaleDeployment(t, k, clusterIP, httpGet)
+	})
+}
+
+// autoscaleDeployment is the HPA subtest of TestServices, which leaves
+// deployment/web at one v1 replica behind clusterIP and a busybox pod bb:
+// a 100m CPU request, `kubectl autoscale --cpu-percent=50 --min=1 --max=4`,
+// load from busybox pods calling /cpu through the Service, at least 3
+// replicas under it and 1 again after the (shortened) stabilization window,
+// while a client calling the Service sees no failed request.
+func autoscaleDeployment(t *testing.T, k kubectl, clusterIP string, httpGet func(string) (string, error)) {
+	waitFor, jsonpath := k.waitFor, k.jsonpath
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := httpGet("http://" + clusterIP + "/hostname"); err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			} else {
+				ok.Add(1)
+			}
+			// Light: the HPA sees this load too, and must scale back to 1.
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	end := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer end()
+
+	k.ok("set", "resources", "deployment/web", "--requests=cpu=100m")
+	k.ok("rollout", "status", "deployment/web", "--timeout=120s")
+	started := time.Now()
+	k.ok("autoscale", "deployment", "web", "--cpu-percent=50", "--min=1", "--max=4")
+
+	// kubectl top: usage within 30 s of the pod starting (the first
+	// scrape already has a rate: the container's start is its first point).
+	// The newest web pod is the one the rollout started (an old one may
+	// still be terminating).
+	var podStart time.Time
+	for _, f := range strings.Fields(jsonpath("pods", `{.items[?(@.metadata.labels.app=="web")].status.startTime}`)) {
+		at, err := time.Parse(time.RFC3339, f)
+		if err != nil {
+			t.Fatalf("a web pod's start time %q: %v", f, err)
+		}
+		if at.After(podStart) {
+			podStart = at
+		}
+	}
+	waitFor(t, "kubectl top pod shows the web pod's CPU within 30 s of its start", max(time.Until(podStart.Add(30*time.Second)), time.Second), func() (bool, string) {
+		out, err := k.run("", "top", "pod", "-l", "app=web", "--no-headers")
+		if err != nil || strings.TrimSpace(out) == "" {
+			return false, out
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 || f[1] == "0m" || !strings.HasSuffix(f[1], "m") || f[2] == "0Mi" {
+				return false, out
+			}
+		}
+		return true, out
+	})
+	t.Logf("kubectl top pod showed CPU %v after the pod started (%v after the rollout)", time.Since(podStart).Round(time.Second), time.Since(started).Round(time.Second))
+	targets := func() string {
+		return jsonpath("hpa/web", "{.status.currentMetrics[0].resource.current.averageUtilization}")
+	}
+	waitFor(t, "the HPA reports a utilization", 30*time.Second, func() (bool, string) {
+		out, _ := k.run("", "get", "hpa", "web", "--no-headers")
+		return targets() != "" && strings.Contains(out, "%/50%") && !strings.Contains(out, "<unknown>"), out
+	})
+	// From here on, `kubectl get hpa` must never show <unknown> again.
+	var unknown atomic.Value
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+			if out, _ := k.run("", "get", "hpa", "web", "--no-headers"); strings.Contains(out, "<unknown>") {
+				unknown.CompareAndSwap(nil, out)
+			}
+		}
+	}()
+
+	k.okIn(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: load}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: load}}
+  template:
+    metadata: {labels: {app: load}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: load
+        image: docker.io/library/busybox:1.36
+        command: [sh, -c, "while true; do wget -qO /dev/null 'http://web/cpu?ms=100'; sleep 0.2; done"]
+`, "apply", "-f", "-")
+	onset := time.Now()
+	waitFor(t, "the HPA scales web to at least 3 ready replicas", 3*time.Minute, func() (bool, string) {
+		s := jsonpath("deployment/web", "{.status.readyReplicas}")
+		n, _ := strconv.Atoi(s)
+		return n >= 3, s + " ready; hpa: " + k.ok("get", "hpa", "web", "--no-headers")
+	})
+	t.Logf("load onset to 3 ready replicas: %v", time.Since(onset).Round(100*time.Millisecond))
+
+	k.ok("delete", "deployment", "load", "--wait=false")
+	quiet := time.Now()
+	waitFor(t, "the HPA returns web to 1 replica", 3*time.Minute, func() (bool, string) {
+		s := jsonpath("deployment/web", "{.spec.replicas} {.status.replicas}")
+		return s == "1 1", s
+	})
+	t.Logf("load stopped to 1 replica: %v (stabilization window 20 s)", time.Since(quiet).Round(100*time.Millisecond))
+	events := k.ok("get", "events", "--field-selector=involvedObject.kind=HorizontalPodAutoscaler,reason=SuccessfulRescale", "-o", "jsonpath={.items[*].message}")
+	if !strings.Contains(events, "New size: ") {
+		t.Errorf("no SuccessfulRescale event: %q", events)
+	}
+	if u := unknown.Load(); u != nil {
+		t.Errorf("kubectl get hpa showed <unknown> after the first scrape: %s", u)
+	}
+	end()
+	t.Logf("from the node: %d ok, %d failed", ok.Load(), failed.Load())
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed while the HPA scaled (first: %v)", failed.Load(), firstErr.Load())
+	}
+	k.ok("delete", "hpa", "web")
 }
 
 // startKubectlProxy runs `kubectl proxy` on a free port for the test's

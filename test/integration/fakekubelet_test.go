@@ -39,6 +39,9 @@ type fakeKubelet struct {
 	logQueries  []url.Values
 	execQueries []url.Values
 	clientCNs   map[string]bool
+	// usage, when set, renders /metrics/resource at the time of a
+	// request; nil answers 404 as a kubelet without it would.
+	usage func(now time.Time) string
 }
 
 // startFakeKubelet serves on 127.0.0.1 with a self-signed certificate (the
@@ -61,6 +64,7 @@ func startFakeKubelet(t *testing.T, dataDir string) *fakeKubelet {
 	mux.HandleFunc("/attach/", k.serveExec)
 	mux.HandleFunc("/portForward/", k.servePortForward)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("/metrics/resource", k.serveResourceMetrics)
 	k.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k.mu.Lock()
 		for _, c := range r.TLS.PeerCertificates[:1] {
@@ -257,4 +261,23 @@ func (k *fakeKubelet) servePortForward(w http.ResponseWriter, r *http.Request) {
 	}
 	<-conn.CloseChan()
 	wg.Wait()
+}
+
+// setUsage sets what /metrics/resource answers (see fakeKubelet.usage).
+func (k *fakeKubelet) setUsage(render func(now time.Time) string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.usage = render
+}
+
+func (k *fakeKubelet) serveResourceMetrics(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	render := k.usage
+	k.mu.Unlock()
+	if render == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = io.WriteString(w, render(time.Now()))
 }

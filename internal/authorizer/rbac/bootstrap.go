@@ -57,6 +57,10 @@ const (
 	authz       = "authorization.k8s.io"
 	certs       = "certificates.k8s.io"
 	nodeGroup   = "node.k8s.io"
+
+	metricsGroup    = "metrics.k8s.io"
+	customMetrics   = "custom.metrics.k8s.io"
+	externalMetrics = "external.metrics.k8s.io"
 )
 
 // on builds a resource rule: on(groups, resources, verbs).
@@ -109,8 +113,10 @@ func aggregated(name, selectorLabel string, labels map[string]string) *rbacv1.Cl
 // system:aggregate-to-* roles (and, for admin and edit, of edit and
 // view), filled in by the aggregation controller. With them: the roles of
 // the controllers skiff runs (system:controller:*) and system:coredns,
-// kubeadm's and k3s's role of the cluster DNS. Left out: the CSR approver
-// roles and roles of add-ons skiff does not ship (heapster,
+// kubeadm's and k3s's role of the cluster DNS, and
+// system:aggregated-metrics-reader, the role metrics-server installs for
+// the resource metrics API, which skiff serves itself. Left out: the CSR
+// approver roles and roles of add-ons skiff does not ship (heapster,
 // kube-aggregator, ...).
 func ClusterRoles() []*rbacv1.ClusterRole {
 	return append(defaultRoles(), controllerRoles()...)
@@ -166,6 +172,13 @@ func defaultRoles() []*rbacv1.ClusterRole {
 				"replicasets/scale", "replicasets/status", "replicationcontrollers/scale"), read),
 			on(l(policyGroup), l("poddisruptionbudgets", "poddisruptionbudgets/status"), read),
 			on(l(networking), l("ingresses", "ingresses/status", "networkpolicies"), read),
+		),
+		// metrics-server's role: whoever may view a namespace may read
+		// its pods' usage (kubectl top), as a cluster with metrics-server
+		// installed allows.
+		clusterRole("system:aggregated-metrics-reader",
+			map[string]string{AggregateToView: "true", AggregateToEdit: "true", AggregateToAdmin: "true"},
+			on(l(metricsGroup), l("pods", "nodes"), read),
 		),
 		clusterRole("system:auth-delegator", nil,
 			on(l(authn), l("tokenreviews"), l("create")),

@@ -75,6 +75,17 @@ func controllerRoles() []*rbacv1.ClusterRole {
 		controllerRole("generic-garbage-collector",
 			on(l("*"), l("*"), l("delete", "get", "list", "patch", "update", "watch")),
 		),
+		// Upstream's rule for reading heapster's service is left out:
+		// heapster is long gone, and skiff ships no role of it.
+		controllerRole("horizontal-pod-autoscaler",
+			on(l(autoscaling), l("horizontalpodautoscalers"), read),
+			on(l(autoscaling), l("horizontalpodautoscalers/status"), l("update")),
+			on(l("*"), l("*/scale"), l("get", "update")),
+			on(l(core), l("pods"), l("list")),
+			on(l(metricsGroup), l("pods"), l("list")),
+			on(l(customMetrics), l("*"), l("get", "list")),
+			on(l(externalMetrics), l("*"), l("get", "list")),
+		),
 		controllerRole("job-controller",
 			on(l(batch), l("jobs"), l("get", "list", "patch", "update", "watch")),
 			on(l(batch), l("jobs/status"), l("update")),

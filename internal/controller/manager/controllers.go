@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/namespace"
 	"github.com/skiff-io/skiff/internal/controller/nodeipam"
 	"github.com/skiff-io/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
 	"github.com/skiff-io/skiff/internal/controller/resourcequota"
 	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
@@ -26,23 +27,24 @@ import (
 // kube-system), upstream's name for the controller that does its work;
 // the bootstrap policy binds system:controller:<account> to it.
 var accounts = map[string]string{
-	"garbagecollector":   "generic-garbage-collector",
-	"nodelifecycle":      "node-controller",
-	"nodeipam":           "node-controller",
-	"job":                "job-controller",
-	"cronjob":            "cronjob-controller",
-	"ttl-after-finished": "ttl-after-finished-controller",
-	"daemonset":          "daemon-set-controller",
-	"deployment":         "deployment-controller",
-	"endpointslice":      "endpointslice-controller",
-	"endpoints":          "endpoint-controller",
-	"serviceaccount":     "service-account-controller",
-	"resourcequota":      "resourcequota-controller",
-	"disruption":         "disruption-controller",
-	"namespace":          "namespace-controller",
-	servicelb.Name:       "service-controller",
-	"replicaset":         "replicaset-controller",
-	"statefulset":        "statefulset-controller",
+	"garbagecollector":         "generic-garbage-collector",
+	"nodelifecycle":            "node-controller",
+	"nodeipam":                 "node-controller",
+	"job":                      "job-controller",
+	"cronjob":                  "cronjob-controller",
+	"ttl-after-finished":       "ttl-after-finished-controller",
+	"daemonset":                "daemon-set-controller",
+	"deployment":               "deployment-controller",
+	"endpointslice":            "endpointslice-controller",
+	"endpoints":                "endpoint-controller",
+	"serviceaccount":           "service-account-controller",
+	"resourcequota":            "resourcequota-controller",
+	"disruption":               "disruption-controller",
+	"namespace":                "namespace-controller",
+	servicelb.Name:             "service-controller",
+	"replicaset":               "replicaset-controller",
+	"statefulset":              "statefulset-controller",
+	"horizontalpodautoscaling": "horizontal-pod-autoscaler",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -119,5 +121,9 @@ var known = map[string]Constructor{
 	},
 	"statefulset": func(c Context) (Runnable, error) {
 		return statefulset.New(c.Client, c.Informers, c.Recorder("statefulset-controller"))
+	},
+	"horizontalpodautoscaling": func(c Context) (Runnable, error) {
+		return podautoscaler.NewForConfig(c.RESTConfig, c.Client, c.Informers, c.Recorder("horizontal-pod-autoscaler"),
+			podautoscaler.Options{SyncPeriod: c.Config.HPASyncPeriod, Config: c.Config.HPA})
 	},
 }

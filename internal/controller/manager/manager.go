@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/leader"
 )
 
@@ -53,6 +54,15 @@ type Config struct {
 	RootCA        []byte
 	CurrentRootCA func() []byte
 	RootCAChanged <-chan struct{}
+	// HPASyncPeriod is how often the HorizontalPodAutoscaler controller
+	// looks at each HPA (--horizontal-pod-autoscaler-sync-period; upstream
+	// and zero: 15s).
+	HPASyncPeriod time.Duration
+	// HPA tunes the HorizontalPodAutoscaler controller's decisions
+	// (--horizontal-pod-autoscaler-tolerance, -cpu-initialization-period,
+	// -initial-readiness-delay, -downscale-stabilization); each zero field
+	// takes upstream's default (podautoscaler.DefaultConfig).
+	HPA podautoscaler.Config
 	// LeaderElect runs the controllers only while holding the Lease.
 	LeaderElect bool
 	// Identity names this process in the Lease (default leader.Identity()).
@@ -145,6 +155,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.ClusterCIDR == "" {
 		cfg.ClusterCIDR = "10.42.0.0/16"
+	}
+	if cfg.HPASyncPeriod == 0 {
+		cfg.HPASyncPeriod = 15 * time.Second
 	}
 	client, err := kubernetes.NewForConfig(cfg.Client)
 	if err != nil {

@@ -1,8 +1,9 @@
-// Package podautoscaler decides what a HorizontalPodAutoscaler
-// (autoscaling/v2) scales its target to, with upstream Kubernetes'
-// semantics. It holds only the decisions, as pure functions of a snapshot
-// and the time; it makes no API calls, watches nothing and starts no
-// goroutines.
+// Package podautoscaler is the HorizontalPodAutoscaler (autoscaling/v2)
+// controller, with upstream Kubernetes' semantics. Its decisions (what a
+// target scales to) are pure functions of a snapshot and the time, in
+// replicas.go and behavior.go, which make no API calls, watch nothing and
+// start no goroutines; the controller in controller.go does the I/O
+// around them.
 //
 // # What it decides
 //
@@ -31,22 +32,48 @@
 // A History is the per-HPA memory those rules need. It keeps only entries
 // that a window or a period can still reach.
 //
-// # What it leaves to the controller
+// # The controller
 //
-// The controller lists the target's pods and fetches their samples from
-// the resource metrics API (metrics.k8s.io), reads and writes the scale
-// subresource, and keeps one History per HPA (dropping it when the HPA is
-// deleted). On every sync it calls History.Seed with the current replica
-// count before anything else; it skips metrics when the target is scaled
-// to zero (ScalingActive False, ScalingDisabled) or lies outside
-// [minReplicas, maxReplicas] (it then scales straight to the bound); it
-// takes the largest proposal over the metrics and skips a scale-down when
-// some metric failed; it calls History.RecordScale after each successful
-// scale update; and it writes the status: metrics, conditions with their
-// transition times, lastScaleTime, and the events.
+// Controller (controller.go) is the HorizontalPodAutoscaler controller
+// around those decisions, upstream's "horizontalpodautoscaling". It syncs
+// every HPA when it is added or its spec changes, and then every
+// SyncPeriod (15s); its own status writes do not wake it. Per sync it:
 //
-// Pods, Object and External metrics, scale to zero (HPAScaleToZero) and
-// the metrics API clients are not here yet.
+//   - reads the target's scale subresource, resolving
+//     spec.scaleTargetRef's kind through a RESTMapper (read again from
+//     discovery when the kind is unknown), and sets AbleToScale
+//     (SucceededGetScale, or FailedGetScale with an event);
+//   - calls History.Seed with the current replica count (one History per
+//     HPA object, dropped when the HPA is deleted);
+//   - leaves a target scaled to zero alone (ScalingActive False,
+//     ScalingDisabled), and moves one outside [minReplicas, maxReplicas]
+//     straight to the bound without reading metrics;
+//   - otherwise lists the pods the scale's selector matches (from the
+//     shared pod informer), reads their usage once from the resource
+//     metrics API (MetricsClient), computes each metric's proposal with
+//     Config.ResourceReplicas, and takes the largest; a failed metric
+//     sets ScalingActive False with its reason and records an event, and
+//     blocks only a scale-down (the others still count); it then calls
+//     History.Normalize for AbleToScale and ScalingLimited;
+//   - writes the scale (SuccessfulRescale or FailedRescale events, with
+//     upstream's reasons: "cpu resource utilization (percentage of
+//     request) above target", "All metrics below target", ...), calls
+//     History.RecordScale, and sets lastScaleTime;
+//   - writes the status (currentReplicas, desiredReplicas,
+//     currentMetrics, conditions, observedGeneration) only when it
+//     changed. A condition's lastTransitionTime moves only when its
+//     status does.
+//
+// Failures to read are reported in the status and wait for the next
+// period, as upstream; a failed scale or status write is retried sooner
+// by the queue.
+//
+// Pods, Object and External metrics are not served: skiff has no custom
+// or external metrics API. Such a metric fails as upstream's does when
+// those APIs are not registered (FailedGetPodsMetric,
+// FailedGetObjectMetric, FailedGetExternalMetric). Scale to zero
+// (HPAScaleToZero) is not here, nor upstream's check that two HPAs do
+// not select the same pods (AmbiguousSelector).
 //
 // # Where skiff differs from upstream
 //
@@ -63,5 +90,11 @@
 //     against the sum of its containers' requests, where upstream takes
 //     its effective request;
 //   - a History forgets entries no window or period can reach any more,
-//     where upstream keeps them and reuses their slots.
+//     where upstream keeps them and reuses their slots;
+//   - the controller reads the pods' usage once per sync, where upstream
+//     reads it once per resource metric;
+//   - status.currentMetrics holds the metrics that worked: upstream
+//     leaves an empty entry in place of each failed one;
+//   - a spec change is synced at once, where upstream waits for the
+//     sync period.
 package podautoscaler

@@ -19,6 +19,18 @@ var (
 	ErrNoPods = errors.New("no pods returned by selector while calculating replica count")
 	// ErrNoMetrics: no ready pod has a sample.
 	ErrNoMetrics = errors.New("did not receive metrics for targeted pods (pods might be unready)")
+
+	// ErrCustomMetricsNotServed fails every Pods and Object metric: skiff
+	// serves no custom metrics API. The text is the one upstream's client
+	// gives when that API is not registered.
+	ErrCustomMetricsNotServed = errors.New("no custom metrics API (custom.metrics.k8s.io) registered")
+	// ErrExternalMetricsNotServed fails every External metric: skiff
+	// serves no external metrics API. (Upstream's client reports the 404
+	// of the missing API; this says which API is missing.)
+	ErrExternalMetricsNotServed = errors.New("no external metrics API (external.metrics.k8s.io) registered")
+
+	// errNoUsage: the resource metrics API knows none of the target's pods.
+	errNoUsage = errors.New("no metrics returned from resource metrics API")
 )
 
 // Sample is one pod's usage of a metric's resource, as the resource
