@@ -70,6 +70,7 @@ fuzz:
 	$(FUZZ) '^FuzzPatch$$' -fuzztime 4000x
 	$(FUZZ) '^FuzzApply$$' -fuzztime 4000x
 	$(FUZZ) '^FuzzRequest$$' -fuzztime 2000x
+	$(GO) test -run '^$$' -fuzzminimizetime 50x -fuzz '^FuzzParse$$' -fuzztime 20000x ./internal/resourcemetrics/
 
 # The container images tests and `make run` use, as OCI tarballs in
 # build/images (pause, busybox from busybox-static, the test server v1/v2);

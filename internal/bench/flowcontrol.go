@@ -130,6 +130,7 @@ func FlowControl(ctx context.Context, cfg FlowControlConfig, out io.Writer) erro
 	}
 
 	simCfg := sim.Defaults()
+	simCfg.KubeletPort = -1 // nothing scrapes them (startServer)
 	simCfg.Nodes = cfg.Nodes
 	simCfg.RunPods = false
 	s := sim.New(admin, simCfg)

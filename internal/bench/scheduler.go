@@ -80,6 +80,7 @@ func Scheduler(ctx context.Context, cfg SchedulerConfig, out io.Writer) error {
 	fmt.Fprintf(out, "server ready in %v\n", time.Since(began).Round(time.Millisecond))
 
 	simCfg := sim.Defaults()
+	simCfg.KubeletPort = -1 // nothing scrapes them (startServer)
 	simCfg.Nodes = cfg.Nodes
 	simCfg.RunPods = false
 	s := sim.New(client, simCfg)

@@ -15,11 +15,11 @@ import (
 )
 
 // startServer runs `skiff server` in this process on dir, with no node
-// agent, no controllers and no scheduler (a bench starts what it measures),
-// and returns its admin client configuration and the loopback
-// configuration its scheduler uses (as system:kube-scheduler), once it
-// serves. opts change the
-// server's configuration further. stop shuts it down and waits for it.
+// agent, no controllers, no scheduler and no metrics API (a bench starts
+// what it measures), and returns its admin client configuration and the
+// loopback configuration its scheduler uses (as system:kube-scheduler),
+// once it serves. opts change the server's configuration further. stop
+// shuts it down and waits for it.
 func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) (rc, loopback *rest.Config, stop func(), err error) {
 	scfg := server.Defaults()
 	scfg.DataDir = dir
@@ -27,6 +27,7 @@ func startServer(ctx context.Context, dir string, opts ...func(*server.Config)) 
 	scfg.DisableAgent = true
 	scfg.Controllers = nil
 	scfg.DisableScheduler = true
+	scfg.MetricResolution = 0 // no metrics API: nothing scrapes the nodes
 	scfg.Ready = make(chan struct{})
 	scfg.SchedulerLoopback = func(c *rest.Config) { loopback = c }
 	for _, o := range opts {

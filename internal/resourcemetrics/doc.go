@@ -18,6 +18,8 @@
 //
 // # Organization
 //
+//   - exposition.go: the format itself, written by skiff's kubelet and
+//     by simulated nodes (Exposition.Write), so writer and reader agree.
 //   - parse.go: a streaming parser for the five families we use, bounded
 //     in body size, line length and series count, tolerant of everything
 //     else.

@@ -2,9 +2,9 @@ package sim
 
 import (
 	"bytes"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/skiff-io/skiff/internal/resourcemetrics"
 )
 
 // nodeUsage is what one node's /metrics/resource reports, read at one
@@ -30,97 +30,29 @@ type containerUsage struct {
 	memoryBytes uint64
 }
 
-// writeResourceMetrics renders u as internal/kubelet/server's
-// serveResourceMetrics does (the kubelet's /metrics/resource): the same
-// families in the same order, HELP and TYPE lines, labels and millisecond
-// timestamps. The simulator never fails to read its own numbers, so
-// resource_scrape_error is always 0. That writer is not imported: the
-// kubelet's server package would bring the kubelet's dependencies into
-// every simulator, for forty lines.
+// writeResourceMetrics renders u as a kubelet's /metrics/resource
+// (resourcemetrics.Exposition, the format skiff's kubelet writes too). The
+// simulator never fails to read its own numbers, so resource_scrape_error
+// is always 0; a pod's totals are its containers' sums.
 func writeResourceMetrics(b *bytes.Buffer, u nodeUsage) {
-	m := metricWriter{b}
-	m.family("container_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the container in core-seconds")
-	for _, p := range u.pods {
-		for _, c := range p.containers {
-			m.sample("container_cpu_usage_seconds_total", containerLabels(p, c), c.cpuSeconds, u.at)
-		}
+	at := func(v float64) *resourcemetrics.Value { return &resourcemetrics.Value{V: v, At: u.at} }
+	e := resourcemetrics.Exposition{
+		Node: resourcemetrics.NodeUsage{CPUSeconds: at(u.cpuSeconds), MemoryBytes: at(float64(u.memoryBytes))},
+		Pods: make([]resourcemetrics.PodUsage, 0, len(u.pods)),
 	}
-	m.family("container_memory_working_set_bytes", "gauge", "Current working set of the container in bytes")
-	for _, p := range u.pods {
-		for _, c := range p.containers {
-			m.sample("container_memory_working_set_bytes", containerLabels(p, c), float64(c.memoryBytes), u.at)
-		}
-	}
-	m.family("container_start_time_seconds", "gauge", "Start time of the container since unix epoch in seconds")
-	for _, p := range u.pods {
-		for _, c := range p.containers {
-			m.sample("container_start_time_seconds", containerLabels(p, c), float64(c.start.UnixNano())/1e9, c.start)
-		}
-	}
-	m.family("node_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the node in core-seconds")
-	m.sample("node_cpu_usage_seconds_total", nil, u.cpuSeconds, u.at)
-	m.family("node_memory_working_set_bytes", "gauge", "Current working set of the node in bytes")
-	m.sample("node_memory_working_set_bytes", nil, float64(u.memoryBytes), u.at)
-	m.family("pod_cpu_usage_seconds_total", "counter", "Cumulative cpu time consumed by the pod in core-seconds")
 	for _, p := range u.pods {
 		var cpu float64
+		var mem uint64
+		pu := resourcemetrics.PodUsage{Namespace: p.namespace, Name: p.name, Containers: make([]resourcemetrics.ContainerUsage, 0, len(p.containers))}
 		for _, c := range p.containers {
 			cpu += c.cpuSeconds
-		}
-		m.sample("pod_cpu_usage_seconds_total", podLabels(p), cpu, u.at)
-	}
-	m.family("pod_memory_working_set_bytes", "gauge", "Current working set of the pod in bytes")
-	for _, p := range u.pods {
-		var mem uint64
-		for _, c := range p.containers {
 			mem += c.memoryBytes
+			pu.Containers = append(pu.Containers, resourcemetrics.ContainerUsage{
+				Name: c.name, Start: c.start, CPUSeconds: at(c.cpuSeconds), MemoryBytes: at(float64(c.memoryBytes)),
+			})
 		}
-		m.sample("pod_memory_working_set_bytes", podLabels(p), float64(mem), u.at)
+		pu.CPUSeconds, pu.MemoryBytes = at(cpu), at(float64(mem))
+		e.Pods = append(e.Pods, pu)
 	}
-	m.family("resource_scrape_error", "gauge", "1 if there was an error while getting container metrics, 0 otherwise")
-	m.sample("resource_scrape_error", nil, 0, time.Time{})
+	e.Write(b)
 }
-
-// containerLabels and podLabels are upstream's label sets, sorted by name
-// as the Prometheus client writes them.
-func containerLabels(p podUsage, c containerUsage) [][2]string {
-	return [][2]string{{"container", c.name}, {"namespace", p.namespace}, {"pod", p.name}}
-}
-
-func podLabels(p podUsage) [][2]string {
-	return [][2]string{{"namespace", p.namespace}, {"pod", p.name}}
-}
-
-// metricWriter writes the Prometheus text exposition format.
-type metricWriter struct{ b *bytes.Buffer }
-
-func (m metricWriter) family(name, typ, help string) {
-	m.b.WriteString("# HELP " + name + " [STABLE] " + help + "\n# TYPE " + name + " " + typ + "\n")
-}
-
-// sample writes one line; a zero at leaves out the timestamp.
-func (m metricWriter) sample(name string, labels [][2]string, v float64, at time.Time) {
-	m.b.WriteString(name)
-	if len(labels) > 0 {
-		m.b.WriteByte('{')
-		for i, l := range labels {
-			if i > 0 {
-				m.b.WriteByte(',')
-			}
-			m.b.WriteString(l[0])
-			m.b.WriteString(`="`)
-			m.b.WriteString(labelEscaper.Replace(l[1]))
-			m.b.WriteByte('"')
-		}
-		m.b.WriteByte('}')
-	}
-	m.b.WriteByte(' ')
-	m.b.Write(strconv.AppendFloat(m.b.AvailableBuffer(), v, 'g', -1, 64))
-	if !at.IsZero() {
-		m.b.WriteByte(' ')
-		m.b.Write(strconv.AppendInt(m.b.AvailableBuffer(), at.UnixMilli(), 10))
-	}
-	m.b.WriteByte('\n')
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

@@ -248,30 +248,7 @@ spec:
 	t.Run("rollouts and scale-down lose no request", func(t *testing.T) {
 		k.t = t
 		// From the node: two clients, a new connection per request.
-		var ok, failed atomic.Int64
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := 0; i < 2; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if _, err := httpGet("http://" + clusterIP + "/hostname"); err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-					} else {
-						ok.Add(1)
-					}
-					time.Sleep(2 * time.Millisecond)
-				}
-			}()
-		}
+		clients := callRepeatedly(httpGet, "http://"+clusterIP+"/hostname", 2, 2*time.Millisecond)
 		// From a pod: busybox wget in a loop until told to stop.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -295,8 +272,7 @@ spec:
 			return len(strings.Fields(s)) == 1, s
 		})
 
-		close(stop)
-		wg.Wait()
+		ok, failed, firstErr := clients.stop()
 		k.ok("exec", "bb", "--", "touch", "/tmp/stop")
 		if err := podLoop.Wait(); err != nil {
 			t.Fatalf("the pod's client loop: %v (%s)", err, podOut.String())
@@ -307,11 +283,11 @@ spec:
 		}
 		podOK, _ := strconv.Atoi(f[0])
 		podBad, _ := strconv.Atoi(f[1])
-		t.Logf("from the node: %d ok, %d failed; from a pod: %d ok, %d failed", ok.Load(), failed.Load(), podOK, podBad)
-		if failed.Load() != 0 || podBad != 0 {
-			t.Fatalf("requests failed during the rollouts: node %d (first: %v), pod %d", failed.Load(), firstErr.Load(), podBad)
+		t.Logf("from the node: %d ok, %d failed; from a pod: %d ok, %d failed", ok, failed, podOK, podBad)
+		if failed != 0 || podBad != 0 {
+			t.Fatalf("requests failed during the rollouts: node %d (first: %v), pod %d", failed, firstErr, podBad)
 		}
-		if total := ok.Load() + int64(podOK); total < 3000 {
+		if total := ok + int64(podOK); total < 3000 {
 			t.Fatalf("only %d requests were made during the rollouts, want at least 3000", total)
 		}
 		if v, _ := httpGet("http://" + clusterIP + "/version"); v != "v1" {
@@ -333,31 +309,12 @@ spec:
 // while a client calling the Service sees no failed request.
 func autoscaleDeployment(t *testing.T, k kubectl, clusterIP string, httpGet func(string) (string, error)) {
 	waitFor, jsonpath := k.waitFor, k.jsonpath
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
+	// Light: the HPA sees this load too, and must scale back to 1.
+	client := callRepeatedly(httpGet, "http://"+clusterIP+"/hostname", 1, 50*time.Millisecond)
+	defer client.stop()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := httpGet("http://" + clusterIP + "/hostname"); err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			} else {
-				ok.Add(1)
-			}
-			// Light: the HPA sees this load too, and must scale back to 1.
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	end := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	defer end()
+	defer func() { close(stop); wg.Wait() }()
 
 	k.ok("set", "resources", "deployment/web", "--requests=cpu=100m")
 	k.ok("rollout", "status", "deployment/web", "--timeout=120s")
@@ -399,8 +356,10 @@ func autoscaleDeployment(t *testing.T, k kubectl, clusterIP string, httpGet func
 		out, _ := k.run("", "get", "hpa", "web", "--no-headers")
 		return targets() != "" && strings.Contains(out, "%/50%") && !strings.Contains(out, "<unknown>"), out
 	})
-	// From here on, `kubectl get hpa` must never show <unknown> again.
+	// From here on, `kubectl get hpa` must never show <unknown> again,
+	// but during the rollout below (see there).
 	var unknown atomic.Value
+	var rollingOut atomic.Bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -410,7 +369,7 @@ func autoscaleDeployment(t *testing.T, k kubectl, clusterIP string, httpGet func
 				return
 			case <-time.After(time.Second):
 			}
-			if out, _ := k.run("", "get", "hpa", "web", "--no-headers"); strings.Contains(out, "<unknown>") {
+			if out, _ := k.run("", "get", "hpa", "web", "--no-headers"); strings.Contains(out, "<unknown>") && !rollingOut.Load() {
 				unknown.CompareAndSwap(nil, out)
 			}
 		}
@@ -438,6 +397,38 @@ spec:
 		return n >= 3, s + " ready; hpa: " + k.ok("get", "hpa", "web", "--no-headers")
 	})
 	t.Logf("load onset to 3 ready replicas: %v", time.Since(onset).Round(100*time.Millisecond))
+	// A rollout while the HPA owns the replica count does not fight it:
+	// the Deployment keeps the scaled count through the new ReplicaSet.
+	// When it ends every pod is new, and for a CPU metric upstream sets
+	// aside a pod's samples until one full window after it turned Ready
+	// (the CPU initialization period): for a sync or two no pod has a
+	// usable sample and the HPA reports <unknown>, as upstream's would.
+	rollingOut.Store(true)
+	scaled := jsonpath("deployment/web", "{.spec.replicas}")
+	k.ok("set", "image", "deployment/web", "web=skiff.io/test/server:v2")
+	k.ok("rollout", "status", "deployment/web", "--timeout=120s")
+	if after, _ := strconv.Atoi(jsonpath("deployment/web", "{.spec.replicas}")); after < 3 {
+		t.Errorf("a rollout under load left %d replicas (the HPA had %s)", after, scaled)
+	}
+	if v, _ := httpGet("http://" + clusterIP + "/version"); v != "v2" {
+		t.Errorf("after the rollout the service answers %q, want v2", v)
+	}
+	// The old pods still have samples until they are gone; the new ones
+	// have usable ones one scrape after they are Ready. So: wait for the
+	// old pods to go, then allow two more syncs and a scrape (15 s).
+	rolledOut := time.Now()
+	var oldGone time.Time
+	waitFor(t, "the old pods gone and the HPA reporting a utilization again", 90*time.Second, func() (bool, string) {
+		pods := strings.Fields(jsonpath("pods", `{.items[?(@.metadata.labels.app=="web")].metadata.name}`))
+		if oldGone.IsZero() && strconv.Itoa(len(pods)) == jsonpath("deployment/web", "{.spec.replicas}") {
+			oldGone = time.Now()
+		}
+		out, _ := k.run("", "get", "hpa", "web", "--no-headers")
+		return !oldGone.IsZero() && time.Since(oldGone) > 15*time.Second &&
+			!strings.Contains(out, "<unknown>") && strings.Contains(out, "%/50%"), fmt.Sprintf("%d web pods; %s", len(pods), out)
+	})
+	t.Logf("after the rollout the old pods were gone in %v", oldGone.Sub(rolledOut).Round(100*time.Millisecond))
+	rollingOut.Store(false)
 
 	k.ok("delete", "deployment", "load", "--wait=false")
 	quiet := time.Now()
@@ -453,12 +444,53 @@ spec:
 	if u := unknown.Load(); u != nil {
 		t.Errorf("kubectl get hpa showed <unknown> after the first scrape: %s", u)
 	}
-	end()
-	t.Logf("from the node: %d ok, %d failed", ok.Load(), failed.Load())
-	if failed.Load() != 0 {
-		t.Errorf("%d requests failed while the HPA scaled (first: %v)", failed.Load(), firstErr.Load())
+	ok, failed, firstErr := client.stop()
+	t.Logf("from the node: %d ok, %d failed", ok, failed)
+	if failed != 0 {
+		t.Errorf("%d requests failed while the HPA scaled (first: %v)", failed, firstErr)
 	}
 	k.ok("delete", "hpa", "web")
+}
+
+// repeatedCalls are clients calling one URL in a loop (callRepeatedly).
+type repeatedCalls struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+	halt       chan struct{}
+	wg         sync.WaitGroup
+	once       sync.Once
+}
+
+// callRepeatedly starts n clients that GET url with get, pausing between
+// calls, until stop.
+func callRepeatedly(get func(string) (string, error), url string, n int, pause time.Duration) *repeatedCalls {
+	c := &repeatedCalls{halt: make(chan struct{})}
+	for range n {
+		c.wg.Go(func() {
+			for {
+				select {
+				case <-c.halt:
+					return
+				default:
+				}
+				if _, err := get(url); err != nil {
+					c.failed.Add(1)
+					c.firstErr.CompareAndSwap(nil, err.Error())
+				} else {
+					c.ok.Add(1)
+				}
+				time.Sleep(pause)
+			}
+		})
+	}
+	return c
+}
+
+// stop ends the calls (once; later calls only report) and returns how
+// many answered, how many failed, and the first failure.
+func (c *repeatedCalls) stop() (ok, failed int64, firstErr any) {
+	c.once.Do(func() { close(c.halt); c.wg.Wait() })
+	return c.ok.Load(), c.failed.Load(), c.firstErr.Load()
 }
 
 // startKubectlProxy runs `kubectl proxy` on a free port for the test's

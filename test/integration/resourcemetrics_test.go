@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
+	"github.com/skiff-io/skiff/internal/resourcemetrics"
 	"github.com/skiff-io/skiff/internal/server"
 	"github.com/skiff-io/skiff/test/framework"
 )
@@ -34,26 +34,18 @@ type fakeUsage struct {
 }
 
 func renderUsage(now, start time.Time, usage []fakeUsage) string {
-	var b strings.Builder
-	ms := now.UnixMilli()
 	up := now.Sub(start).Seconds()
-	b.WriteString("# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds\n# TYPE container_cpu_usage_seconds_total counter\n")
+	v := func(x float64) *resourcemetrics.Value { return &resourcemetrics.Value{V: x, At: now} }
+	e := resourcemetrics.Exposition{Node: resourcemetrics.NodeUsage{CPUSeconds: v(1.5 * up), MemoryBytes: v(1 << 30)}}
 	for _, u := range usage {
-		fmt.Fprintf(&b, "container_cpu_usage_seconds_total{container=%q,namespace=%q,pod=%q} %g %d\n", u.container, u.namespace, u.pod, u.cores*up, ms)
-	}
-	b.WriteString("# TYPE container_memory_working_set_bytes gauge\n")
-	for _, u := range usage {
+		c := resourcemetrics.ContainerUsage{Name: u.container, Start: start, CPUSeconds: v(u.cores * up)}
 		if !u.noMemory {
-			fmt.Fprintf(&b, "container_memory_working_set_bytes{container=%q,namespace=%q,pod=%q} %d %d\n", u.container, u.namespace, u.pod, u.memory, ms)
+			c.MemoryBytes = v(float64(u.memory))
 		}
+		e.Pods = append(e.Pods, resourcemetrics.PodUsage{Namespace: u.namespace, Name: u.pod, Containers: []resourcemetrics.ContainerUsage{c}})
 	}
-	b.WriteString("# TYPE container_start_time_seconds gauge\n")
-	for _, u := range usage {
-		fmt.Fprintf(&b, "container_start_time_seconds{container=%q,namespace=%q,pod=%q} %g %d\n", u.container, u.namespace, u.pod, float64(start.UnixMilli())/1e3, ms)
-	}
-	fmt.Fprintf(&b, "# TYPE node_cpu_usage_seconds_total counter\nnode_cpu_usage_seconds_total %g %d\n", 1.5*up, ms)
-	fmt.Fprintf(&b, "# TYPE node_memory_working_set_bytes gauge\nnode_memory_working_set_bytes %d %d\n", int64(1<<30), ms)
-	b.WriteString("# TYPE resource_scrape_error gauge\nresource_scrape_error 0\n")
+	var b bytes.Buffer
+	e.Write(&b)
 	return b.String()
 }
 
