@@ -96,6 +96,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
+	f.BoolVar(&cfg.Profiling, "profiling", cfg.Profiling, "serve Go's profiles at /debug/pprof/ on the API server, to users allowed those non-resource URLs (cluster-admin)")
 	f.DurationVar(&cfg.MetricResolution, "metric-resolution", cfg.MetricResolution, "how often every Ready node's kubelet is scraped for the CPU and memory usage served as metrics.k8s.io (kubectl top, autoscaling); 0 serves no metrics API")
 	f.DurationVar(&cfg.HPA.SyncPeriod, "horizontal-pod-autoscaler-sync-period", cfg.HPA.SyncPeriod, "how often each HorizontalPodAutoscaler is reconciled")
 	f.Float64Var(&cfg.HPA.Tolerance, "horizontal-pod-autoscaler-tolerance", cfg.HPA.Tolerance, "how far the usage ratio may stray from 1.0 before an HPA scales")

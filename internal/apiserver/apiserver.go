@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -48,6 +49,10 @@ type Config struct {
 	// when its request names none.
 	IssueToken   TokenIssuer
 	APIAudiences []string
+	// Profiling serves Go's profiles at /debug/pprof/ (upstream's
+	// --profiling), to users the authorizer lets get those non-resource
+	// URLs (cluster-admin).
+	Profiling bool
 	// ResourceMetrics, when set, is served as metrics.k8s.io/v1beta1
 	// (nodes and pods, get and list) from memory; see resourcemetrics.go.
 	ResourceMetrics ResourceMetrics
@@ -256,6 +261,13 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3)
 	mux.HandleFunc("/openapi/v3/", s.serveOpenAPIV3)
+	if s.cfg.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", s.serveNotFound)
 	return mux
 }

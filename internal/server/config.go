@@ -59,6 +59,9 @@ type Config struct {
 	// type LoadBalancer their ingress addresses from.
 	LBPool string
 
+	// Profiling serves Go's profiles at /debug/pprof/ to cluster-admins
+	// (upstream's --profiling, on by default).
+	Profiling bool
 	// MetricResolution is how often the API server scrapes every Ready
 	// node's kubelet for the usage it serves as metrics.k8s.io
 	// (metrics-server's --metric-resolution); 0 serves no metrics API.
@@ -154,6 +157,7 @@ func Defaults() Config {
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 		MetricResolution:       15 * time.Second,
+		Profiling:              true,
 		HPA: HPAConfig{
 			SyncPeriod:                   15 * time.Second,
 			Tolerance:                    0.1,

@@ -229,6 +229,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			"poststarthook/rbac/bootstrap-roles": authz.ready,
 		},
 		ResourceMetrics:      usage.source(),
+		Profiling:            cfg.Profiling,
 		IssueToken:           saTokens.issue,
 		APIAudiences:         []string{serviceaccount.DefaultIssuer},
 		GetKubeletClientCert: kubeletCert.GetClientCertificate, // renewed while running: certs.go
