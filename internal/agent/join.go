@@ -2,16 +2,10 @@ package agent
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -22,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-io/skiff/internal/pki"
 )
 
 // JoinConfig is `skiff agent`: a node on another machine joining a server.
@@ -92,7 +88,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 			return fmt.Errorf("agent: node IP (set --node-ip): %w", err)
 		}
 	}
-	serving, err := selfSignedServing(name, ip)
+	serving, err := pki.SelfSignedServing(name, ip)
 	if err != nil {
 		return err
 	}
@@ -144,35 +140,4 @@ func localAddressTowards(host string) (string, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}
-
-// selfSignedServing makes the kubelet's serving certificate when no CA
-// issues one, as upstream's kubelet does (the API server does not verify
-// it; see docs/compatibility.md).
-func selfSignedServing(name, ip string) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name + "@" + fmt.Sprint(time.Now().Unix())},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{name},
-	}
-	if p := net.ParseIP(ip); p != nil {
-		tmpl.IPAddresses = []net.IP{p}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, fmt.Errorf("agent: serving certificate: %w", err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

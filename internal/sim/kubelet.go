@@ -3,16 +3,11 @@ package sim
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +17,8 @@ import (
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/pki"
 )
 
 // The kubelet endpoint: one TLS listener on all addresses at
@@ -44,7 +41,7 @@ func (s *Sim) listenKubelet() (*kubeletServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := selfSignedCert(time.Now())
+	cert, err := pki.SelfSignedServing("skiff-sim-kubelet", "127.0.0.1")
 	if err != nil {
 		return nil, fmt.Errorf("kubelet serving certificate: %w", err)
 	}
@@ -62,7 +59,7 @@ func (s *Sim) listenKubelet() (*kubeletServer, error) {
 		Handler: h,
 		TLSConfig: &tls.Config{
 			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{cert},
+			Certificates: []tls.Certificate{*cert},
 			// Verified in the handler, so that a request without a
 			// valid certificate gets the kubelet's 401, not a failed
 			// handshake.
@@ -122,38 +119,6 @@ func (s *Sim) clientCAs() (*x509.CertPool, error) {
 		return nil, errors.New("kubelet endpoint: no cluster CA to verify clients against: the client trusts no explicit CA; set the client CA file, or turn the endpoint off with a negative kubelet port")
 	}
 	return pool, nil
-}
-
-// selfSignedCert is the endpoint's serving certificate. The API server
-// does not verify kubelet certificates (upstream's default, and skiff's),
-// so it names no node.
-func selfSignedCert(now time.Time) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "skiff-sim-kubelet"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // kubeletHandler answers the kubelet API for the node whose address a

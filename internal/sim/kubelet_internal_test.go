@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/skiff-io/skiff/internal/pki"
 )
 
 func TestListenKubelet(t *testing.T) {
-	cert, err := selfSignedCert(time.Now())
+	cert, err := pki.SelfSignedServing("skiff-sim-kubelet", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
