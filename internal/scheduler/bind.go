@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,7 +12,7 @@ import (
 
 // bind POSTs pods/binding for a decision. On failure the assumed pod is
 // forgotten and the pod retried after its back-off.
-func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, cycle int64, node string) {
+func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, cycle int64, node string, began time.Time) {
 	pod := qp.info.pod
 	b := &v1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
@@ -20,6 +21,9 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, cycle int64, node s
 	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, b, metav1.CreateOptions{})
 	if err != nil {
 		s.cache.Forget(qp.info.key)
+		if ctx.Err() == nil {
+			s.metrics.errorAttempt(began)
+		}
 		if apierrors.IsNotFound(err) || ctx.Err() != nil {
 			s.queue.Done(qp.info.key)
 			return
@@ -29,6 +33,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queuedPod, cycle int64, node s
 		s.recorder.Eventf(pod, v1.EventTypeWarning, "FailedScheduling", "Binding rejected: %v", err)
 		return
 	}
+	s.metrics.boundAttempt(began, qp)
 	s.queue.Done(qp.info.key)
 	if s.cfg.OnBound != nil {
 		s.cfg.OnBound(pod.Namespace, pod.Name, node)

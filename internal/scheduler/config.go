@@ -15,6 +15,9 @@ type Config struct {
 	// OnBound, if not nil, is called after each successful binding, from
 	// a bind worker (benchmarks count bindings with it; it must not block).
 	OnBound func(namespace, name, node string)
+	// Metrics records upstream's scheduler metrics (NewMetrics); nil
+	// records none.
+	Metrics *Metrics
 }
 
 // DefaultSchedulerName is the scheduler name pods get when they name none.

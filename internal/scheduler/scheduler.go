@@ -35,7 +35,8 @@ type Scheduler struct {
 	spread *spreadSelectors
 	synced []cache.InformerSynced
 	// jobs carries API work from the decision loop to the bind workers.
-	jobs chan func(context.Context)
+	jobs    chan func(context.Context)
+	metrics *Metrics
 }
 
 // New returns a scheduler that takes pods with spec.schedulerName
@@ -56,6 +57,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		cache:    NewCache(),
 		queue:    NewQueue(),
 		jobs:     make(chan func(context.Context), 4*cfg.BindWorkers),
+		metrics:  cfg.Metrics,
 	}
 	s.algo = newAlgorithm(s.cache, cfg.PercentageOfNodesToScore)
 
@@ -103,6 +105,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return fmt.Errorf("scheduler: caches did not sync: %w", ctx.Err())
 	}
 	s.log.Info("scheduler started", "nodes", s.cache.NodeCount())
+	s.metrics.serving(s.queue)
+	defer s.metrics.serving(nil)
 	var workers, loops sync.WaitGroup
 	for range s.cfg.BindWorkers {
 		workers.Go(func() {
@@ -161,6 +165,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 		// queued still counts, as upstream computes it every cycle.
 		p.setDefaultSpread(s.spread.defaultSelector(p.pod))
 	}
+	began := time.Now()
 	s.cache.mu.Lock()
 	if s.cache.isPlacedLocked(p.key) {
 		s.cache.mu.Unlock()
@@ -168,16 +173,19 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 		return true
 	}
 	node, fe := s.algo.schedule(p)
+	s.metrics.algorithmDone(began)
 	if node != nil {
 		s.cache.assumeLocked(p, node.name)
 		s.cache.mu.Unlock()
 		name := node.name
-		s.submit(ctx, func(ctx context.Context) { s.bind(ctx, qp, cycle, name) })
+		s.submit(ctx, func(ctx context.Context) { s.bind(ctx, qp, cycle, name, began) })
 		return true
 	}
 	var pre *preemption
+	victimCount := -1 // no preemption tried
 	if fe.numNodes > 0 {
 		pre, fe.postFilter = s.algo.preempt(p, fe)
+		victimCount = 0
 	}
 	nominated := ""
 	var victims []*v1.Pod
@@ -189,6 +197,10 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 		}
 	}
 	s.cache.mu.Unlock()
+	if pre != nil {
+		victimCount = len(victims)
+	}
+	s.metrics.unschedulableAttempt(began, victimCount)
 	s.queue.Unschedulable(qp, cycle, false)
 	msg := fe.Error()
 	s.submit(ctx, func(ctx context.Context) { s.recordFailure(ctx, p.pod, msg, nominated, victims) })

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	v1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -106,7 +108,8 @@ func TestSchedulerAgainstServer(t *testing.T) {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: scheduler.DefaultSchedulerName})
 	factory := informers.NewSharedInformerFactory(client, 0)
-	s, err := scheduler.New(client, factory, recorder, scheduler.Config{})
+	reg := prometheus.NewPedanticRegistry()
+	s, err := scheduler.New(client, factory, recorder, scheduler.Config{Metrics: scheduler.NewMetrics(reg, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +213,64 @@ func TestSchedulerAgainstServer(t *testing.T) {
 		})
 		if p := getPod(ctx, client, "preemptor"); p.Status.NominatedNodeName != "node-big" {
 			t.Errorf("nominatedNodeName = %q, want node-big", p.Status.NominatedNodeName)
+		}
+	})
+
+	// Twelve pods were bound (web-0…8, big, mid, preemptor); big and the
+	// preemptor each failed at least once, and each failure tried a
+	// preemption, the preemptor's with one victim.
+	t.Run("metrics", func(t *testing.T) {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		got := map[string]float64{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				key := f.GetName()
+				for _, l := range m.GetLabel() {
+					key += "," + l.GetName() + "=" + l.GetValue()
+				}
+				switch {
+				case m.GetCounter() != nil:
+					got[key] = m.GetCounter().GetValue()
+				case m.GetGauge() != nil:
+					got[key] = m.GetGauge().GetValue()
+				case m.GetHistogram() != nil:
+					got[key+",count"] = float64(m.GetHistogram().GetSampleCount())
+					got[key+",sum"] = m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+		exact := map[string]float64{
+			"scheduler_schedule_attempts_total,profile=default-scheduler,result=scheduled":                   12,
+			"scheduler_scheduling_attempt_duration_seconds,profile=default-scheduler,result=scheduled,count": 12,
+			"scheduler_pod_scheduling_attempts,count":                                                        12,
+			"scheduler_pending_pods,queue=active":                                                            0,
+			"scheduler_pending_pods,queue=backoff":                                                           0,
+			"scheduler_pending_pods,queue=unschedulable":                                                     0,
+		}
+		for k, want := range exact {
+			if v, ok := got[k]; !ok || v != want {
+				t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+			}
+		}
+		atLeast := map[string]float64{
+			"scheduler_schedule_attempts_total,profile=default-scheduler,result=unschedulable": 2,
+			"scheduler_scheduling_algorithm_duration_seconds,count":                            14,
+			"scheduler_pod_scheduling_sli_duration_seconds,attempts=1,count":                   10,
+			"scheduler_preemption_attempts_total":                                              2,
+			"scheduler_preemption_victims,count":                                               1,
+			"scheduler_preemption_victims,sum":                                                 1,
+		}
+		for k, want := range atLeast {
+			if v := got[k]; v < want {
+				t.Errorf("%s = %v, want at least %v", k, v, want)
+			}
+		}
+		problems, err := testutil.GatherAndLint(reg)
+		if err != nil || len(problems) > 0 {
+			t.Errorf("lint: %v %v", err, problems)
 		}
 	})
 }

@@ -7,11 +7,14 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
+	"github.com/skiff-io/skiff/internal/controller/reconcile"
+	"github.com/skiff-io/skiff/internal/scheduler"
 )
 
 // startControllers starts the controller-manager and the scheduler inside
@@ -29,7 +32,9 @@ type rootCA struct {
 	changed <-chan struct{}
 }
 
-func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.Config, ids *loopbackIdentities, ca rootCA, cfg Config, bootstrapped <-chan struct{}) error {
+// Their metrics (the scheduler's, the controllers' work queues) go to reg,
+// which the API server serves at /metrics.
+func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.Config, ids *loopbackIdentities, ca rootCA, cfg Config, reg prometheus.Registerer, bootstrapped <-chan struct{}) error {
 	if _, err := manager.Enabled(cfg.Controllers); err != nil {
 		return err
 	}
@@ -46,10 +51,11 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 		cfg.SchedulerLoopback(rest.CopyConfig(sched))
 	}
 	if !cfg.DisableScheduler {
-		if err := startScheduler(ctx, wg, sched, bootstrapped); err != nil {
+		if err := startScheduler(ctx, wg, sched, scheduler.NewMetrics(reg, ""), bootstrapped); err != nil {
 			return err
 		}
 	}
+	reg.MustRegister(reconcile.Collectors()...)
 	base := rest.CopyConfig(inProcess)
 	base.QPS, base.Burst = 2000, 4000
 	base.UserAgent = "skiff-controller-manager"

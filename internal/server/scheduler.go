@@ -21,8 +21,9 @@ import (
 // process holds the kube-system/kube-scheduler Lease (upstream's name,
 // which the scheduler's bootstrap role may update). Its client has no
 // client-side rate limit: it is the server's own component on loopback,
-// and binding throughput is the point.
-func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, bootstrapped <-chan struct{}) error {
+// and binding throughput is the point. Each term's scheduler records into
+// metrics.
+func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, metrics *scheduler.Metrics, bootstrapped <-chan struct{}) error {
 	client, err := SchedulerClient(loopback)
 	if err != nil {
 		return err
@@ -36,7 +37,7 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 			return
 		}
 		err := leader.Run(ctx, client, "kube-scheduler", leader.Identity(), func(ctx context.Context) {
-			if err := RunScheduler(ctx, client, scheduler.Config{}); err != nil && ctx.Err() == nil {
+			if err := RunScheduler(ctx, client, scheduler.Config{Metrics: metrics}); err != nil && ctx.Err() == nil {
 				slog.Default().Error("scheduler stopped", "err", err)
 			}
 		})

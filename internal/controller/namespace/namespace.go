@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
 // Controller finalizes namespaces being deleted.
@@ -48,7 +50,9 @@ func New(cfg *rest.Config) (*Controller, error) {
 func (c *Controller) Start(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(c.client, 0)
 	inf := factory.Core().V1().Namespaces().Informer()
-	queue := workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second))
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace", MetricsProvider: reconcile.MetricsProvider})
 	enqueue := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
 			queue.Add(ns.Name)

@@ -31,7 +31,8 @@ type Queue struct {
 	log  *slog.Logger
 }
 
-// New returns a queue named name (for logs) that reconciles with fn.
+// New returns a queue named name (for logs and the workqueue_* metrics)
+// that reconciles with fn.
 // Retries back off from 5 ms to 60 s per key, as upstream controllers do.
 func New(name string, fn Func) *Queue {
 	rl := workqueue.NewTypedMaxOfRateLimiter(
@@ -40,7 +41,7 @@ func New(name string, fn Func) *Queue {
 	return &Queue{
 		name: name,
 		fn:   fn,
-		q:    workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
+		q:    workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: name, MetricsProvider: MetricsProvider}),
 		log:  slog.Default().With("controller", name),
 	}
 }
