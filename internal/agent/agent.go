@@ -18,6 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -199,8 +202,13 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.ClusterDNS = []string{ip}
 		}
 	}
+	// The node's metrics registry: the kubelet's, the proxy's and DNS's,
+	// served by the kubelet server at /metrics (reachable through the API
+	// server's nodes/proxy, as Prometheus's Kubernetes jobs scrape nodes).
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if !cfg.DisableDNS && len(cfg.ClusterDNS) > 0 {
-		d, err := newDNS(cfg, dnsClient, cfg.ClusterDNS[0], log)
+		d, err := newDNS(cfg, dnsClient, cfg.ClusterDNS[0], metrics, log)
 		if err != nil {
 			return err
 		}
@@ -210,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if !cfg.DisableProxy {
-		p, err := newProxy(cfg, proxyClient, log)
+		p, err := newProxy(cfg, proxyClient, metrics, log)
 		if err != nil {
 			return err
 		}
@@ -245,6 +253,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Version:       cfg.Version,
 		Recorder:      recorder,
 		Log:           log,
+		Registerer:    metrics,
 	}
 	if ctd != nil {
 		kcfg.OnPodCIDR = ctd.SetPodCIDR
@@ -269,6 +278,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Auth:     server.APIReviews{Client: client},
 		Runtime:  rs,
 		Pods:     k,
+		Metrics:  metrics,
 		Log:      log,
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,7 +48,7 @@ func clusterDNS(ctx context.Context, client kubernetes.Interface) (string, error
 
 // newDNS binds the node-local cluster DNS on ip:53. It returns nil, nil when
 // another node on this machine already serves that address.
-func newDNS(cfg Config, client kubernetes.Interface, ip string, log *slog.Logger) (*dns.Server, error) {
+func newDNS(cfg Config, client kubernetes.Interface, ip string, metrics prometheus.Registerer, log *slog.Logger) (*dns.Server, error) {
 	if err := dns.EnsureLocalAddress(dnsInterface, ip+"/32"); err != nil {
 		return nil, fmt.Errorf("cluster DNS address: %w", err)
 	}
@@ -55,6 +57,7 @@ func newDNS(cfg Config, client kubernetes.Interface, ip string, log *slog.Logger
 		Domain:     cfg.ClusterDomain,
 		ResolvConf: cfg.ResolvConf,
 		Client:     client,
+		Registerer: metrics,
 		Log:        log,
 	})
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -86,12 +89,13 @@ func podEndpoints(slices discoverylisters.EndpointSliceLister, pod *corev1.Pod) 
 }
 
 // newProxy builds the node's service proxy.
-func newProxy(cfg Config, client kubernetes.Interface, log *slog.Logger) (*proxy.Proxier, error) {
+func newProxy(cfg Config, client kubernetes.Interface, metrics prometheus.Registerer, log *slog.Logger) (*proxy.Proxier, error) {
 	return proxy.New(proxy.Config{
 		NodeName:    cfg.NodeName,
 		NodeIPs:     []string{cfg.NodeIP},
 		ClusterCIDR: cfg.ClusterCIDR,
 		Client:      client,
+		Registerer:  metrics,
 		Log:         log,
 	})
 }

@@ -22,4 +22,8 @@
 // ServiceIP) on a dummy interface (EnsureLocalAddress) and the server
 // listens there, the way upstream's NodeLocal DNSCache listens on the
 // kube-dns address. Pods reach it through their gateway, the host.
+//
+// With Config.Registerer set it exports CoreDNS's metrics under CoreDNS's
+// names (metrics.go), as if the answers came from its kubernetes and
+// forward plugins.
 package dns

@@ -14,14 +14,20 @@ import (
 // truncated, trying the next upstream when one fails or times out.
 type forwarder struct {
 	upstreams []string
+	metrics   []*upstreamMetrics // by upstream; nil ones without metrics
 	udp, tcp  *dns.Client
 }
 
 var errNoUpstream = errors.New("no upstream resolver")
 
-func newForwarder(upstreams []string, timeout time.Duration) *forwarder {
+func newForwarder(upstreams []string, timeout time.Duration, m *metrics) *forwarder {
+	um := make([]*upstreamMetrics, len(upstreams))
+	for i, up := range upstreams {
+		um[i] = m.forUpstream(up)
+	}
 	return &forwarder{
 		upstreams: upstreams,
+		metrics:   um,
 		// UDPSize lets a large answer of an upstream through whatever the
 		// client asked for; the handler truncates it to the client's size.
 		udp: &dns.Client{Net: "udp", Timeout: timeout, UDPSize: dns.DefaultMsgSize},
@@ -36,12 +42,14 @@ func (f *forwarder) exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) 
 		return nil, errNoUpstream
 	}
 	var errs []error
-	for _, up := range f.upstreams {
+	for i, up := range f.upstreams {
+		start := time.Now()
 		resp, _, err := f.udp.ExchangeContext(ctx, m, up)
 		if err == nil && resp.Truncated {
 			resp, _, err = f.tcp.ExchangeContext(ctx, m, up)
 		}
 		if err == nil {
+			f.metrics[i].answered(resp.Rcode, time.Since(start))
 			return resp, nil
 		}
 		errs = append(errs, fmt.Errorf("upstream %s: %w", up, err))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	// (CoreDNS's kubernetes plugin's default).
 	TTL uint32
 	Log *slog.Logger
+	// Registerer receives CoreDNS's metrics (metrics.go); nil means none.
+	Registerer prometheus.Registerer
 }
 
 // Server answers DNS queries on its addresses. Create it with New, run it
@@ -43,6 +46,7 @@ type Server struct {
 	zone    string // Domain, lower case, fully qualified
 	log     *slog.Logger
 	conns   []listener
+	serve   []*handler // by listener
 	fwd     *forwarder
 	idx     *index
 	ready   chan struct{}
@@ -85,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	m := newMetrics(cfg.Registerer)
 	s := &Server{
 		cfg:   cfg,
 		zone:  dns.CanonicalName(cfg.Domain),
@@ -98,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("dns: listen on %s: %w", addr, err)
 		}
 		s.conns = append(s.conns, l)
+		s.serve = append(s.serve, &handler{s: s, m: m.forListener(l.udp.LocalAddr().String(), s.zone)})
 	}
 	upstreams := cfg.Upstreams
 	if len(upstreams) == 0 {
@@ -125,8 +131,13 @@ func New(cfg Config) (*Server, error) {
 	if len(ups) == 0 {
 		s.log.Warn("no upstream resolvers: names outside the cluster domain get SERVFAIL", "resolvConf", cfg.ResolvConf)
 	}
-	s.fwd = newForwarder(ups, upstreamTimeout)
+	s.fwd = newForwarder(ups, upstreamTimeout, m)
 	s.idx = newIndex(cfg.Client)
+	// Registered last: a New that fails leaves the registry as it was.
+	if err := m.register(cfg.Registerer); err != nil {
+		s.closeListeners()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -197,10 +208,10 @@ func (s *Server) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*len(s.conns))
 	var servers []*dns.Server
-	for _, l := range s.conns {
+	for i, l := range s.conns {
 		for _, srv := range []*dns.Server{
-			{PacketConn: l.udp, Handler: s, Net: "udp"},
-			{Listener: l.tcp, Handler: s, Net: "tcp", ReadTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+			{PacketConn: l.udp, Handler: s.serve[i], Net: "udp"},
+			{Listener: l.tcp, Handler: s.serve[i], Net: "tcp", ReadTimeout: 10 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
 		} {
 			started := make(chan struct{})
 			srv.NotifyStartedFunc = func() { close(started) }

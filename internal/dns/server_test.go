@@ -34,7 +34,7 @@ type fakeUpstream struct {
 // 512-byte UDP answer holds.
 const upstreamTXT = 40
 
-func startUpstream(t *testing.T) *fakeUpstream {
+func startUpstream(t testing.TB) *fakeUpstream {
 	t.Helper()
 	u := &fakeUpstream{}
 	l, err := listen("127.0.0.1:0")
@@ -86,7 +86,7 @@ func startUpstream(t *testing.T) *fakeUpstream {
 	return u
 }
 
-func rr(t *testing.T, s string) dns.RR {
+func rr(t testing.TB, s string) dns.RR {
 	t.Helper()
 	r, err := dns.NewRR(s)
 	if err != nil {
@@ -97,7 +97,13 @@ func rr(t *testing.T, s string) dns.RR {
 
 // startServer runs a Server on 127.0.0.1:0 over a fake clientset holding
 // objs, and waits until it is ready.
-func startServer(t *testing.T, upstreams []string, objs ...runtime.Object) (*Server, *fake.Clientset) {
+func startServer(t testing.TB, upstreams []string, objs ...runtime.Object) (*Server, *fake.Clientset) {
+	t.Helper()
+	return startServerWith(t, Config{Upstreams: upstreams}, objs...)
+}
+
+// startServerWith is startServer with cfg's upstreams and registerer.
+func startServerWith(t testing.TB, cfg Config, objs ...runtime.Object) (*Server, *fake.Clientset) {
 	t.Helper()
 	cs := fake.NewClientset(objs...)
 	// Without upstreams New reads ResolvConf: an empty one, never the
@@ -106,7 +112,8 @@ func startServer(t *testing.T, upstreams []string, objs ...runtime.Object) (*Ser
 	if err := os.WriteFile(resolvConf, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Addrs: []string{"127.0.0.1:0"}, Domain: "cluster.local", Upstreams: upstreams, ResolvConf: resolvConf, Client: cs})
+	s, err := New(Config{Addrs: []string{"127.0.0.1:0"}, Domain: "cluster.local", Upstreams: cfg.Upstreams,
+		ResolvConf: resolvConf, Client: cs, Registerer: cfg.Registerer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,8 +463,8 @@ func TestNotReady(t *testing.T) {
 	}
 	t.Cleanup(s.closeListeners)
 	m := new(dns.Msg).SetQuestion("web.ns1.svc.cluster.local.", dns.TypeA)
-	if got := s.answer(m).Rcode; got != dns.RcodeServerFailure {
-		t.Errorf("before the informers synced: rcode %s, want SERVFAIL", dns.RcodeToString[got])
+	if got, _ := s.answer(m); got.Rcode != dns.RcodeServerFailure {
+		t.Errorf("before the informers synced: rcode %s, want SERVFAIL", dns.RcodeToString[got.Rcode])
 	}
 }
 

@@ -16,5 +16,6 @@
 // about a pod), sync.go (one pod's reconcile), sandbox.go and container.go
 // (CRI configs), images.go, hooks.go, backoff.go, status.go (pods/status),
 // terminate.go (graceful deletion), streaming.go (what the kubelet's HTTP
-// server asks about pods).
+// server asks about pods), metrics.go (upstream's kubelet_* metrics,
+// registered on Config.Registerer).
 package kubelet

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -117,6 +118,10 @@ type Config struct {
 	// through Client.
 	Recorder record.EventRecorder
 	Log      *slog.Logger
+	// Registerer is where New registers the kubelet's metrics
+	// (metrics.go): the node's registry, which the kubelet server serves
+	// at /metrics. Nil: the kubelet keeps no metrics anyone can read.
+	Registerer prometheus.Registerer
 
 	// Periods; zero means upstream's defaults.
 	SyncPeriod       time.Duration // every pod is re-synced this often (10 s)
@@ -172,11 +177,16 @@ type Kubelet struct {
 	podInf   cache.SharedIndexInformer
 	queue    workqueue.TypedRateLimitingInterface[types.UID]
 	backoff  *backoff
+	metrics  *kubeletMetrics
+
+	lastRelist time.Time // start of the last successful relist; relistLoop's own
 
 	mu             sync.Mutex
 	pods           map[types.UID]*corev1.Pod // the informer's pods by UID, kept after deletion until cleaned up
 	waiting        map[string]waitingState   // uid/container -> why it is not running
 	firstSeen      map[types.UID]time.Time   // status.startTime for pods seen first by this kubelet
+	startObserved  map[types.UID]bool        // pods whose start kubelet_pod_start_duration_seconds has counted
+	work           map[types.UID]string      // why each queued pod waits (kubelet_pod_worker_duration_seconds)
 	pullFailed     map[string]time.Time      // last failed image pull per container
 	terminating    map[types.UID]bool        // pods whose containers are being stopped
 	fingerprint    map[types.UID]string      // last relist's container states per pod
@@ -198,17 +208,24 @@ func New(cfg Config) (*Kubelet, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	metrics, err := newKubeletMetrics(cfg.Registerer, cfg.NodeName)
+	if err != nil {
+		return nil, err
+	}
 	k := &Kubelet{
-		cfg:         cfg,
-		log:         cfg.Log.With("node", cfg.NodeName),
-		pods:        map[types.UID]*corev1.Pod{},
-		waiting:     map[string]waitingState{},
-		firstSeen:   map[types.UID]time.Time{},
-		pullFailed:  map[string]time.Time{},
-		terminating: map[types.UID]bool{},
-		fingerprint: map[types.UID]string{},
-		backoff:     newBackoff(cfg.BackoffInitial, cfg.BackoffMax),
-		registered:  make(chan struct{}),
+		cfg:           cfg,
+		log:           cfg.Log.With("node", cfg.NodeName),
+		pods:          map[types.UID]*corev1.Pod{},
+		waiting:       map[string]waitingState{},
+		firstSeen:     map[types.UID]time.Time{},
+		startObserved: map[types.UID]bool{},
+		work:          map[types.UID]string{},
+		metrics:       metrics,
+		pullFailed:    map[string]time.Time{},
+		terminating:   map[types.UID]bool{},
+		fingerprint:   map[types.UID]string{},
+		backoff:       newBackoff(cfg.BackoffInitial, cfg.BackoffMax),
+		registered:    make(chan struct{}),
 	}
 	k.recorder = cfg.Recorder
 	if k.recorder == nil {
@@ -223,7 +240,7 @@ func New(cfg Config) (*Kubelet, error) {
 	k.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](100*time.Millisecond, 10*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "kubelet"})
-	_, err := k.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err = k.podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { k.observe(obj, false) },
 		UpdateFunc: func(old, obj any) {
 			if o, n, ok := pods(old, obj); ok && statusOnly(o, n) {
@@ -251,14 +268,19 @@ func (k *Kubelet) observe(obj any, deleted bool) {
 	if !ok {
 		return
 	}
+	now := time.Now()
 	k.mu.Lock()
-	if deleted {
+	switch _, known := k.firstSeen[pod.UID]; {
+	case deleted:
 		delete(k.pods, pod.UID)
-	} else {
+		k.noteWorkLocked(pod.UID, workKill)
+	case !known:
 		k.pods[pod.UID] = pod
-		if _, ok := k.firstSeen[pod.UID]; !ok {
-			k.firstSeen[pod.UID] = time.Now()
-		}
+		k.firstSeen[pod.UID] = now
+		k.noteWorkLocked(pod.UID, workCreate)
+	default:
+		k.pods[pod.UID] = pod
+		k.noteWorkLocked(pod.UID, workUpdate)
 	}
 	k.mu.Unlock()
 	k.queue.Add(pod.UID)
@@ -302,7 +324,7 @@ func (k *Kubelet) remember(pod *corev1.Pod) {
 }
 
 // Enqueue asks for a sync of the pod with uid (a probe result changed).
-func (k *Kubelet) Enqueue(uid types.UID) { k.queue.Add(uid) }
+func (k *Kubelet) Enqueue(uid types.UID) { k.enqueue(uid, workSync) }
 
 // pod is the latest desired state of uid, or nil once the API has no pod.
 func (k *Kubelet) pod(uid types.UID) *corev1.Pod {
@@ -359,7 +381,11 @@ func (k *Kubelet) worker(ctx context.Context) {
 		}
 		func() {
 			defer k.queue.Done(uid)
-			if err := k.syncPod(ctx, uid); err != nil {
+			op := k.takeWork(uid)
+			began := time.Now()
+			err := k.syncPod(ctx, uid)
+			k.metrics.podWorkerDuration.WithLabelValues(op).Observe(time.Since(began).Seconds())
+			if err != nil {
 				if ctx.Err() == nil {
 					k.log.Warn("pod sync failed", "uid", uid, "err", err)
 				}
@@ -388,7 +414,7 @@ func (k *Kubelet) resyncLoop(ctx context.Context) {
 			}
 			k.mu.Unlock()
 			for _, uid := range uids {
-				k.queue.Add(uid)
+				k.enqueue(uid, workSync)
 			}
 			k.collectOrphans(ctx)
 		}

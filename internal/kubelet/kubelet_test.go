@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +38,7 @@ type harness struct {
 	endpointReady atomic.Bool
 	c             *framework.Cluster
 	rt            *critest.FakeRuntimeService
+	reg           *prometheus.Registry // the kubelet's Registerer
 	ctx           context.Context
 	stopped       chan struct{}
 }
@@ -47,8 +50,10 @@ func start(t *testing.T) *harness {
 	rt := critest.NewFakeRuntimeService()
 	images := critest.NewFakeImageService()
 	images.SetFakeImages([]string{"busybox:1.36"})
+	h.reg = prometheus.NewPedanticRegistry()
 	k, err := kubelet.New(kubelet.Config{
-		NodeName: "n1", NodeIP: "127.0.0.1", Client: c.Client, Runtime: rt, Images: images,
+		Registerer: h.reg,
+		NodeName:   "n1", NodeIP: "127.0.0.1", Client: c.Client, Runtime: rt, Images: images,
 		RootDir: t.TempDir(), Volumes: noVolumes{},
 		Env: func(context.Context, *corev1.Pod, *corev1.Container, kubelet.EnvInputs) ([]*runtimeapi.KeyValue, error) {
 			return nil, nil
@@ -240,4 +245,90 @@ func TestKubeletHoldsSIGTERMUntilEndpointsLeave(t *testing.T) {
 		_, err := h.c.Client.CoreV1().Pods("default").Get(h.ctx, "behind", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) && stopped()
 	})
+}
+
+// metric is the value of the kubelet's series name{labels}: a gauge's
+// value or a histogram's sample count; -1 when there is no such series.
+func (h *harness) metric(name string, labels map[string]string) float64 {
+	h.t.Helper()
+	fams, err := h.reg.Gather()
+	if err != nil {
+		h.t.Fatalf("gather: %v", err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if !hasLabels(m, labels) {
+				continue
+			}
+			if f.GetType() == dto.MetricType_HISTOGRAM {
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	got := map[string]string{}
+	for _, l := range m.GetLabel() {
+		got[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestKubeletMetrics(t *testing.T) {
+	h := start(t)
+	running := map[string]string{"container_state": "running"}
+	if v := h.metric("kubelet_node_name", map[string]string{"node": "n1"}); v != 1 {
+		t.Errorf("kubelet_node_name{node=n1} = %v, want 1", v)
+	}
+	counts := func(pods, containers float64) func() bool {
+		return func() bool {
+			return h.metric("kubelet_running_pods", nil) == pods && h.metric("kubelet_running_containers", running) == containers
+		}
+	}
+	framework.Eventually(t, 10*time.Second, counts(0, 0))
+
+	isRunning := func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning }
+	for i, name := range []string{"one", "two"} {
+		h.createPod(name, corev1.RestartPolicyAlways)
+		h.waitStatus(name, "Running", isRunning)
+		framework.Eventually(t, 10*time.Second, counts(float64(i+1), float64(i+1)))
+		// Observed as the status turned Running, once per pod.
+		if v := h.metric("kubelet_pod_start_duration_seconds", nil); v != float64(i+1) {
+			t.Errorf("after %d pods started, kubelet_pod_start_duration_seconds has %v samples", i+1, v)
+		}
+	}
+	if v := h.metric("kubelet_pod_worker_duration_seconds", map[string]string{"operation_type": "create"}); v < 2 {
+		t.Errorf("kubelet_pod_worker_duration_seconds{operation_type=create} has %v samples, want 2 or more", v)
+	}
+	if v := h.metric("kubelet_pleg_relist_duration_seconds", nil); v < 1 {
+		t.Errorf("kubelet_pleg_relist_duration_seconds has %v samples", v)
+	}
+	if v := h.metric("kubelet_pleg_relist_interval_seconds", nil); v < 1 {
+		t.Errorf("kubelet_pleg_relist_interval_seconds has %v samples", v)
+	}
+
+	for i, name := range []string{"one", "two"} {
+		if err := h.c.Client.CoreV1().Pods("default").Delete(h.ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, 20*time.Second, counts(float64(1-i), float64(1-i)))
+	}
+	// The pods' removal from the API may come after their sandboxes stop.
+	framework.Eventually(t, 20*time.Second, func() bool {
+		return h.metric("kubelet_pod_worker_duration_seconds", map[string]string{"operation_type": "kill"}) >= 2
+	})
+	if v := h.metric("kubelet_pod_start_duration_seconds", nil); v != 2 {
+		t.Errorf("kubelet_pod_start_duration_seconds has %v samples after the pods went, want 2", v)
+	}
 }

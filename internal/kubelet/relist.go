@@ -30,7 +30,17 @@ func (k *Kubelet) relistLoop(ctx context.Context) {
 	}
 }
 
+// relist lists the runtime once, publishes what it holds
+// (kubelet_running_pods, kubelet_running_containers) and queues the pods
+// that changed. Like upstream's PLEG it observes every relist's duration,
+// failed ones included, and the interval since the last one that
+// succeeded.
 func (k *Kubelet) relist(ctx context.Context) error {
+	start := time.Now()
+	if !k.lastRelist.IsZero() {
+		k.metrics.relistInterval.Observe(start.Sub(k.lastRelist).Seconds())
+	}
+	defer func() { k.metrics.relistDuration.Observe(time.Since(start).Seconds()) }()
 	sbs, err := k.cfg.Runtime.ListPodSandbox(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("listing sandboxes: %w", err)
@@ -39,6 +49,8 @@ func (k *Kubelet) relist(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing containers: %w", err)
 	}
+	k.lastRelist = start
+	k.metrics.setRuntimeCounts(sbs, cs)
 	parts := map[types.UID][]string{}
 	for _, s := range sbs {
 		if uid := types.UID(s.Labels[labelPodUID]); uid != "" {
@@ -70,7 +82,7 @@ func (k *Kubelet) relist(ctx context.Context) error {
 	k.fingerprint = now
 	k.mu.Unlock()
 	for _, uid := range changed {
-		k.queue.Add(uid)
+		k.enqueue(uid, workSync)
 	}
 	return nil
 }

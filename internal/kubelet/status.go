@@ -24,6 +24,7 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, pr *podRunti
 		}
 	}
 	st := k.computeStatus(pod, pr, time.Now())
+	k.observeStart(pod, st)
 	if apiequality.Semantic.DeepEqual(&pod.Status, st) {
 		return nil
 	}
@@ -34,6 +35,27 @@ func (k *Kubelet) writeStatus(ctx context.Context, pod *corev1.Pod, pr *podRunti
 		return fmt.Errorf("status of pod %s: %w", klogRef(pod), err)
 	}
 	return nil
+}
+
+// observeStart records kubelet_pod_start_duration_seconds when st, the
+// status about to be written, takes a pod this kubelet first saw from
+// Pending to Running (every container started, init containers done), as
+// upstream does: once per pod, timed from when the kubelet first saw it.
+// Pods that were running before the kubelet (re)started are not counted.
+func (k *Kubelet) observeStart(pod *corev1.Pod, st *corev1.PodStatus) {
+	if st.Phase != corev1.PodRunning || (pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "") {
+		return
+	}
+	k.mu.Lock()
+	seen, ok := k.firstSeen[pod.UID]
+	first := ok && !k.startObserved[pod.UID]
+	if first {
+		k.startObserved[pod.UID] = true
+	}
+	k.mu.Unlock()
+	if first {
+		k.metrics.podStartDuration.Observe(time.Since(seen).Seconds())
+	}
 }
 
 // computeStatus is pod's status as upstream's kubelet reports it.

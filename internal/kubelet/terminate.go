@@ -203,6 +203,7 @@ func (k *Kubelet) removePod(ctx context.Context, uid types.UID, pr *podRuntime) 
 		}
 	}
 	delete(k.firstSeen, uid)
+	delete(k.startObserved, uid)
 	k.mu.Unlock()
 	return nil
 }
@@ -227,7 +228,7 @@ func (k *Kubelet) collectOrphans(ctx context.Context) {
 		if k.pod(uid) != nil || k.isTerminating(uid) {
 			continue
 		}
-		k.queue.Add(uid) // syncPod with no pod removes what is left
+		k.enqueue(uid, workSync) // syncPod with no pod removes what is left
 	}
 }
 

@@ -30,7 +30,8 @@
 // transaction holding only the chains, sets and map elements that changed
 // (plan.go). Chains that went away are flushed at once and deleted a sync
 // later, as upstream does for kernels that release chain references late.
-// proxier.go wires the informers and the sync loop.
+// proxier.go wires the informers and the sync loop; metrics.go exports
+// kube-proxy's metrics under its names when Config.Registerer is set.
 //
 // Differences from upstream kube-proxy: IPv4 only; NodePorts also answer on
 // 127.0.0.1 (as in kube-proxy's iptables mode, with route_localnet); no

@@ -29,6 +29,7 @@ type syncer struct {
 	stale    map[string]time.Time // flushed chains awaiting deletion, since when
 	needFull bool                 // the next apply rewrites everything
 	started  bool                 // a full sync has succeeded once
+	noLocal  noLocalCounts        // the sum of applied's
 }
 
 func newSyncer(nft knftables.Interface, nodeIPs []string) *syncer {
@@ -87,7 +88,8 @@ func (s *syncer) apply(ctx context.Context, updates map[types.NamespacedName]*se
 	}
 	stale := s.planTransaction(tx, updates, full, existingChains, existingSets)
 	if tx.NumOperations() == 0 {
-		return nil // nothing changed: no nft run
+		s.record(updates) // nothing changed: no nft run
+		return nil
 	}
 	if err := s.nft.Run(ctx, tx); err != nil {
 		s.needFull = true
@@ -111,16 +113,26 @@ func (s *syncer) apply(ctx context.Context, updates map[types.NamespacedName]*se
 	}
 	if full {
 		s.applied = map[types.NamespacedName]*serviceRules{}
+		s.noLocal = noLocalCounts{}
 	}
+	s.record(updates)
+	s.needFull, s.started = false, true
+	return nil
+}
+
+// record makes updates the applied rules.
+func (s *syncer) record(updates map[types.NamespacedName]*serviceRules) {
 	for key, r := range updates {
+		if old := s.applied[key]; old != nil {
+			s.noLocal.add(old.NoLocal, -1)
+		}
 		if r == nil {
 			delete(s.applied, key)
 		} else {
 			s.applied[key] = r
+			s.noLocal.add(r.NoLocal, +1)
 		}
 	}
-	s.needFull, s.started = false, true
-	return nil
 }
 
 // planTransaction writes the operations for updates into tx and returns the
@@ -319,6 +331,7 @@ func (s *syncer) deleteTable(ctx context.Context) error {
 		return fmt.Errorf("delete table: %w", err)
 	}
 	s.applied = map[types.NamespacedName]*serviceRules{}
+	s.noLocal = noLocalCounts{}
 	clear(s.stale)
 	s.needFull, s.started = true, false
 	return nil

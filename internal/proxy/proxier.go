@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,7 +43,18 @@ type Config struct {
 	MinSyncPeriod time.Duration
 	SyncPeriod    time.Duration
 	Log           *slog.Logger
+	// Registerer receives kube-proxy's metrics (metrics.go); nil means
+	// none.
+	Registerer prometheus.Registerer
 }
+
+// change says what made a service dirty.
+type change uint8
+
+const (
+	serviceChange change = 1 << iota
+	endpointsChange
+)
 
 // indexByService indexes EndpointSlices by "namespace/service".
 const indexByService = "proxy.skiff.io/service"
@@ -50,10 +62,11 @@ const indexByService = "proxy.skiff.io/service"
 // Proxier keeps the node's nftables table in step with Services and
 // EndpointSlices.
 type Proxier struct {
-	cfg    Config
-	log    *slog.Logger
-	rules  ruleConfig
-	syncer *syncer
+	cfg     Config
+	log     *slog.Logger
+	rules   ruleConfig
+	syncer  *syncer
+	metrics *metrics
 
 	// prepareHost sets the host up and reports whether bridged traffic
 	// passes netfilter (host.go); tests that must not touch the host
@@ -61,13 +74,21 @@ type Proxier struct {
 	prepareHost func() bool
 
 	started    atomic.Bool
+	startedAt  time.Time // set by Start before its informers run
 	synced     chan struct{}
 	syncedOnce sync.Once
 	kick       chan struct{} // buffered(1): something is dirty
 
 	mu    sync.Mutex
-	dirty map[types.NamespacedName]bool // services to rebuild
-	all   bool                          // rebuild every service
+	dirty map[types.NamespacedName]change // services to rebuild, and why
+	all   bool                            // rebuild every service
+	// pendingServices and pendingEndpoints count the entries of dirty
+	// with a Service and an EndpointSlice change.
+	pendingServices, pendingEndpoints int
+	// triggers are the last-change-trigger-times of the slice changes in
+	// dirty, by service: what network programming latency is measured
+	// from.
+	triggers map[types.NamespacedName][]time.Time
 
 	services corelisters.ServiceLister
 	slices   cache.Indexer
@@ -119,14 +140,20 @@ func newProxier(cfg Config, nft knftables.Interface) (*Proxier, error) {
 		}
 		cfg.ClusterCIDR = pfx.Masked().String()
 	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxier{
-		cfg:    cfg,
-		log:    cfg.Log.With("component", "proxy"),
-		rules:  ruleConfig{NodeName: cfg.NodeName, ClusterCIDR: cfg.ClusterCIDR},
-		syncer: newSyncer(nft, cfg.NodeIPs),
-		synced: make(chan struct{}),
-		kick:   make(chan struct{}, 1),
-		dirty:  map[types.NamespacedName]bool{},
+		cfg:      cfg,
+		log:      cfg.Log.With("component", "proxy"),
+		rules:    ruleConfig{NodeName: cfg.NodeName, ClusterCIDR: cfg.ClusterCIDR},
+		syncer:   newSyncer(nft, cfg.NodeIPs),
+		metrics:  m,
+		synced:   make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		dirty:    map[types.NamespacedName]change{},
+		triggers: map[types.NamespacedName][]time.Time{},
 	}
 	p.prepareHost = p.setUpHost
 	return p, nil
@@ -147,6 +174,7 @@ func (p *Proxier) Start(ctx context.Context) error {
 	if !p.prepareHost() {
 		p.rules.MasqueradeAll = true
 	}
+	p.startedAt = time.Now()
 
 	factory := informers.NewSharedInformerFactory(p.cfg.Client, 0)
 	svcInf := factory.Core().V1().Services()
@@ -164,12 +192,9 @@ func (p *Proxier) Start(ctx context.Context) error {
 	}
 	p.slices = sliceInf.GetIndexer()
 	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: p.sliceChanged,
-		UpdateFunc: func(old, cur any) {
-			p.sliceChanged(old) // its service label may have changed
-			p.sliceChanged(cur)
-		},
-		DeleteFunc: p.sliceChanged,
+		AddFunc:    func(cur any) { p.sliceChanged(nil, cur) },
+		UpdateFunc: p.sliceChanged,
+		DeleteFunc: func(old any) { p.sliceChanged(old, nil) },
 	}); err != nil {
 		return fmt.Errorf("proxy: slice handler: %w", err)
 	}
@@ -249,16 +274,35 @@ func (p *Proxier) run(ctx context.Context) {
 // syncer needs a full sync) and applies the difference.
 func (p *Proxier) sync(ctx context.Context) error {
 	p.mu.Lock()
-	dirty, all := p.dirty, p.all || p.syncer.needFull
-	p.dirty, p.all = map[types.NamespacedName]bool{}, false
+	dirty, all, triggers := p.dirty, p.all, p.triggers
+	p.dirty, p.all, p.triggers = map[types.NamespacedName]change{}, false, map[types.NamespacedName][]time.Time{}
+	p.pendingServices, p.pendingEndpoints = 0, 0
+	p.metrics.pending(0, 0)
 	p.mu.Unlock()
 
 	start := time.Now()
+	full := p.syncer.needFull
+	n, err := p.apply(ctx, dirty, all || full)
+	var changed []time.Time
+	for _, ts := range triggers {
+		changed = append(changed, ts...)
+	}
+	p.metrics.synced(start, full, err, p.syncer.noLocal, changed)
+	if err != nil {
+		return err
+	}
+	p.log.Debug("proxy synced", "services", n, "full", all || full, "elapsed", time.Since(start))
+	return nil
+}
+
+// apply rebuilds the dirty services, or all of them, and has the syncer
+// program the difference; it returns how many services it rebuilt.
+func (p *Proxier) apply(ctx context.Context, dirty map[types.NamespacedName]change, all bool) (int, error) {
 	updates := map[types.NamespacedName]*serviceRules{}
 	if all {
 		svcs, err := p.services.List(labels.Everything())
 		if err != nil {
-			return fmt.Errorf("list services: %w", err)
+			return 0, fmt.Errorf("list services: %w", err)
 		}
 		for _, svc := range svcs {
 			updates[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}] = p.build(svc)
@@ -275,7 +319,7 @@ func (p *Proxier) sync(ctx context.Context) error {
 			case apierrors.IsNotFound(err):
 				updates[key] = nil
 			case err != nil:
-				return fmt.Errorf("service %s: %w", key, err)
+				return 0, fmt.Errorf("service %s: %w", key, err)
 			default:
 				updates[key] = p.build(svc)
 			}
@@ -285,10 +329,9 @@ func (p *Proxier) sync(ctx context.Context) error {
 		p.mu.Lock()
 		p.all = true
 		p.mu.Unlock()
-		return err
+		return 0, err
 	}
-	p.log.Debug("proxy synced", "services", len(updates), "full", all, "elapsed", time.Since(start))
-	return nil
+	return len(updates), nil
 }
 
 func (p *Proxier) build(svc *corev1.Service) *serviceRules {
@@ -311,10 +354,28 @@ func (p *Proxier) markAll() {
 	p.mu.Unlock()
 }
 
-func (p *Proxier) markDirty(key types.NamespacedName) {
+// markDirty records one Service (or, with slice, EndpointSlice) event that
+// changed the services keys and wakes the sync loop.
+func (p *Proxier) markDirty(slice bool, keys ...types.NamespacedName) {
+	what := serviceChange
+	if slice {
+		what = endpointsChange
+	}
 	p.mu.Lock()
-	p.dirty[key] = true
+	for _, key := range keys {
+		c := p.dirty[key]
+		if c&what == 0 {
+			if slice {
+				p.pendingEndpoints++
+			} else {
+				p.pendingServices++
+			}
+		}
+		p.dirty[key] = c | what
+	}
+	p.metrics.pending(p.pendingServices, p.pendingEndpoints)
 	p.mu.Unlock()
+	p.metrics.changed(slice)
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -326,21 +387,76 @@ func (p *Proxier) serviceChanged(obj any) {
 		obj = t.Obj
 	}
 	if svc, ok := obj.(*corev1.Service); ok {
-		p.markDirty(types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
+		p.markDirty(false, types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name})
 	}
 }
 
-func (p *Proxier) sliceChanged(obj any) {
+// sliceChanged handles the change of a slice from old to cur (nil old: it
+// was added; nil cur: deleted). Both their services are dirty: the
+// service label may have changed.
+func (p *Proxier) sliceChanged(old, cur any) {
+	was, is := sliceOf(old), sliceOf(cur)
+	var keys []types.NamespacedName
+	for _, s := range []*discoveryv1.EndpointSlice{was, is} {
+		if key, ok := sliceService(s); ok && (len(keys) == 0 || keys[0] != key) {
+			keys = append(keys, key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	p.noteTrigger(was, is)
+	p.markDirty(true, keys...)
+}
+
+// noteTrigger remembers the last-change-trigger-time of a slice that the
+// endpointslice controller has just written, as upstream does: not one
+// from before the proxy started (the slice may be days old), not one that
+// the update left as it was (the change was made by someone else, or is
+// one we have seen), and none for a deleted slice (its time is that of
+// its last update), whose pending ones are dropped.
+func (p *Proxier) noteTrigger(was, is *discoveryv1.EndpointSlice) {
+	if p.metrics == nil {
+		return
+	}
+	if is == nil {
+		if key, ok := sliceService(was); ok {
+			p.mu.Lock()
+			delete(p.triggers, key)
+			p.mu.Unlock()
+		}
+		return
+	}
+	key, ok := sliceService(is)
+	value := is.Annotations[corev1.EndpointsLastChangeTriggerTime]
+	if !ok || value == "" || (was != nil && was.Annotations[corev1.EndpointsLastChangeTriggerTime] == value) {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, value)
+	if err != nil || !t.After(p.startedAt) {
+		return
+	}
+	p.mu.Lock()
+	p.triggers[key] = append(p.triggers[key], t)
+	p.mu.Unlock()
+}
+
+// sliceOf is the EndpointSlice an informer event carries, or nil.
+func sliceOf(obj any) *discoveryv1.EndpointSlice {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return
+	s, _ := obj.(*discoveryv1.EndpointSlice)
+	return s
+}
+
+// sliceService is the Service a slice belongs to; false for nil or a
+// slice without the service-name label.
+func sliceService(s *discoveryv1.EndpointSlice) (types.NamespacedName, bool) {
+	if s == nil || s.Labels[discoveryv1.LabelServiceName] == "" {
+		return types.NamespacedName{}, false
 	}
-	if name := s.Labels[discoveryv1.LabelServiceName]; name != "" {
-		p.markDirty(types.NamespacedName{Namespace: s.Namespace, Name: name})
-	}
+	return types.NamespacedName{Namespace: s.Namespace, Name: s.Labels[discoveryv1.LabelServiceName]}, true
 }
 
 // sliceServiceKeys indexes a slice by its Service (any manager: upstream's

@@ -57,11 +57,26 @@ type elementKey struct {
 // serviceRules is everything one Service contributes to the table: its
 // chains with their rules in order, its affinity sets with their timeout
 // in seconds, and its elements of the fixed verdict maps. Two values are
-// equal when they program the same thing.
+// equal when they program the same thing. NoLocal counts the ports whose
+// Local policies drop traffic (for metrics).
 type serviceRules struct {
 	Chains   map[string][]string
 	Sets     map[string]int32
 	Elements map[elementKey]string
+	NoLocal  noLocalCounts
+}
+
+// noLocalCounts counts service ports that have usable endpoints but none
+// on this node for their internal or external Local traffic policy, so
+// that traffic under that policy is dropped (upstream's
+// kubeproxy_sync_proxy_rules_no_local_endpoints_total).
+type noLocalCounts struct {
+	internal, external int
+}
+
+func (c *noLocalCounts) add(d noLocalCounts, sign int) {
+	c.internal += sign * d.internal
+	c.external += sign * d.external
 }
 
 func newServiceRules() *serviceRules {
@@ -113,6 +128,12 @@ func (r *serviceRules) addPort(cfg *ruleConfig, sp *servicePort) {
 	internalVerdict, externalVerdict := rejectVerdict, rejectVerdict
 	if hasAny {
 		internalVerdict, externalVerdict = "drop", "drop"
+		if !hasInternal {
+			r.NoLocal.internal++
+		}
+		if !hasExternal {
+			r.NoLocal.external++
+		}
 	}
 
 	key := sp.ClusterIP + " . " + sp.Protocol + " . " + port

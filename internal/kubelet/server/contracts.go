@@ -50,9 +50,17 @@ type Runtime interface {
 	PortForward(ctx context.Context, req *runtimeapi.PortForwardRequest) (*runtimeapi.PortForwardResponse, error)
 	// ContainerStatus tells a log follower whether the container still runs.
 	ContainerStatus(ctx context.Context, containerID string, verbose bool) (*runtimeapi.ContainerStatusResponse, error)
-	// ListContainerStats and ListPodSandboxStats feed /stats/summary and
-	// /metrics/resource. A runtime without sandbox stats may return a gRPC
-	// Unimplemented error: pod totals are then summed from the containers.
+	// ListContainerStats and ListPodSandboxStats feed /stats/summary,
+	// /metrics/resource and /metrics/cadvisor, each called once per
+	// request. A runtime without sandbox stats may return a gRPC
+	// Unimplemented error: pod totals are then summed from the containers
+	// and /metrics/cadvisor has no pod-level series.
 	ListContainerStats(ctx context.Context, filter *runtimeapi.ContainerStatsFilter) ([]*runtimeapi.ContainerStats, error)
 	ListPodSandboxStats(ctx context.Context, filter *runtimeapi.PodSandboxStatsFilter) ([]*runtimeapi.PodSandboxStats, error)
+	// PodSandboxStatus is asked, verbose, once per sandbox the server has
+	// not seen before: /metrics/cadvisor wants the sandbox's creation time
+	// and, from containerd's verbose info ("pid", "image"), the pause
+	// process whose /proc/<pid>/net/dev has the pod's network counters and
+	// the pause image. A runtime without that info loses only those.
+	PodSandboxStatus(ctx context.Context, podSandboxID string, verbose bool) (*runtimeapi.PodSandboxStatusResponse, error)
 }

@@ -7,6 +7,8 @@
 //	GET|POST /attach/{namespace}/{pod}/{container}         idem
 //	GET|POST /portForward/{namespace}/{pod}                idem, for the pod's sandbox
 //	GET      /healthz, /pods, /stats/summary, /metrics/resource
+//	GET      /metrics                                       the node's Prometheus registry (Config.Metrics)
+//	GET      /metrics/cadvisor                              container metrics under cAdvisor's names (cadvisor.go)
 //
 // The server knows nothing of pod workers: the kubelet core hands it a Pods
 // view and the CRI Runtime. Streaming is not served here but by the

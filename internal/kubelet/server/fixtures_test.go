@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -181,6 +183,10 @@ type fakeRuntime struct {
 	statsErr       error
 	sandboxStats   []*runtimeapi.PodSandboxStats
 	sandboxErr     error
+	// sandboxStatus answers PodSandboxStatus by sandbox ID (NotFound for
+	// others); statusCalls counts the calls.
+	sandboxStatus map[string]*runtimeapi.PodSandboxStatusResponse
+	statusCalls   int
 }
 
 func (f *fakeRuntime) Exec(_ context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
@@ -235,6 +241,23 @@ func (f *fakeRuntime) ListPodSandboxStats(context.Context, *runtimeapi.PodSandbo
 	return f.sandboxStats, f.sandboxErr
 }
 
+func (f *fakeRuntime) PodSandboxStatus(_ context.Context, id string, _ bool) (*runtimeapi.PodSandboxStatusResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.statusCalls++
+	resp, ok := f.sandboxStatus[id]
+	if !ok {
+		return nil, grpcstatus.Errorf(codes.NotFound, "an error occurred when try to find sandbox %q: not found", id)
+	}
+	return resp, nil
+}
+
+func (f *fakeRuntime) sandboxStatusCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.statusCalls
+}
+
 // harness is a started Server with a client that presents the test client
 // certificate.
 type harness struct {
@@ -251,12 +274,23 @@ type harness struct {
 // cleanup stops it and checks that Start returned.
 func startServer(t *testing.T, pods Pods, rt Runtime, tune func(*Server)) *harness {
 	t.Helper()
+	return startServerConfig(t, pods, rt, nil, tune)
+}
+
+// startServerConfig is startServer with a say in the Config: configure,
+// when not nil, changes it before New.
+func startServerConfig(t *testing.T, pods Pods, rt Runtime, configure func(*Config), tune func(*Server)) *harness {
+	t.Helper()
 	pki := newTestPKI(t)
-	srv, err := New(Config{
+	cfg := Config{
 		Addr: "127.0.0.1:0", TLS: pki.server, NodeName: "node-1", Pods: pods, Runtime: rt,
 		Auth: &fakeReviews{allow: func(Attributes) bool { return true }},
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -25,12 +25,12 @@ const userHZ = 100
 func (s *Server) nodeStats() NodeStats {
 	ns := NodeStats{NodeName: s.nodeName}
 	now := time.Now()
-	if cpu, boot, err := readProcStat(filepath.Join(s.procRoot, "stat")); err != nil {
+	if st, err := readProcStat(filepath.Join(s.procRoot, "stat")); err != nil {
 		s.log.Debug("read node cpu", "err", err)
 	} else {
-		ns.StartTime = metav1.NewTime(boot)
-		ns.CPU = &CPUStats{Time: metav1.NewTime(now), UsageCoreNanoSeconds: ptr(cpu)}
-		ns.CPU.UsageNanoCores = s.rates.rate(nodeRateKey, now, cpu)
+		ns.StartTime = metav1.NewTime(st.boot)
+		ns.CPU = &CPUStats{Time: metav1.NewTime(now), UsageCoreNanoSeconds: ptr(st.busy)}
+		ns.CPU.UsageNanoCores = s.rates.rate(nodeRateKey, now, st.busy)
 	}
 	if mem, err := readMeminfo(filepath.Join(s.procRoot, "meminfo")); err != nil {
 		s.log.Debug("read node memory", "err", err)
@@ -57,12 +57,19 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// readProcStat returns the CPU time the node has spent busy, in
-// nanoseconds, and its boot time.
-func readProcStat(path string) (busy uint64, boot time.Time, err error) {
+// procStat is what the server reads from /proc/stat.
+type procStat struct {
+	busy uint64    // CPU time the node has spent busy, in nanoseconds
+	boot time.Time // boot time
+	cpus int       // online logical CPUs (the cpuN lines)
+}
+
+// readProcStat reads /proc/stat at path.
+func readProcStat(path string) (procStat, error) {
+	var st procStat
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, boot, err
+		return st, err
 	}
 	found := false
 	for line := range strings.Lines(string(data)) {
@@ -70,12 +77,12 @@ func readProcStat(path string) (busy uint64, boot time.Time, err error) {
 		if len(fields) == 0 {
 			continue
 		}
-		switch fields[0] {
-		case "cpu":
+		switch name := fields[0]; {
+		case name == "cpu":
 			// user nice system idle iowait irq softirq steal ...: busy is
 			// all but idle and iowait.
 			if len(fields) < 9 {
-				return 0, boot, fmt.Errorf("%s: short cpu line %q", path, line)
+				return st, fmt.Errorf("%s: short cpu line %q", path, line)
 			}
 			var ticks uint64
 			for i, f := range fields[1:9] {
@@ -84,24 +91,28 @@ func readProcStat(path string) (busy uint64, boot time.Time, err error) {
 				}
 				v, err := strconv.ParseUint(f, 10, 64)
 				if err != nil {
-					return 0, boot, fmt.Errorf("%s: cpu field %d: %w", path, i+1, err)
+					return st, fmt.Errorf("%s: cpu field %d: %w", path, i+1, err)
 				}
 				ticks += v
 			}
-			busy = ticks * uint64(time.Second/userHZ)
+			st.busy = ticks * uint64(time.Second/userHZ)
 			found = true
-		case "btime":
+		case strings.HasPrefix(name, "cpu"):
+			if _, err := strconv.Atoi(name[len("cpu"):]); err == nil {
+				st.cpus++
+			}
+		case name == "btime":
 			if len(fields) == 2 {
 				if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
-					boot = time.Unix(v, 0)
+					st.boot = time.Unix(v, 0)
 				}
 			}
 		}
 	}
 	if !found {
-		return 0, boot, fmt.Errorf("%s: no cpu line", path)
+		return st, fmt.Errorf("%s: no cpu line", path)
 	}
-	return busy, boot, nil
+	return st, nil
 }
 
 // readMeminfo returns /proc/meminfo's values in bytes.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	v1 "k8s.io/api/core/v1"
 )
 
@@ -32,6 +33,10 @@ type Config struct {
 	Auth    Reviews
 	Pods    Pods
 	Runtime Runtime
+	// Metrics is what GET /metrics serves: the node's registry (kubelet,
+	// proxy and DNS metrics and the process collectors). Nil: /metrics is
+	// a 404 like any unknown path.
+	Metrics prometheus.Gatherer
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 }
@@ -46,7 +51,9 @@ type Server struct {
 	log             *slog.Logger
 	streamTransport *http.Transport
 	rates           rateCache
+	sandboxes       sandboxCache
 	auth            *auth
+	metrics         prometheus.Gatherer
 
 	// Knobs tests turn; New sets the production values.
 	procRoot string        // where /proc is
@@ -108,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 		nodeName:        cfg.NodeName,
 		pods:            cfg.Pods,
 		runtime:         cfg.Runtime,
+		metrics:         cfg.Metrics,
 		log:             log,
 		streamTransport: newStreamTransport(),
 		procRoot:        "/proc",
@@ -216,6 +224,10 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /stats/summary", s.serveStatsSummary)
 	mux.HandleFunc("GET /metrics/resource", s.serveResourceMetrics)
+	mux.HandleFunc("GET /metrics/cadvisor", s.serveCadvisorMetrics)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.promHandler(s.metrics))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, fmt.Sprintf("the server could not find the requested resource %s", r.URL.Path))
 	})

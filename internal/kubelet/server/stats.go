@@ -43,12 +43,79 @@ func (s *Server) serveStatsSummary(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// collectSummary reads the node from /proc and the pods from CRI. Pods
-// appear when the runtime has stats for at least one of their containers.
-// Missing sandbox stats are not an error: pod totals are then the sum of the
-// containers'. The only error is ListContainerStats's, returned as is so
-// that the caller can map its gRPC code.
+// collectSummary reads the node from /proc and the pods from CRI
+// (readPods). Pods appear when the runtime has stats for at least one of
+// their containers. Missing sandbox stats are not an error: pod totals are
+// then the sum of the containers'. The only error is ListContainerStats's,
+// returned as is so that the caller can map its gRPC code.
 func (s *Server) collectSummary(ctx context.Context) (*Summary, error) {
+	pods, err := s.readPods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{Node: s.nodeStats(), Pods: []PodStats{}}
+	seen := map[string]bool{nodeRateKey: true}
+	for _, pr := range pods {
+		if len(pr.containers) == 0 {
+			continue
+		}
+		pod := pr.pod
+		ps := PodStats{
+			PodRef:     PodReference{Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID)},
+			Containers: []ContainerStats{},
+		}
+		if pod.Status.StartTime != nil {
+			ps.StartTime = *pod.Status.StartTime
+		}
+		for name, c := range pr.containers {
+			seen[c.GetAttributes().GetId()] = true
+			ps.Containers = append(ps.Containers, ContainerStats{
+				Name:      name,
+				StartTime: pr.current[name].started,
+				CPU:       s.cpuStats(c.GetAttributes().GetId(), c.GetCpu()),
+				Memory:    memoryStats(c.GetMemory()),
+			})
+		}
+		slices.SortFunc(ps.Containers, func(a, b ContainerStats) int { return strings.Compare(a.Name, b.Name) })
+		if sb := pr.sandbox; sb.GetLinux().GetCpu() != nil || sb.GetLinux().GetMemory() != nil {
+			id := "sandbox/" + sb.GetAttributes().GetId()
+			seen[id] = true
+			ps.CPU = s.cpuStats(id, sb.GetLinux().GetCpu())
+			ps.Memory = memoryStats(sb.GetLinux().GetMemory())
+		} else {
+			ps.CPU, ps.Memory = sumContainers(ps.Containers)
+		}
+		sum.Pods = append(sum.Pods, ps)
+	}
+	s.rates.prune(seen)
+	return sum, nil
+}
+
+// podReading is one pod's CRI stats, matched to the pod as the kubelet
+// knows it.
+type podReading struct {
+	pod *v1.Pod
+	// current is what the pod's status says of each container, by name.
+	current map[string]containerInfo
+	// containers are the stats of the containers' current instances, by
+	// container name.
+	containers map[string]*runtimeapi.ContainerStats
+	// sandbox is nil when the runtime has no stats for the pod's sandbox.
+	sandbox *runtimeapi.PodSandboxStats
+}
+
+// readPods asks the runtime for container and sandbox stats, once each,
+// and matches them to the pods on this node, sorted by namespace and name.
+// A pod is left out when the runtime has no stats for it at all. Stats of
+// earlier instances of a container, of an earlier pod of the same name and
+// of containers the kubelet did not create are ignored. A runtime without
+// sandbox stats is not an error (containerd before 1.6 answers
+// Unimplemented); the error is ListContainerStats's, as is.
+//
+// The sandbox filter is empty but not nil on purpose: containerd 1.6 then
+// leaves out sandboxes that are not ready, while without a filter it fails
+// the whole call on the first sandbox whose cgroup is gone.
+func (s *Server) readPods(ctx context.Context) ([]podReading, error) {
 	containers, err := s.runtime.ListContainerStats(ctx, &runtimeapi.ContainerStatsFilter{})
 	if err != nil {
 		return nil, err
@@ -56,11 +123,10 @@ func (s *Server) collectSummary(ctx context.Context) (*Summary, error) {
 	sandboxes, err := s.runtime.ListPodSandboxStats(ctx, &runtimeapi.PodSandboxStatsFilter{})
 	if err != nil {
 		if grpcstatus.Code(err) != codes.Unimplemented {
-			s.log.Warn("list pod sandbox stats failed; summing container stats", "err", err)
+			s.log.Warn("list pod sandbox stats failed; going on without them", "err", err)
 		}
 		sandboxes = nil
 	}
-	sum := &Summary{Node: s.nodeStats(), Pods: []PodStats{}}
 
 	type podKey struct{ namespace, name string }
 	byPod := map[podKey][]*runtimeapi.ContainerStats{}
@@ -72,73 +138,57 @@ func (s *Server) collectSummary(ctx context.Context) (*Summary, error) {
 		}
 		byPod[k] = append(byPod[k], c)
 	}
-	sandboxByPod := map[podKey]*runtimeapi.PodSandboxStats{}
+	sandboxByPod := map[podKey][]*runtimeapi.PodSandboxStats{}
 	for _, sb := range sandboxes {
 		m := sb.GetAttributes().GetMetadata()
-		sandboxByPod[podKey{m.GetNamespace(), m.GetName()}] = sb
+		k := podKey{m.GetNamespace(), m.GetName()}
+		sandboxByPod[k] = append(sandboxByPod[k], sb)
 	}
 
-	seen := map[string]bool{}
+	var out []podReading
 	for _, pod := range s.pods.Pods() {
 		k := podKey{pod.Namespace, pod.Name}
-		ps := PodStats{
-			PodRef:     PodReference{Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID)},
-			Containers: []ContainerStats{},
-		}
-		if pod.Status.StartTime != nil {
-			ps.StartTime = *pod.Status.StartTime
-		}
-		current := currentContainers(pod)
-		picked := map[string]*runtimeapi.ContainerStats{}
+		pr := podReading{pod: pod, current: currentContainers(pod), containers: map[string]*runtimeapi.ContainerStats{}}
 		for _, c := range byPod[k] {
 			attrs := c.GetAttributes()
-			if uid := attrs.GetLabels()[labelPodUID]; uid != "" && pod.UID != "" && uid != string(pod.UID) {
+			if !samePod(attrs.GetLabels()[labelPodUID], pod) {
 				continue // an earlier pod of the same name
 			}
 			name := cmp.Or(attrs.GetLabels()[labelContainerName], attrs.GetMetadata().GetName())
-			cur := current[name]
-			if want := cur.id; want != "" && want != attrs.GetId() {
+			if want := pr.current[name].id; want != "" && want != attrs.GetId() {
 				continue // an earlier instance of the container
 			}
-			if prev, ok := picked[name]; !ok || c.GetCpu().GetTimestamp() > prev.GetCpu().GetTimestamp() {
-				picked[name] = c
+			if prev, ok := pr.containers[name]; !ok || c.GetCpu().GetTimestamp() > prev.GetCpu().GetTimestamp() {
+				pr.containers[name] = c
 			}
 		}
-		if len(picked) == 0 {
+		for _, sb := range sandboxByPod[k] {
+			if samePod(sb.GetAttributes().GetMetadata().GetUid(), pod) {
+				pr.sandbox = sb
+			}
+		}
+		if len(pr.containers) == 0 && pr.sandbox == nil {
 			continue
 		}
-		for name, c := range picked {
-			seen[c.GetAttributes().GetId()] = true
-			ps.Containers = append(ps.Containers, ContainerStats{
-				Name:      name,
-				StartTime: current[name].started,
-				CPU:       s.cpuStats(c.GetAttributes().GetId(), c.GetCpu()),
-				Memory:    memoryStats(c.GetMemory()),
-			})
-		}
-		slices.SortFunc(ps.Containers, func(a, b ContainerStats) int { return strings.Compare(a.Name, b.Name) })
-		if sb := sandboxByPod[k]; sb.GetLinux().GetCpu() != nil || sb.GetLinux().GetMemory() != nil {
-			id := "sandbox/" + sb.GetAttributes().GetId()
-			seen[id] = true
-			ps.CPU = s.cpuStats(id, sb.GetLinux().GetCpu())
-			ps.Memory = memoryStats(sb.GetLinux().GetMemory())
-		} else {
-			ps.CPU, ps.Memory = sumContainers(ps.Containers)
-		}
-		sum.Pods = append(sum.Pods, ps)
+		out = append(out, pr)
 	}
-	slices.SortFunc(sum.Pods, func(a, b PodStats) int {
-		return cmp.Or(strings.Compare(a.PodRef.Namespace, b.PodRef.Namespace), strings.Compare(a.PodRef.Name, b.PodRef.Name))
+	slices.SortFunc(out, func(a, b podReading) int {
+		return cmp.Or(strings.Compare(a.pod.Namespace, b.pod.Namespace), strings.Compare(a.pod.Name, b.pod.Name))
 	})
-	seen[nodeRateKey] = true
-	s.rates.prune(seen)
-	return sum, nil
+	return out, nil
+}
+
+// samePod reports whether a runtime object labelled with pod UID uid
+// belongs to pod; an object or pod without a UID is taken as the pod's.
+func samePod(uid string, pod *v1.Pod) bool {
+	return uid == "" || pod.UID == "" || uid == string(pod.UID)
 }
 
 // containerInfo is what the pod's status says of a container's current
 // instance.
 type containerInfo struct {
 	id      string // CRI ID, the "containerd://" scheme stripped
+	image   string
 	started metav1.Time
 }
 
@@ -146,7 +196,7 @@ func currentContainers(pod *v1.Pod) map[string]containerInfo {
 	out := map[string]containerInfo{}
 	for _, list := range [][]v1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses, pod.Status.EphemeralContainerStatuses} {
 		for _, cs := range list {
-			info := containerInfo{id: cs.ContainerID}
+			info := containerInfo{id: cs.ContainerID, image: cs.Image}
 			if _, after, ok := strings.Cut(cs.ContainerID, "://"); ok {
 				info.id = after
 			}

@@ -210,17 +210,17 @@ func TestRateCache(t *testing.T) {
 
 func TestReadProc(t *testing.T) {
 	dir := t.TempDir()
-	if _, _, err := readProcStat(filepath.Join(dir, "nope")); err == nil {
+	if _, err := readProcStat(filepath.Join(dir, "nope")); err == nil {
 		t.Error("readProcStat of a missing file succeeded")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte("intr 1 2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := readProcStat(filepath.Join(dir, "stat")); err == nil {
+	if _, err := readProcStat(filepath.Join(dir, "stat")); err == nil {
 		t.Error("readProcStat without a cpu line succeeded")
 	}
-	if busy, _, err := readProcStat("/proc/stat"); err != nil || busy == 0 {
-		t.Errorf("readProcStat(/proc/stat) = %d, %v", busy, err)
+	if st, err := readProcStat("/proc/stat"); err != nil || st.busy == 0 || st.cpus == 0 {
+		t.Errorf("readProcStat(/proc/stat) = %+v, %v", st, err)
 	}
 	if mem, err := readMeminfo("/proc/meminfo"); err != nil || mem["MemTotal"] == 0 {
 		t.Errorf("readMeminfo(/proc/meminfo) = %v, %v", mem["MemTotal"], err)
