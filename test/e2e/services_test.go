@@ -299,6 +299,11 @@ spec:
 		k.t = t
 		autoscaleDeployment(t, k, clusterIP, httpGet)
 	})
+
+	t.Run("a real Prometheus scrapes every component through the API server", func(t *testing.T) {
+		k.t = t
+		scrapeWithPrometheus(t, k, c)
+	})
 }
 
 // autoscaleDeployment is the HPA subtest of TestServices, which leaves

@@ -439,19 +439,29 @@ var (
 )
 
 // startToolBuilds begins building the third-party clients in the
-// background, unless -run leaves their tests out.
+// background, those of the tests -run selects.
 func startToolBuilds() {
 	if !flag.Parsed() {
 		flag.Parse()
 	}
 	if f := flag.Lookup("test.run"); f != nil && f.Value.String() != "" {
 		re, err := regexp.Compile(f.Value.String())
-		if err != nil || (!re.MatchString("TestControllerRuntime") && !re.MatchString("TestHelm")) {
+		if err != nil {
 			return
 		}
+		for _, b := range []struct {
+			test  string
+			build *toolBuild
+		}{{"TestControllerRuntime", crwatchBuild}, {"TestHelm", helmBuild}, {"TestServices", prometheusBuild}} {
+			if re.MatchString(b.test) {
+				b.build.start()
+			}
+		}
+		return
 	}
 	crwatchBuild.start()
 	helmBuild.start()
+	prometheusBuild.start()
 }
 
 func (b *toolBuild) start() {
