@@ -53,7 +53,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand(), newCertificateCommand(), newKillallCommand(), newUninstallCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand(), newCertificateCommand(), newTokenCommand(), newKillallCommand(), newUninstallCommand())
 	return root
 }
 

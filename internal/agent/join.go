@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,14 +18,16 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-io/skiff/internal/bootstraptoken"
 	"github.com/skiff-io/skiff/internal/pki"
 )
 
 // JoinConfig is `skiff agent`: a node on another machine joining a server.
 type JoinConfig struct {
-	// Server is the API server's URL; Token a bearer token it accepts for
-	// this node (a --token-auth-file entry for user system:node:<name> in
-	// group system:nodes, say).
+	// Server is the API server's URL. Token is a join string from `skiff
+	// token create` (TLS bootstrap: tlsbootstrap.go), or a bearer token
+	// the server accepts for this node (a --token-auth-file entry for user
+	// system:node:<name> in group system:nodes, say).
 	Server, Token string
 	// CAFile is the cluster CA (<server data-dir>/tls/ca.crt). Without it the
 	// agent fetches the CA from the kube-root-ca.crt ConfigMap over an
@@ -59,12 +62,30 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("agent: --server %q is not a URL", jc.Server)
 	}
+	// A join string (skiff token create) carries the CA's hash and a
+	// bootstrap token: the CA is fetched and checked against the hash, and
+	// the token serves only to obtain the node's client certificate.
+	caHash, bootstrap, joinErr := bootstraptoken.ParseJoin(jc.Token)
+	joining := joinErr == nil
+	if !joining && strings.HasPrefix(jc.Token, "K10") {
+		return fmt.Errorf("agent: --token: %w", joinErr)
+	}
 	var caPEM []byte
-	if jc.CAFile != "" {
+	switch {
+	case jc.CAFile != "":
 		if caPEM, err = os.ReadFile(jc.CAFile); err != nil {
 			return fmt.Errorf("agent: CA file: %w", err)
 		}
-	} else {
+		if joining {
+			if err := checkCA(caPEM, caHash); err != nil {
+				return err
+			}
+		}
+	case joining:
+		if caPEM, err = verifiedCA(ctx, jc.Server, caHash); err != nil {
+			return err
+		}
+	default:
 		log.Warn("no --ca-file: fetching the cluster CA without verifying the server (trust on first use)")
 		if caPEM, err = fetchCA(ctx, jc.Server, jc.Token); err != nil {
 			return err
@@ -92,14 +113,21 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	if err != nil {
 		return err
 	}
+	api := &rest.Config{Host: jc.Server, BearerToken: jc.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent"}
+	if joining {
+		cert, key, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, filepath.Join(jc.DataDir, "agent", "pki"), log)
+		if err != nil {
+			return err
+		}
+		api.BearerToken = ""
+		api.TLSClientConfig.CertData, api.TLSClientConfig.KeyData = cert, key
+	}
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
 		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, ClusterDNS: jc.ClusterDNS,
 		ClusterCIDR: jc.ClusterCIDR, ResolvConf: jc.ResolvConf, DisableProxy: jc.DisableProxy, DisableDNS: jc.DisableDNS,
-		API: &rest.Config{
-			Host: jc.Server, BearerToken: jc.Token,
-			TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent",
-		},
+		API:         api,
 		ServingCert: serving, ClientCAs: pool, Log: log, Version: jc.Version,
 	})
 }

@@ -19,7 +19,8 @@ const (
 
 // AdmissionRequest is one write as admission sees it. Obj is the object
 // after defaulting (nil on delete); Old the stored object (nil on create).
-// Sub is the subresource written ("" or "status").
+// Sub is the subresource written: "", "status", "finalize", or one of the
+// resource's status-like Subresources ("approval").
 type AdmissionRequest struct {
 	Operation Operation
 	Resource  *registry.Resource

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,4 +223,27 @@ func WithUser(ctx context.Context, u *User) context.Context { return withUser(ct
 func UserFrom(ctx context.Context) (*User, bool) {
 	u, ok := ctx.Value(userKey{}).(*User)
 	return u, ok
+}
+
+// Anonymous authenticates a request that brings no credentials at all (no
+// Authorization header, no client certificate) as system:anonymous in
+// group system:unauthenticated, but only a GET or HEAD of one of Paths:
+// upstream's anonymous authenticator restricted to its endpoints (the
+// AuthenticationConfiguration's anonymous conditions). A joining node
+// reads kube-public/cluster-info this way before it trusts the server
+// with its token; authorization (RBAC) still decides. It must come last
+// among the authenticators.
+type Anonymous struct{ Paths []string }
+
+func (a Anonymous) AuthenticateRequest(r *http.Request) (*User, bool, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil, false, nil
+	}
+	if r.Header.Get("Authorization") != "" || (r.TLS != nil && len(r.TLS.PeerCertificates) > 0) {
+		return nil, false, nil
+	}
+	if !slices.Contains(a.Paths, r.URL.Path) {
+		return nil, false, nil
+	}
+	return &User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}, true, nil
 }

@@ -146,6 +146,9 @@ func subresources(res *registry.Resource) []subresource {
 	if res.Scale != nil {
 		subs = append(subs, subresource{name: "scale", kind: "Scale", group: "autoscaling", version: "v1", verbs: metav1.Verbs{"get", "patch", "update"}})
 	}
+	for _, x := range res.Subresources {
+		subs = append(subs, subresource{name: x.Name, kind: res.Kind, verbs: metav1.Verbs{"get", "patch", "update"}})
+	}
 	if res.GroupVersion.Group == "" && res.Name == "pods" {
 		subs = append(subs, subresource{name: "binding", kind: "Binding", verbs: metav1.Verbs{"create"}})
 		subs = append(subs, subresource{name: "eviction", kind: "Eviction", group: "policy", version: "v1", verbs: metav1.Verbs{"create"}})

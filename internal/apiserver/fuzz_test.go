@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/apps"
 	"github.com/skiff-io/skiff/internal/registry/autoscaling"
 	"github.com/skiff-io/skiff/internal/registry/batch"
+	"github.com/skiff-io/skiff/internal/registry/certificates"
 	"github.com/skiff-io/skiff/internal/registry/coordination"
 	"github.com/skiff-io/skiff/internal/registry/core"
 	"github.com/skiff-io/skiff/internal/registry/discovery"
@@ -23,7 +24,8 @@ import (
 func allResources() []*registry.Resource {
 	var out []*registry.Resource
 	for _, g := range [][]*registry.Resource{core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
-		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(), scheduling.Resources(), rbac.Resources()} {
+		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(), scheduling.Resources(), rbac.Resources(),
+		certificates.Resources()} {
 		out = append(out, g...)
 	}
 	return out

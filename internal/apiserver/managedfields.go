@@ -54,7 +54,7 @@ type fieldManagers struct {
 
 type fieldManagerKey struct {
 	gvr schema.GroupVersionResource
-	sub string // "", "status" or "scale"
+	sub string // "", "status", "scale" or a status-like subresource
 }
 
 // fieldOwner says for whom a write records managedFields.
@@ -110,6 +110,9 @@ func (s *Server) buildFieldManagers() {
 			if sv.res.Scale != nil {
 				subs = append(subs, "scale")
 			}
+			for _, x := range sv.res.Subresources {
+				subs = append(subs, x.Name)
+			}
 			gvk := sv.res.GroupVersionKind()
 			for _, sub := range subs {
 				fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), sub, s.resetFields(sv, sub))
@@ -161,7 +164,8 @@ func withListMapKeyDefaults(defs map[string]*spec.Schema) map[string]*spec.Schem
 // DefaultPrepareForStatusUpdate): a manager does not come to own them by
 // sending them. The main resource resets status when there is a status
 // subresource; the status subresource everything but status and
-// metadata, and the metadata's finalizers and owner references.
+// metadata, and the metadata's finalizers and owner references; a
+// status-like subresource what its ResetFields list.
 func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fieldpath.Filter {
 	var set *fieldpath.Set
 	switch sub {
@@ -183,7 +187,19 @@ func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fi
 			set.Insert(fieldpath.MakePathOrDie(name))
 		}
 	default:
-		return nil
+		x := sv.res.Subresource(sub)
+		if x == nil || len(x.ResetFields) == 0 {
+			return nil
+		}
+		set = fieldpath.NewSet()
+		for _, p := range x.ResetFields {
+			parts := strings.Split(p, ".")
+			path := make([]interface{}, len(parts))
+			for i, part := range parts {
+				path[i] = part
+			}
+			set.Insert(fieldpath.MakePathOrDie(path...))
+		}
 	}
 	filter := fieldpath.NewExcludeSetFilter(set)
 	out := map[fieldpath.APIVersion]fieldpath.Filter{}

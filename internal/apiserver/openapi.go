@@ -142,7 +142,9 @@ func (s *Server) openAPIResources() []openapi.Resource {
 			case "status":
 				o.Object = res.New()
 			default:
-				if obj, err := scheme.Scheme.New(o.GVK); err == nil {
+				if res.Subresource(sub.name) != nil {
+					o.Object = res.New()
+				} else if obj, err := scheme.Scheme.New(o.GVK); err == nil {
 					o.Object = obj
 				}
 			}

@@ -115,7 +115,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		err = s.update(w, r, info, sv, "finalize")
 	default:
-		err = notFoundSub(info)
+		if sv.res.Subresource(info.sub) == nil {
+			err = notFoundSub(info)
+			break
+		}
+		err = s.serveStatus(w, r, info, sv)
 	}
 	if err != nil {
 		writeError(w, r, err)
@@ -161,14 +165,17 @@ func (s *Server) serveMain(w http.ResponseWriter, r *http.Request, info requestI
 	return methodNotAllowed(info, r)
 }
 
+// serveStatus serves the status subresource and the status-like ones a
+// resource lists in Subresources (info.sub): GET of the whole object, and
+// PUT and PATCH through the subresource's strategy.
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request, info requestInfo, sv *served) error {
 	switch info.verb {
 	case "get":
 		return s.get(w, r, info, sv)
 	case "update":
-		return s.update(w, r, info, sv, "status")
+		return s.update(w, r, info, sv, info.sub)
 	case "patch":
-		return s.patch(w, r, info, sv, "status")
+		return s.patch(w, r, info, sv, info.sub)
 	}
 	return methodNotAllowed(info, r)
 }

@@ -54,8 +54,9 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, info requestInfo
 
 // updateObject runs the update pipeline in a compare-and-swap loop:
 // mutate, carry over system metadata, managedFields, strategy, admission,
-// validation, storage. owner.sub is "", "status", "scale" or "finalize";
-// a scale write runs the main resource's strategy.
+// validation, storage. owner.sub is "", "status", "scale", "finalize" or
+// one of the resource's status-like Subresources; a scale write runs the
+// main resource's strategy.
 func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo, owner fieldOwner, dry bool, mutate mutateFunc) (runtime.Object, error) {
 	sub := owner.sub
 	if sub == "scale" {
@@ -162,6 +163,12 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 		finalizers := ns.Spec.Finalizers
 		*ns = *oldNs.DeepCopy()
 		ns.Spec.Finalizers = finalizers
+	default:
+		x := sv.res.Subresource(sub)
+		if x == nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("%s has no subresource %q", sv.res.GroupVersionResource(), sub))
+		}
+		x.PrepareForUpdate(ctx, obj, old)
 	}
 	if err := s.admit(ctx, &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}); err != nil {
 		return nil, err
@@ -176,6 +183,10 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 	case "status":
 		if st.ValidateStatusUpdate != nil {
 			errs = append(errs, st.ValidateStatusUpdate(obj, old)...)
+		}
+	default:
+		if x := sv.res.Subresource(sub); x != nil && x.ValidateUpdate != nil {
+			errs = append(errs, x.ValidateUpdate(obj, old)...)
 		}
 	}
 	if len(errs) > 0 {

@@ -53,6 +53,11 @@ type Resource struct {
 	Status bool
 	// Scale is non-nil when the resource has a scale subresource.
 	Scale *Scale
+	// Subresources are further subresources that, like status, take the
+	// whole object on PUT and PATCH and write only part of it
+	// (certificatesigningrequests/approval). Routing, discovery, OpenAPI
+	// and managedFields all read them from here.
+	Subresources []Subresource
 
 	// Table gives the columns `kubectl get` prints. Nil means the default
 	// (Name, Age).
@@ -179,6 +184,37 @@ type Strategy struct {
 	// Warning header (e.g. deprecated fields). Optional.
 	WarningsOnCreate func(obj runtime.Object) []string
 	WarningsOnUpdate func(obj, old runtime.Object) []string
+}
+
+// Subresource is a status-like subresource. GET returns the whole
+// object; PUT and PATCH (server-side apply included) take the whole object,
+// PrepareForUpdate keeps from old everything a write there may not change,
+// admission sees the write with Sub = Name, and ValidateUpdate checks it.
+// The main resource's Default runs first, as on every update; its
+// PrepareForUpdate and ValidateUpdate do not.
+type Subresource struct {
+	// Name is the path segment after the object's name ("approval").
+	Name string
+	// PrepareForUpdate carries over from old what a write here may not
+	// change. Required.
+	PrepareForUpdate func(ctx context.Context, obj, old runtime.Object)
+	// ValidateUpdate checks a write here. Nil means nothing beyond the
+	// server's metadata checks.
+	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+	// ResetFields are the fields PrepareForUpdate resets, as dotted JSON
+	// paths ("spec", "status.certificate"): managedFields do not give them
+	// to the manager that sent them, as upstream's GetResetFields.
+	ResetFields []string
+}
+
+// Subresource returns the status-like subresource named name, or nil.
+func (r *Resource) Subresource(name string) *Subresource {
+	for i := range r.Subresources {
+		if r.Subresources[i].Name == name {
+			return &r.Subresources[i]
+		}
+	}
+	return nil
 }
 
 // Scale reads and writes the scale subresource of a resource.

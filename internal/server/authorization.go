@@ -465,9 +465,10 @@ func (n nodeAuthorizer) RulesFor(ctx context.Context, u *apiserver.User, namespa
 }
 
 // reconcileBootstrapPolicy creates upstream's default ClusterRoles and
-// ClusterRoleBindings when they are missing, and restores those whose
-// autoupdate annotation is "true" when they differ (an aggregated role's
-// rules are the aggregation controller's, not compared here).
+// ClusterRoleBindings, then its default Roles and RoleBindings, when they
+// are missing, and restores those whose autoupdate annotation is "true"
+// when they differ (an aggregated role's rules are the aggregation
+// controller's, not compared here).
 func reconcileBootstrapPolicy(ctx context.Context, cs kubernetes.Interface) error {
 	roles := cs.RbacV1().ClusterRoles()
 	for _, want := range rbac.ClusterRoles() {
@@ -527,6 +528,67 @@ func reconcileBootstrapPolicy(ctx context.Context, cs kubernetes.Interface) erro
 		upd.Subjects = want.Subjects
 		if _, err := bindings.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("clusterrolebinding %s: %w", want.Name, err)
+		}
+	}
+	return reconcileBootstrapRoles(ctx, cs)
+}
+
+// reconcileBootstrapRoles does for the default Roles and RoleBindings
+// (rbac.Roles, rbac.RoleBindings) what reconcileBootstrapPolicy does for
+// the cluster-wide ones. Their namespaces are the bootstrap's to create:
+// until they exist this fails, and the caller tries again.
+func reconcileBootstrapRoles(ctx context.Context, cs kubernetes.Interface) error {
+	for _, want := range rbac.Roles() {
+		roles := cs.RbacV1().Roles(want.Namespace)
+		have, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := roles.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("role %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("role %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if !autoupdate(have.Annotations) || (reflect.DeepEqual(have.Rules, want.Rules) && hasAll(have.Labels, want.Labels)) {
+			continue
+		}
+		upd := have.DeepCopy()
+		upd.Rules = want.Rules
+		upd.Labels = merged(upd.Labels, want.Labels)
+		if _, err := roles.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("role %s/%s: %w", want.Namespace, want.Name, err)
+		}
+	}
+	for _, want := range rbac.RoleBindings() {
+		bindings := cs.RbacV1().RoleBindings(want.Namespace)
+		have, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if _, err := bindings.Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if !autoupdate(have.Annotations) || (reflect.DeepEqual(have.Subjects, want.Subjects) && have.RoleRef == want.RoleRef) {
+			continue
+		}
+		if have.RoleRef != want.RoleRef {
+			// roleRef cannot change: the binding is made again.
+			if err := bindings.Delete(ctx, want.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			if _, err := bindings.Create(ctx, want, metav1.CreateOptions{}); err != nil {
+				return fmt.Errorf("rolebinding %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			continue
+		}
+		upd := have.DeepCopy()
+		upd.Subjects = want.Subjects
+		if _, err := bindings.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("rolebinding %s/%s: %w", want.Namespace, want.Name, err)
 		}
 	}
 	return nil

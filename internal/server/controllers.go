@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +17,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
+	"github.com/skiff-io/skiff/internal/pki"
 	"github.com/skiff-io/skiff/internal/scheduler"
 )
 
@@ -89,7 +93,14 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 				InitialReadinessDelay:        cfg.HPA.InitialReadinessDelay,
 				DownscaleStabilizationWindow: cfg.HPA.DownscaleStabilizationWindow,
 			},
-			LeaderElect: true,
+			// csrsigning reads the cluster CA per certificate from the
+			// files the bundle keeps: during a CA rotation the new CA
+			// signs, as it does the server's own leaves.
+			SigningCA: func() (*x509.Certificate, crypto.Signer, error) {
+				return pki.SigningCA(filepath.Join(cfg.DataDir, "tls"))
+			},
+			SigningDuration: cfg.CertValidity,
+			LeaderElect:     true,
 		})
 		if err != nil && ctx.Err() == nil {
 			slog.Default().Error("controller-manager stopped", "err", err)

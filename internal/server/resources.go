@@ -7,6 +7,7 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/apps"
 	"github.com/skiff-io/skiff/internal/registry/autoscaling"
 	"github.com/skiff-io/skiff/internal/registry/batch"
+	"github.com/skiff-io/skiff/internal/registry/certificates"
 	"github.com/skiff-io/skiff/internal/registry/coordination"
 	"github.com/skiff-io/skiff/internal/registry/core"
 	"github.com/skiff-io/skiff/internal/registry/discovery"
@@ -23,7 +24,7 @@ func Resources() []*registry.Resource {
 	for _, group := range [][]*registry.Resource{
 		core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
-		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(),
+		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	saTokens.stores = stores
-	authn := apiserver.Authenticators{apiserver.X509{Roots: bundle.TrustPool}, ids, saTokens.authenticator()}
+	authn := apiserver.Authenticators{apiserver.X509{Roots: bundle.TrustPool}, ids, saTokens.authenticator(), bootstrapTokens(stores, lg)}
 	if cfg.TokenAuthFile != "" {
 		tf, err := apiserver.LoadTokenFile(cfg.TokenAuthFile)
 		if err != nil {
@@ -155,6 +155,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		authn = append(authn, tf)
 	}
+	// Last: a joining node reads cluster-info without credentials.
+	authn = append(authn, apiserver.Anonymous{Paths: []string{"/api/v1/namespaces/" + clusterInfoNamespace + "/configmaps/" + clusterInfoName}})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -214,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewStorage:    newStorage,
 		Authenticator: authn,
 		Authorizer:    authz.authorizer(),
-		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), podSecurity},
+		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}, podSecurity},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {

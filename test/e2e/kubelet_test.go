@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-io/skiff/test/framework"
 )
@@ -27,13 +31,7 @@ func TestKubelet(t *testing.T) {
 	}
 	images := t.TempDir()
 	framework.BuildImages(t, images)
-	// The server accepts a token for a second node, joined by `skiff agent`.
-	const agentToken = "agent-token-for-e2e"
-	tokens := filepath.Join(t.TempDir(), "tokens.csv")
-	if err := os.WriteFile(tokens, []byte(agentToken+",system:node:skiff-e2e-2,node2,system:nodes\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := framework.StartNode(t, skiffBin, images, "--token-auth-file", tokens)
+	c := framework.StartNode(t, skiffBin, images)
 	k := kubectl{t: t, c: c}
 
 	const busybox = "docker.io/library/busybox:1.36"
@@ -393,7 +391,23 @@ spec:
 
 	t.Run("skiff agent joins a second node whose pods answer across nodes", func(t *testing.T) {
 		k.t = t
-		framework.StartAgent(t, skiffBin, c, "skiff-e2e-2", agentToken, "skiff1", images)
+		join := newJoinString(t, c)
+		refusedJoins(t, c, join)
+		framework.StartAgent(t, skiffBin, c, "skiff-e2e-2", join, "skiff1", images)
+		// TLS bootstrap: the token filed a CSR, approved and signed by the
+		// server; the node now acts with that certificate.
+		id, _, _ := strings.Cut(join[strings.LastIndex(join, "::")+2:], ".")
+		waitFor(t, "an approved, issued CSR of the joined node", 30*time.Second, func() (bool, string) {
+			out := k.ok("get", "csr", "-o", `jsonpath={range .items[*]}{.spec.username} {.spec.signerName} {.status.conditions[0].type} {.status.conditions[0].reason} {.status.certificate}{"\n"}{end}`)
+			for _, line := range strings.Split(out, "\n") {
+				f := strings.Fields(line)
+				if len(f) == 5 && f[0] == "system:bootstrap:"+id && f[1] == "kubernetes.io/kube-apiserver-client-kubelet" &&
+					f[2] == "Approved" && f[3] == "AutoApproved" && f[4] != "" {
+					return true, line
+				}
+			}
+			return false, out
+		})
 		k.ok("run", "far", "--image=skiff.io/test/server:v2", `--overrides={"spec":{"nodeName":"skiff-e2e-2"}}`)
 		ip := waitRunning(t, "far")
 		if !strings.HasPrefix(ip, "10.42.") || jsonpath("pod/far", "{.spec.nodeName}") != "skiff-e2e-2" {
@@ -430,4 +444,67 @@ spec:
 			t.Fatalf("container %s listed %d times after the restart", bbID, n)
 		}
 	})
+}
+
+// newJoinString makes a join token with `skiff token create`, which prints
+// the join string as its last line.
+func newJoinString(t *testing.T, c *framework.Cluster) string {
+	t.Helper()
+	out, err := exec.Command(skiffBin, "token", "create", "--kubeconfig", c.Kubeconfig, "--ttl", "30m", "--description", "e2e").CombinedOutput()
+	if err != nil {
+		t.Fatalf("skiff token create: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	join := lines[len(lines)-1]
+	if !strings.HasPrefix(join, "K10") || !strings.Contains(join, "::") {
+		t.Fatalf("skiff token create printed %q, want a join string K10<hash>::<id>.<secret> last", out)
+	}
+	return join
+}
+
+// refusedJoins checks that `skiff agent` refuses to join, exits non-zero
+// and says why, with a join string whose CA hash is wrong, with a token
+// that was deleted and with one that has expired.
+func refusedJoins(t *testing.T, c *framework.Cluster, join string) {
+	t.Helper()
+	hash, token, _ := strings.Cut(strings.TrimPrefix(join, "K10"), "::")
+	wrongHash := "K10" + strings.Repeat("0", len(hash)) + "::" + token
+
+	deleted := newJoinString(t, c)
+	id, _, _ := strings.Cut(deleted[strings.LastIndex(deleted, "::")+2:], ".")
+	if out, err := exec.Command(skiffBin, "token", "delete", "--kubeconfig", c.Kubeconfig, id).CombinedOutput(); err != nil {
+		t.Fatalf("skiff token delete %s: %v\n%s", id, err, out)
+	}
+	// An expired token: its Secret's expiration is in the past (the token
+	// cleaner may delete it first; either way it must be refused).
+	expired := newJoinString(t, c)
+	eid, _, _ := strings.Cut(expired[strings.LastIndex(expired, "::")+2:], ".")
+	patch := fmt.Sprintf(`{"data":{"expiration":"%s"}}`, base64.StdEncoding.EncodeToString([]byte(time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))))
+	if _, err := c.Client.CoreV1().Secrets("kube-system").Patch(context.Background(), "bootstrap-token-"+eid,
+		types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("expiring token %s: %v", eid, err)
+	}
+
+	for _, tc := range []struct{ what, join, want string }{
+		{"a wrong CA hash", wrongHash, "does not match the join token's hash"},
+		{"a deleted token", deleted, "refused the join token"},
+		{"an expired token", expired, "refused the join token"},
+	} {
+		dir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, skiffBin, "agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port),
+			"--token", tc.join, "--data-dir", dir, "--node-name", "refused", "--kubelet-port", "0").CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err == nil || timedOut {
+			t.Errorf("skiff agent with %s: err %v (timed out: %v), want a non-zero exit\n%s", tc.what, err, timedOut, tail(string(out), 10))
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("skiff agent with %s said:\n%s\nwant %q", tc.what, tail(string(out), 10), tc.want)
+		}
+	}
+	if _, err := c.Client.CoreV1().Nodes().Get(context.Background(), "refused", metav1.GetOptions{}); err == nil {
+		t.Errorf("a refused agent registered its node")
+	}
 }

@@ -143,8 +143,9 @@ type Agent struct {
 }
 
 // StartAgent starts `skiff agent` as a second node named name on this
-// machine, joining c with token (which c must accept: --token-auth-file),
-// on its own data dir, kubelet port and bridge. It waits until the node is
+// machine, joining c with token (a join string from `skiff token create`,
+// or a bearer token c accepts through --token-auth-file), on its own data
+// dir, kubelet port and bridge. It waits until the node is
 // Ready; t.Cleanup stops it and removes what its containerd left.
 func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string) *Agent {
 	t.Helper()
@@ -160,11 +161,15 @@ func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, image
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.cmd = exec.Command(bin, "agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port), "--token", token,
-		"--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"), "--data-dir", dir, "--node-name", name,
-		"--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
+	args := []string{"agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port), "--token", token,
+		"--data-dir", dir, "--node-name", name, "--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
 		// The server's node already runs the proxy and the DNS on this machine.
-		"--disable-proxy", "--disable-dns")
+		"--disable-proxy", "--disable-dns"}
+	if !strings.HasPrefix(token, "K10") {
+		// A plain bearer token carries no CA hash: give the CA.
+		args = append(args, "--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"))
+	}
+	a.cmd = exec.Command(bin, args...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

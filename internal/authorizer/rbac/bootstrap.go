@@ -32,6 +32,30 @@ const (
 	// UserKubeletAPIClient is the API server's identity to kubelets (its
 	// client certificate's common name, as kubeadm names it).
 	UserKubeletAPIClient = "kube-apiserver-kubelet-client"
+	// GroupBootstrappers holds every bootstrap token's user
+	// ("system:bootstrap:<token id>").
+	GroupBootstrappers = "system:bootstrappers"
+	// GroupNodes holds every kubelet ("system:node:<name>").
+	GroupNodes = "system:nodes"
+)
+
+// The signers built into Kubernetes, which the approver roles name.
+const (
+	SignerKubeAPIServerClient        = "kubernetes.io/kube-apiserver-client"
+	SignerKubeAPIServerClientKubelet = "kubernetes.io/kube-apiserver-client-kubelet"
+	SignerKubeletServing             = "kubernetes.io/kubelet-serving"
+	SignerLegacyUnknown              = "kubernetes.io/legacy-unknown"
+)
+
+// The roles a CSR approver asks about the requester, through a
+// SubjectAccessReview of "create" on a pseudo-subresource of
+// certificatesigningrequests that no server serves: may it have a node
+// client certificate approved at all (nodeclient, bootstrap tokens), and
+// renewed for its own node (selfnodeclient, kubelets).
+const (
+	RoleNodeClient     = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
+	RoleSelfNodeClient = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
+	RoleBootstrapper   = "system:node-bootstrapper"
 )
 
 // Upstream's verb sets, as its bootstrap policy names them.
@@ -115,9 +139,8 @@ func aggregated(name, selectorLabel string, labels map[string]string) *rbacv1.Cl
 // the controllers skiff runs (system:controller:*) and system:coredns,
 // kubeadm's and k3s's role of the cluster DNS, and
 // system:aggregated-metrics-reader, the role metrics-server installs for
-// the resource metrics API, which skiff serves itself. Left out: the CSR
-// approver roles and roles of add-ons skiff does not ship (heapster,
-// kube-aggregator, ...).
+// the resource metrics API, which skiff serves itself. Left out: roles of
+// add-ons skiff does not ship (heapster, kube-aggregator, ...).
 func ClusterRoles() []*rbacv1.ClusterRole {
 	return append(defaultRoles(), controllerRoles()...)
 }
@@ -286,16 +309,48 @@ func defaultRoles() []*rbacv1.ClusterRole {
 			on(l(storage), l("csinodes"), l("create", "delete", "get", "patch", "update")),
 			on(l(nodeGroup), l("runtimeclasses"), read),
 		),
+		// Certificate signing requests: a joining node creates one and
+		// watches for its certificate; CSRs are in none of admin, edit
+		// and view, as upstream.
+		clusterRole(RoleBootstrapper, nil,
+			on(l(certs), l("certificatesigningrequests"), l("create", "get", "list", "watch")),
+		),
+		clusterRole(RoleNodeClient, nil,
+			on(l(certs), l("certificatesigningrequests/nodeclient"), l("create")),
+		),
+		clusterRole(RoleSelfNodeClient, nil,
+			on(l(certs), l("certificatesigningrequests/selfnodeclient"), l("create")),
+		),
+		// Who holds one of these may approve requests to that signer
+		// (besides update on certificatesigningrequests/approval). As
+		// upstream, there are no signer roles: signing is the
+		// controller's.
+		approverRole("legacy-unknown-approver", SignerLegacyUnknown),
+		approverRole("kubelet-serving-approver", SignerKubeletServing),
+		approverRole("kube-apiserver-client-approver", SignerKubeAPIServerClient),
+		approverRole("kube-apiserver-client-kubelet-approver", SignerKubeAPIServerClientKubelet),
 	}
 }
 
+// approverRole is upstream's system:certificates.k8s.io:<name>: verb
+// approve on the signer.
+func approverRole(name, signer string) *rbacv1.ClusterRole {
+	return clusterRole("system:certificates.k8s.io:"+name, nil,
+		onNamed(l(certs), l("signers"), l(signer), l("approve")))
+}
+
 func clusterRoleBinding(name string, subjects ...rbacv1.Subject) *rbacv1.ClusterRoleBinding {
+	return bindingTo(name, name, subjects...)
+}
+
+// bindingTo is a binding named otherwise than the ClusterRole it binds.
+func bindingTo(name, role string, subjects ...rbacv1.Subject) *rbacv1.ClusterRoleBinding {
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 		ObjectMeta: metav1.ObjectMeta{Name: name,
 			Labels:      map[string]string{BootstrappingLabel: BootstrappingValue},
 			Annotations: map[string]string{AutoUpdateAnnotation: "true"}},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 		Subjects: subjects,
 	}
 }
@@ -310,8 +365,9 @@ func user(name string) rbacv1.Subject {
 
 // ClusterRoleBindings returns upstream's default ClusterRoleBindings for
 // the roles of ClusterRoles, fresh on each call; each binds the
-// ClusterRole of its own name. system:node is bound to nobody, as
-// upstream since the Node authorizer.
+// ClusterRole of its own name, but for the three of node TLS bootstrap,
+// which kubeadm creates and skiff names skiff:*. system:node is bound to
+// nobody, as upstream since the Node authorizer.
 func ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 	return append(defaultBindings(), controllerRoleBindings()...)
 }
@@ -337,5 +393,16 @@ func defaultBindings() []*rbacv1.ClusterRoleBinding {
 		// what the kubelet's SubjectAccessReviews ask for.
 		clusterRoleBinding("system:kubelet-api-admin", user(UserKubeletAPIClient)),
 		clusterRoleBinding("system:service-account-issuer-discovery", group(GroupServiceAccounts)),
+		// Node TLS bootstrap, as kubeadm binds it (kubeadm:kubelet-bootstrap,
+		// kubeadm:node-autoapprove-bootstrap and
+		// kubeadm:node-autoapprove-certificate-rotation): a bootstrap token
+		// may ask for a node client certificate and have it approved, and
+		// a kubelet may renew its own. kubeadm binds its token group
+		// system:bootstrappers:kubeadm:default-node-token; skiff every
+		// bootstrap token, which `skiff token create` makes for joining
+		// nodes.
+		bindingTo("skiff:kubelet-bootstrap", RoleBootstrapper, group(GroupBootstrappers)),
+		bindingTo("skiff:node-autoapprove-bootstrap", RoleNodeClient, group(GroupBootstrappers)),
+		bindingTo("skiff:node-autoapprove-certificate-rotation", RoleSelfNodeClient, group(GroupNodes)),
 	}
 }

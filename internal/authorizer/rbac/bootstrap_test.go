@@ -135,3 +135,80 @@ func TestAggregatedRules(t *testing.T) {
 		t.Error("an invalid selector gives no error")
 	}
 }
+
+// The CSR part of the default policy: bootstrap tokens may ask for node
+// client certificates and have them approved, kubelets renew their own,
+// the approver roles approve only their signer, and admin, edit and view
+// give nothing on CSRs, as upstream.
+func TestBootstrapCSRPolicy(t *testing.T) {
+	ctx := context.Background()
+	token := &User{Name: "system:bootstrap:abcdef", Groups: l(GroupBootstrappers, GroupAuthenticated)}
+	kubelet := &User{Name: "system:node:n1", Groups: l(GroupNodes, GroupAuthenticated)}
+	approver := &User{Name: "approver", Groups: l(GroupAuthenticated)}
+	nsAdmin := &User{Name: "ns-admin", Groups: l(GroupAuthenticated)}
+	a := bootstrapped(t, nil,
+		[]*rbacv1.ClusterRoleBinding{crb("approve-clients", "system:certificates.k8s.io:kube-apiserver-client-approver", user("approver"))},
+		[]*rbacv1.RoleBinding{rb("app", "admin", "ClusterRole", "admin", user("ns-admin"))})
+	csrs := func(verb, sub string) Attributes { return res(verb, certs, "certificatesigningrequests", sub, "") }
+	signer := func(verb, name string) Attributes { return res(verb, certs, "signers", "", name) }
+	tests := []struct {
+		name string
+		u    *User
+		req  Attributes
+		want bool
+	}{
+		{"token creates", token, csrs("create", ""), true},
+		{"token watches", token, csrs("watch", ""), true},
+		{"token gets", token, csrs("get", ""), true},
+		{"token deletes", token, csrs("delete", ""), false},
+		{"token approves", token, csrs("update", "approval"), false},
+		{"token nodeclient", token, csrs("create", "nodeclient"), true},
+		{"token selfnodeclient", token, csrs("create", "selfnodeclient"), false},
+		{"kubelet selfnodeclient", kubelet, csrs("create", "selfnodeclient"), true},
+		{"kubelet nodeclient", kubelet, csrs("create", "nodeclient"), false},
+		// The node's own CSR reads come from the Node authorizer, which
+		// uses system:node's rules; that role is bound to nobody.
+		{"kubelet creates through RBAC", kubelet, csrs("create", ""), false},
+		{"approver approves its signer", approver, signer("approve", SignerKubeAPIServerClient), true},
+		{"approver other signer", approver, signer("approve", SignerKubeletServing), false},
+		{"approver signs", approver, signer("sign", SignerKubeAPIServerClient), false},
+		{"namespace admin lists CSRs", nsAdmin, csrs("list", ""), false},
+		{"namespace admin approves", nsAdmin, signer("approve", SignerKubeletServing), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if ok, reason, _ := a.Authorize(ctx, in(tt.req, tt.u, "")); ok != tt.want {
+				t.Errorf("allowed=%v (%q), want %v", ok, reason, tt.want)
+			}
+		})
+	}
+
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, r := range ClusterRoles() {
+		roles[r.Name] = r
+	}
+	for name, signerName := range map[string]string{
+		"system:certificates.k8s.io:legacy-unknown-approver":                SignerLegacyUnknown,
+		"system:certificates.k8s.io:kubelet-serving-approver":               SignerKubeletServing,
+		"system:certificates.k8s.io:kube-apiserver-client-approver":         SignerKubeAPIServerClient,
+		"system:certificates.k8s.io:kube-apiserver-client-kubelet-approver": SignerKubeAPIServerClientKubelet,
+	} {
+		r := roles[name]
+		if r == nil || len(r.Rules) != 1 || !RuleAllows(signer("approve", signerName), r.Rules[0]) ||
+			RuleAllows(signer("approve", "example.com/other"), r.Rules[0]) {
+			t.Errorf("ClusterRole %s = %+v, want approve on signers/%s only", name, r, signerName)
+		}
+	}
+	if node := roles["system:node"]; node == nil || !anyRuleAllows(node.Rules, csrs("create", "")) || !anyRuleAllows(node.Rules, csrs("watch", "")) {
+		t.Error("system:node does not create and watch certificatesigningrequests, as upstream's does")
+	}
+}
+
+func anyRuleAllows(rules []rbacv1.PolicyRule, a Attributes) bool {
+	for _, r := range rules {
+		if RuleAllows(a, r) {
+			return true
+		}
+	}
+	return false
+}

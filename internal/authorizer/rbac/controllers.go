@@ -1,9 +1,14 @@
 package rbac
 
-import rbacv1 "k8s.io/api/rbac/v1"
+import (
+	certv1 "k8s.io/api/certificates/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
-// ControllerRolePrefix starts the name of every controller's ClusterRole
-// and ClusterRoleBinding, as upstream names them.
+// ControllerRolePrefix starts the name of every controller's role and
+// binding (ClusterRole and ClusterRoleBinding, or Role and RoleBinding in
+// kube-system), as upstream names them.
 const ControllerRolePrefix = "system:controller:"
 
 // ControllerNamespace holds the service accounts the controllers act as.
@@ -28,6 +33,19 @@ func controllerRole(account string, rules ...rbacv1.PolicyRule) *rbacv1.ClusterR
 // its writes.
 func controllerRoles() []*rbacv1.ClusterRole {
 	return []*rbacv1.ClusterRole{
+		// csrapproving, csrsigning and csrcleaner. approve and sign on
+		// signers are checked by the API server's CSR approval and
+		// status subresources; legacy-unknown stays among the signers
+		// as upstream has it, though skiff serves no API version that
+		// can ask for it.
+		controllerRole("certificate-controller",
+			on(l(certs), l("certificatesigningrequests"), l("delete", "get", "list", "watch")),
+			on(l(certs), l("certificatesigningrequests/approval", "certificatesigningrequests/status"), l("update")),
+			onNamed(l(certs), l("signers"), l(certv1.KubeAPIServerClientKubeletSignerName), l("approve")),
+			onNamed(l(certs), l("signers"), l(legacyUnknownSigner, certv1.KubeAPIServerClientSignerName,
+				certv1.KubeAPIServerClientKubeletSignerName, certv1.KubeletServingSignerName), l("sign")),
+			on(l(authz), l("subjectaccessreviews"), l("create")),
+		),
 		controllerRole("cronjob-controller",
 			on(l(batch), l("cronjobs"), l("get", "list", "update", "watch")),
 			on(l(batch), l("jobs"), l("create", "delete", "get", "list", "patch", "update", "watch")),
@@ -137,6 +155,55 @@ func controllerRoles() []*rbacv1.ClusterRole {
 			on(l(batch), l("jobs"), l("delete", "get", "list", "watch")),
 		),
 	}
+}
+
+// legacyUnknownSigner is certificates.k8s.io/v1beta1's default signer.
+const legacyUnknownSigner = "kubernetes.io/legacy-unknown"
+
+// controllerNamespacedRoles are the controller roles upstream grants in
+// kube-system alone, as Roles there.
+func controllerNamespacedRoles() []*rbacv1.Role {
+	return []*rbacv1.Role{
+		// tokencleaner: bootstrap token Secrets live in kube-system.
+		namespacedRole(ControllerNamespace, ControllerRolePrefix+"token-cleaner",
+			on(l(core), l("secrets"), l("delete", "get", "list", "watch")),
+			eventRule(),
+		),
+	}
+}
+
+func namespacedRole(namespace, name string, rules ...rbacv1.PolicyRule) *rbacv1.Role {
+	return &rbacv1.Role{
+		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
+			Labels:      map[string]string{BootstrappingLabel: BootstrappingValue},
+			Annotations: map[string]string{AutoUpdateAnnotation: "true"}},
+		Rules: rules,
+	}
+}
+
+// Roles returns upstream's default Roles that skiff reconciles at start,
+// fresh on each call: those of the controllers that upstream grants
+// rights in kube-system alone (system:controller:token-cleaner).
+func Roles() []*rbacv1.Role { return controllerNamespacedRoles() }
+
+// RoleBindings returns the RoleBindings of Roles, fresh on each call:
+// each controller Role bound to its service account, in the Role's
+// namespace, under the Role's name, as upstream.
+func RoleBindings() []*rbacv1.RoleBinding {
+	var out []*rbacv1.RoleBinding
+	for _, r := range controllerNamespacedRoles() {
+		account := r.Name[len(ControllerRolePrefix):]
+		out = append(out, &rbacv1.RoleBinding{
+			TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace,
+				Labels:      map[string]string{BootstrappingLabel: BootstrappingValue},
+				Annotations: map[string]string{AutoUpdateAnnotation: "true"}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: r.Name},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: account, Namespace: ControllerNamespace}},
+		})
+	}
+	return out
 }
 
 // controllerRoleBindings bind each controller role to its service account

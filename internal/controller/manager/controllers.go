@@ -1,9 +1,13 @@
 package manager
 
 import (
+	"context"
+	"log/slog"
 	"os"
 
 	"github.com/skiff-io/skiff/internal/cloud/servicelb"
+	"github.com/skiff-io/skiff/internal/controller/bootstraptoken"
+	"github.com/skiff-io/skiff/internal/controller/certificates"
 	"github.com/skiff-io/skiff/internal/controller/cronjob"
 	"github.com/skiff-io/skiff/internal/controller/daemonset"
 	"github.com/skiff-io/skiff/internal/controller/deployment"
@@ -45,6 +49,10 @@ var accounts = map[string]string{
 	"replicaset":               "replicaset-controller",
 	"statefulset":              "statefulset-controller",
 	"horizontalpodautoscaling": "horizontal-pod-autoscaler",
+	certificates.ApproverName:  "certificate-controller",
+	certificates.SignerName:    "certificate-controller",
+	certificates.CleanerName:   "certificate-controller",
+	bootstraptoken.Name:        "token-cleaner",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -126,4 +134,31 @@ var known = map[string]Constructor{
 		return podautoscaler.NewForConfig(c.RESTConfig, c.Client, c.Informers, c.Recorder("horizontal-pod-autoscaler"),
 			podautoscaler.Options{SyncPeriod: c.Config.HPASyncPeriod, Config: c.Config.HPA})
 	},
+	certificates.ApproverName: func(c Context) (Runnable, error) {
+		return certificates.NewApprover(c.Client, c.Informers)
+	},
+	certificates.SignerName: func(c Context) (Runnable, error) {
+		if c.Config.SigningCA == nil {
+			// As upstream without --cluster-signing-cert-file: the
+			// others run, csrsigning does not.
+			slog.Default().Warn("no signing CA configured: csrsigning issues no certificates")
+			return idle{}, nil
+		}
+		return certificates.NewSigner(c.Client, c.Informers,
+			certificates.SignerOptions{CA: c.Config.SigningCA, Duration: c.Config.SigningDuration})
+	},
+	certificates.CleanerName: func(c Context) (Runnable, error) {
+		return certificates.NewCleaner(c.Client, c.Informers)
+	},
+	bootstraptoken.Name: func(c Context) (Runnable, error) {
+		return bootstraptoken.New(c.Client, c.Informers)
+	},
+}
+
+// idle is a controller with nothing to do: Start waits for ctx to end.
+type idle struct{}
+
+func (idle) Start(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
 }

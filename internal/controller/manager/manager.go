@@ -6,6 +6,8 @@ package manager
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -54,6 +56,15 @@ type Config struct {
 	RootCA        []byte
 	CurrentRootCA func() []byte
 	RootCAChanged <-chan struct{}
+	// SigningCA returns the cluster CA certificate and key the csrsigning
+	// controller issues certificates with (upstream's
+	// --cluster-signing-cert-file and -key-file). It is called per
+	// certificate, so that a CA rotation takes effect at the next one;
+	// nil leaves csrsigning idle, issuing nothing. SigningDuration is the
+	// longest lifetime it gives (--cluster-signing-duration; zero: a
+	// year).
+	SigningCA       func() (*x509.Certificate, crypto.Signer, error)
+	SigningDuration time.Duration
 	// HPASyncPeriod is how often the HorizontalPodAutoscaler controller
 	// looks at each HPA (--horizontal-pod-autoscaler-sync-period; upstream
 	// and zero: 15s).

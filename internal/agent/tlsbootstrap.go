@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-io/skiff/internal/bootstraptoken"
+)
+
+// TLS bootstrap, as upstream's kubelet does it: a node joining with a
+// bootstrap token (in a join string that also names the cluster CA's hash)
+// verifies the server's CA against the hash before it sends anything, then
+// files a CertificateSigningRequest for system:node:<name> with the
+// token's credentials; the server's csrapproving controller approves it and
+// csrsigning signs it. From then on the node uses that client certificate.
+// The certificate and its key are kept in the agent's data dir, so a
+// restart reuses them while they have more than a fifth of their life
+// left.
+
+// Files of the node's client credentials, below the agent's state dir.
+const (
+	clientCertFile = "kubelet-client.crt"
+	clientKeyFile  = "kubelet-client.key"
+)
+
+// csrWait bounds how long the agent waits for its request to be approved
+// and signed.
+const csrWait = 5 * time.Minute
+
+// verifiedCA fetches kube-public/cluster-info without verifying the server,
+// and returns its CA bundle only when a certificate in it has the join
+// string's hash.
+func verifiedCA(ctx context.Context, server, caHash string) ([]byte, error) {
+	caPEM, err := fetchCA(ctx, server, "")
+	if err != nil {
+		return nil, err
+	}
+	return caPEM, checkCA(caPEM, caHash)
+}
+
+// checkCA says whether a certificate of the PEM bundle caPEM has the hash.
+func checkCA(caPEM []byte, caHash string) error {
+	var certs []*x509.Certificate
+	for rest := caPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			certs = append(certs, c)
+		}
+	}
+	if err := bootstraptoken.VerifyCA(caHash, certs); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	return nil
+}
+
+// nodeClientCert returns the node's client certificate and key (PEM): the
+// ones kept in dir if they are still good, else a new pair from a CSR filed
+// as the bootstrap token's user.
+func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, node, dir string, log *slog.Logger) (certPEM, keyPEM []byte, err error) {
+	certPath, keyPath := filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile)
+	if c, k, ok := keptClientCert(certPath, keyPath, caPEM, node); ok {
+		return c, k, nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+	}, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent/tls-bootstrap"})
+	if err != nil {
+		return nil, nil, err
+	}
+	csr, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
+			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		},
+	}, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return nil, nil, errors.New("agent: the server refused the join token (unknown, expired or deleted)")
+	case err != nil:
+		return nil, nil, fmt.Errorf("agent: filing the node's certificate request: %w", err)
+	}
+	log.Info("certificate request filed, waiting for approval", "csr", csr.Name, "node", node)
+	certPEM, err = awaitCertificate(ctx, client, csr.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	if err := writeFileAtomic(keyPath, keyPEM); err != nil {
+		return nil, nil, err
+	}
+	if err := writeFileAtomic(certPath, certPEM); err != nil {
+		return nil, nil, err
+	}
+	log.Info("node client certificate issued", "csr", csr.Name)
+	return certPEM, keyPEM, nil
+}
+
+// awaitCertificate polls the CSR until it is issued, denied or failed.
+func awaitCertificate(ctx context.Context, client kubernetes.Interface, name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, csrWait)
+	defer cancel()
+	for {
+		csr, err := client.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range csr.Status.Conditions {
+				if c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed {
+					return nil, fmt.Errorf("agent: certificate request %s %s: %s: %s", name, c.Type, c.Reason, c.Message)
+				}
+			}
+			if len(csr.Status.Certificate) > 0 {
+				return csr.Status.Certificate, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nil, fmt.Errorf("agent: certificate request %s not issued within %v: %w", name, csrWait, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// keptClientCert returns the pair kept on disk when it is this node's,
+// chains to the cluster CA and has more than a fifth of its life left.
+func keptClientCert(certPath, keyPath string, caPEM []byte, node string) ([]byte, []byte, bool) {
+	certPEM, err1 := os.ReadFile(certPath)
+	keyPEM, err2 := os.ReadFile(keyPath)
+	if err1 != nil || err2 != nil {
+		return nil, nil, false
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil || pair.Leaf == nil {
+		return nil, nil, false
+	}
+	leaf := pair.Leaf
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, nil, false
+	}
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	if leaf.Subject.CommonName != "system:node:"+node || time.Until(leaf.NotAfter) < life/5 {
+		return nil, nil, false
+	}
+	return certPEM, keyPEM, true
+}
+
+// writeFileAtomic writes data to path (mode 0600) through a rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,147 @@
+// Package bootstraptoken holds upstream's token cleaner (tokencleaner):
+// it deletes a bootstrap token Secret (type bootstrap.kubernetes.io/token
+// in kube-system) once the time in its "expiration" key has passed, so
+// that an expired token is gone rather than merely refused. A token not
+// yet due is requeued for the moment it expires. As upstream, a token
+// without an expiration is kept and one whose expiration does not parse
+// as RFC 3339 is deleted as expired.
+//
+// Upstream leaves tokencleaner off unless --controllers names it (kubeadm
+// does); skiff runs it with "*", since `skiff token` hands out bootstrap
+// tokens with expirations.
+package bootstraptoken
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+
+	tokens "github.com/skiff-io/skiff/internal/bootstraptoken"
+	"github.com/skiff-io/skiff/internal/controller/reconcile"
+)
+
+// Name is the controller's --controllers name, upstream's.
+const Name = "tokencleaner"
+
+// Options tune the controller.
+type Options struct {
+	// Clock tells the time (default the real clock); tests inject a fake.
+	Clock clock.PassiveClock
+}
+
+// Cleaner is the token cleaner.
+type Cleaner struct {
+	client kubernetes.Interface
+	log    *slog.Logger
+	clock  clock.PassiveClock
+
+	secrets corelisters.SecretLister
+	synced  cache.InformerSynced
+	queue   *reconcile.Queue
+}
+
+// isToken reports whether obj is a bootstrap token Secret.
+func isToken(obj any) bool {
+	s, ok := obj.(*corev1.Secret)
+	return ok && s.Type == corev1.SecretTypeBootstrapToken && s.Namespace == tokens.Namespace
+}
+
+// New builds the token cleaner and registers its Secret handler on
+// factory; only bootstrap token Secrets are queued.
+func New(client kubernetes.Interface, factory informers.SharedInformerFactory, opts ...Options) (*Cleaner, error) {
+	if client == nil || factory == nil {
+		return nil, fmt.Errorf("%s: client and informer factory are required", Name)
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	c := &Cleaner{client: client, log: slog.Default().With("controller", Name), clock: o.Clock}
+	c.queue = reconcile.New(Name, c.sync)
+	inf := factory.Core().V1().Secrets()
+	c.secrets = inf.Lister()
+	c.synced = inf.Informer().HasSynced
+	if _, err := inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: isToken,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.queue.Enqueue,
+			UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("%s: secret handler: %w", Name, err)
+	}
+	return c, nil
+}
+
+// Start waits for the Secret cache to sync, cleans until ctx ends, and
+// returns after its worker has exited.
+func (c *Cleaner) Start(ctx context.Context) error {
+	c.log.Info("starting")
+	return c.queue.Run(ctx, 1, c.synced)
+}
+
+// expiry is when the token Secret s expires: ok is false when it has no
+// expiration. An expiration that does not parse is taken as expired
+// (the zero time), as upstream.
+func expiry(s *corev1.Secret) (at time.Time, ok bool) {
+	v, found := s.Data[tokens.KeyExpiration]
+	if !found || len(v) == 0 {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339, string(v))
+	if err != nil {
+		return time.Time{}, true
+	}
+	return at, true
+}
+
+// sync deletes the token Secret if it has expired, or requeues it for
+// when it will have.
+func (c *Cleaner) sync(ctx context.Context, key string) error {
+	ns, n, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	s, err := c.secrets.Secrets(ns).Get(n)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("secret %s: %w", key, err)
+	}
+	if !isToken(s) || s.DeletionTimestamp != nil {
+		return nil
+	}
+	at, ok := expiry(s)
+	if !ok {
+		return nil
+	}
+	if left := at.Sub(c.clock.Now()); left > 0 {
+		c.queue.AddAfter(key, left)
+		return nil
+	}
+	// The preconditions make the delete fail (409) if the token changed
+	// since the cache saw it (a new expiration); the retry judges it anew.
+	uid, rv := s.UID, s.ResourceVersion
+	err = c.client.CoreV1().Secrets(ns).Delete(ctx, n, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("secret %s: delete: %w", key, err)
+	}
+	c.log.Info("deleted expired bootstrap token", "secret", key, "expiration", string(s.Data[tokens.KeyExpiration]))
+	return nil
+}
