@@ -116,12 +116,15 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	api := &rest.Config{Host: jc.Server, BearerToken: jc.Token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent"}
 	if joining {
-		cert, key, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, filepath.Join(jc.DataDir, "agent", "pki"), log)
+		certPath, keyPath, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, filepath.Join(jc.DataDir, "agent", "pki"), log)
 		if err != nil {
 			return err
 		}
+		// Files, not data: client-go reloads them, so the renewals of
+		// rotateClientCert take effect without a restart.
 		api.BearerToken = ""
-		api.TLSClientConfig.CertData, api.TLSClientConfig.KeyData = cert, key
+		api.TLSClientConfig.CertFile, api.TLSClientConfig.KeyFile = certPath, keyPath
+		go rotateClientCert(ctx, fileClient(jc.Server, caPEM, certPath, keyPath), name, certPath, keyPath, log)
 	}
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -74,28 +75,39 @@ func checkCA(caPEM []byte, caHash string) error {
 	return nil
 }
 
-// nodeClientCert returns the node's client certificate and key (PEM): the
-// ones kept in dir if they are still good, else a new pair from a CSR filed
-// as the bootstrap token's user.
-func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, node, dir string, log *slog.Logger) (certPEM, keyPEM []byte, err error) {
-	certPath, keyPath := filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile)
-	if c, k, ok := keptClientCert(certPath, keyPath, caPEM, node); ok {
-		return c, k, nil
+// nodeClientCert makes sure dir holds the node's client certificate and
+// key: the ones kept there if they are still good, else a new pair from a
+// CSR filed as the bootstrap token's user. It returns the two files' paths.
+func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, node, dir string, log *slog.Logger) (certPath, keyPath string, err error) {
+	certPath, keyPath = filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile)
+	if _, _, ok := keptClientCert(certPath, keyPath, caPEM, node); ok {
+		return certPath, keyPath, nil
 	}
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent/tls-bootstrap"})
+	if err != nil {
+		return "", "", err
+	}
+	if err := requestClientCert(ctx, client, node, certPath, keyPath, log); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, nil
+}
+
+// requestClientCert files a CSR for the node's client certificate with
+// client, waits until it is issued and writes the key and the certificate
+// to keyPath and certPath (the key first: a reader of the pair sees the
+// old pair or the new one once the certificate is in place).
+func requestClientCert(ctx context.Context, client kubernetes.Interface, node, certPath, keyPath string, log *slog.Logger) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
 	}, key)
 	if err != nil {
-		return nil, nil, err
-	}
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent/tls-bootstrap"})
-	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	csr, err := client.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
@@ -107,31 +119,87 @@ func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, nod
 	}, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsUnauthorized(err):
-		return nil, nil, errors.New("agent: the server refused the join token (unknown, expired or deleted)")
+		return errors.New("agent: the server refused the join token (unknown, expired or deleted)")
 	case err != nil:
-		return nil, nil, fmt.Errorf("agent: filing the node's certificate request: %w", err)
+		return fmt.Errorf("agent: filing the node's certificate request: %w", err)
 	}
 	log.Info("certificate request filed, waiting for approval", "csr", csr.Name, "node", node)
-	certPEM, err = awaitCertificate(ctx, client, csr.Name)
+	certPEM, err := awaitCertificate(ctx, client, csr.Name)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
+	if err := os.MkdirAll(filepath.Dir(certPath), 0o700); err != nil {
+		return err
 	}
-	if err := writeFileAtomic(keyPath, keyPEM); err != nil {
-		return nil, nil, err
+	// The pair must match whenever both are read: write both aside, then
+	// rename the key and the certificate in turn; a reader that sees a
+	// mismatched pair in between (client-go reloads every few minutes)
+	// keeps the pair it had.
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})); err != nil {
+		return err
 	}
 	if err := writeFileAtomic(certPath, certPEM); err != nil {
-		return nil, nil, err
+		return err
 	}
 	log.Info("node client certificate issued", "csr", csr.Name)
-	return certPEM, keyPEM, nil
+	return nil
+}
+
+// rotateClientCert renews the node's client certificate while the agent
+// runs, as upstream's kubelet does: at a random point between 70 % and 90 %
+// of its lifetime it files a CSR with the current certificate (approved as
+// a renewal of the node's own certificate, the selfnodeclient check) and
+// replaces the files, which client-go reloads. A failed attempt is retried
+// after a back-off, up to the certificate's expiry and beyond. newClient
+// makes a client that authenticates with the current files.
+func rotateClientCert(ctx context.Context, newClient func() (kubernetes.Interface, error), node, certPath, keyPath string, log *slog.Logger) {
+	retry := time.Second
+	for {
+		pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+		wait := retry
+		if err == nil && pair.Leaf != nil {
+			life := pair.Leaf.NotAfter.Sub(pair.Leaf.NotBefore)
+			at := pair.Leaf.NotBefore.Add(life*7/10 + time.Duration(mrand.Int64N(int64(life/5)+1)))
+			wait = max(time.Until(at), 0)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		client, err := newClient()
+		if err == nil {
+			err = requestClientCert(ctx, client, node, certPath, keyPath, log)
+		}
+		if err == nil {
+			retry = time.Second
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("renewing the node's client certificate failed; retrying", "err", err, "in", retry)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, 5*time.Minute)
+	}
+}
+
+// fileClient is a client authenticating with the node's certificate
+// files, for the renewals.
+func fileClient(server string, caPEM []byte, certPath, keyPath string) func() (kubernetes.Interface, error) {
+	return func() (kubernetes.Interface, error) {
+		return kubernetes.NewForConfig(&rest.Config{Host: server,
+			TLSClientConfig: rest.TLSClientConfig{CAData: caPEM, CertFile: certPath, KeyFile: keyPath},
+			UserAgent:       "skiff-agent/certificate-rotation"})
+	}
 }
 
 // awaitCertificate polls the CSR until it is issued, denied or failed.
