@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +16,6 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
-	"github.com/skiff-io/skiff/internal/pki"
 	"github.com/skiff-io/skiff/internal/scheduler"
 )
 
@@ -29,11 +27,13 @@ import (
 // system:kube-controller-manager, each controller as its service account
 // in kube-system. ca is the cluster CA bundle the serviceaccount
 // controller publishes (the in-process configuration trusts no CA: it
-// uses no TLS).
-// rootCA is the CA bundle in force and a channel that says it changed.
+// uses no TLS) and the CA csrsigning signs with.
+// rootCA is the CA bundle in force, a channel that says it changed, and
+// the CA that signs now (during a rotation, the new one).
 type rootCA struct {
 	current func() []byte
 	changed <-chan struct{}
+	signer  func() (*x509.Certificate, crypto.Signer, error)
 }
 
 // Their metrics (the scheduler's, the controllers' work queues) go to reg,
@@ -93,12 +93,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 				InitialReadinessDelay:        cfg.HPA.InitialReadinessDelay,
 				DownscaleStabilizationWindow: cfg.HPA.DownscaleStabilizationWindow,
 			},
-			// csrsigning reads the cluster CA per certificate from the
-			// files the bundle keeps: during a CA rotation the new CA
-			// signs, as it does the server's own leaves.
-			SigningCA: func() (*x509.Certificate, crypto.Signer, error) {
-				return pki.SigningCA(filepath.Join(cfg.DataDir, "tls"))
-			},
+			SigningCA:       ca.signer,
 			SigningDuration: cfg.CertValidity,
 			LeaderElect:     true,
 		})

@@ -375,7 +375,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// The components start once the bootstrap objects exist and the
 	// authorizer has read the bootstrap policy.
 	componentsMayStart := allClosed(componentsCtx, boot.finished, authz.loaded)
-	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, rootCA{bundle.TrustPEM, rootCAChanged}, cfg, reg, componentsMayStart); err != nil {
+	if err := startControllers(componentsCtx, &componentsWG, inProcess, ids, rootCA{bundle.TrustPEM, rootCAChanged, bundle.SigningCA}, cfg, reg, componentsMayStart); err != nil {
 		return err
 	}
 	if err := startAgent(componentsCtx, &componentsWG, cfg, bundle, certs, url, host, componentsMayStart); err != nil {
