@@ -80,7 +80,7 @@ func checkCA(caPEM []byte, caHash string) error {
 // CSR filed as the bootstrap token's user. It returns the two files' paths.
 func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, node, dir string, log *slog.Logger) (certPath, keyPath string, err error) {
 	certPath, keyPath = filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile)
-	if _, _, ok := keptClientCert(certPath, keyPath, caPEM, node); ok {
+	if keptClientCert(certPath, keyPath, caPEM, node) {
 		return certPath, keyPath, nil
 	}
 	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
@@ -229,29 +229,24 @@ func awaitCertificate(ctx context.Context, client kubernetes.Interface, name str
 	}
 }
 
-// keptClientCert returns the pair kept on disk when it is this node's,
+// keptClientCert says whether the pair kept on disk is this node's,
 // chains to the cluster CA and has more than a fifth of its life left.
-func keptClientCert(certPath, keyPath string, caPEM []byte, node string) ([]byte, []byte, bool) {
-	certPEM, err1 := os.ReadFile(certPath)
-	keyPEM, err2 := os.ReadFile(keyPath)
-	if err1 != nil || err2 != nil {
-		return nil, nil, false
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+func keptClientCert(certPath, keyPath string, caPEM []byte, node string) bool {
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil || pair.Leaf == nil {
-		return nil, nil, false
+		return false
 	}
 	leaf := pair.Leaf
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, nil, false
+		return false
 	}
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	if leaf.Subject.CommonName != "system:node:"+node || time.Until(leaf.NotAfter) < life/5 {
-		return nil, nil, false
+		return false
 	}
-	return certPEM, keyPEM, true
+	return true
 }
 
 // writeFileAtomic writes data to path (mode 0600) through a rename.

@@ -100,10 +100,10 @@ func TestRotateClientCert(t *testing.T) {
 	if cn := first.Leaf.Subject.CommonName; cn != "system:node:n1" {
 		t.Fatalf("CN %q, want system:node:n1", cn)
 	}
-	if _, _, ok := keptClientCert(certPath, keyPath, s.caPEM, "n1"); !ok {
+	if !keptClientCert(certPath, keyPath, s.caPEM, "n1") {
 		t.Fatalf("a fresh certificate is not kept")
 	}
-	if _, _, ok := keptClientCert(certPath, keyPath, s.caPEM, "n2"); ok {
+	if keptClientCert(certPath, keyPath, s.caPEM, "n2") {
 		t.Fatalf("node n2 would keep n1's certificate")
 	}
 

@@ -71,7 +71,7 @@ func (m *metrics) observe(r *http.Request, info requestInfo, code int, d time.Du
 		}
 	}
 	dryRun := ""
-	if r.URL.Query().Has("dryRun") {
+	if info.dryRun {
 		dryRun = "All"
 	}
 	m.requests.WithLabelValues(verb, dryRun, info.group, info.version, resource, info.sub, scope, "apiserver", strconv.Itoa(code)).Inc()

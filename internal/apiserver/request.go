@@ -18,6 +18,8 @@ type requestInfo struct {
 	// verb is the Kubernetes verb: get list watch create update patch
 	// delete deletecollection.
 	verb string
+	// dryRun: the query names dryRun (the request metrics' dry_run label).
+	dryRun bool
 }
 
 // parseRequest splits an API path into its parts as upstream's
@@ -87,6 +89,7 @@ func parseRequest(r *http.Request) requestInfo {
 		}
 	}
 	q := r.URL.Query()
+	info.dryRun = q.Has("dryRun")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		switch {

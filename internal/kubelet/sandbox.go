@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/skiff-io/skiff/internal/kubelet/cgroup"
+
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -77,7 +79,7 @@ func (k *Kubelet) sandboxConfig(pod *corev1.Pod, attempt uint32) (*runtimeapi.Po
 		Labels:       labels,
 		Annotations:  annotations,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent:    cgroupParent(pod),
+			CgroupParent:    cgroup.PodParent(pod), // removePodCgroups removes it
 			SecurityContext: k.sandboxSecurity(pod),
 		},
 	}

@@ -51,7 +51,9 @@ func buildPrometheus() (string, string, error) {
 }
 
 // The scrape configuration: Prometheus's documented Kubernetes jobs, with
-// the API server's address, CA and a token file filled in.
+// the API server's address (%[1]d), CA (%[2]s) and token file (%[3]s)
+// filled in; prometheusNodeJob is added once per node endpoint, with the
+// job's name (%[4]s) and path (%[5]s).
 const prometheusConfig = `global:
   scrape_interval: 2s
   scrape_timeout: 2s
@@ -62,7 +64,9 @@ scrape_configs:
   authorization: {credentials_file: %[3]s}
   static_configs:
   - targets: [127.0.0.1:%[1]d]
-- job_name: kubernetes-nodes
+`
+
+const prometheusNodeJob = `- job_name: %[4]s
   scheme: https
   tls_config: {ca_file: %[2]s}
   authorization: {credentials_file: %[3]s}
@@ -79,25 +83,7 @@ scrape_configs:
   - source_labels: [__meta_kubernetes_node_name]
     regex: (.+)
     target_label: __metrics_path__
-    replacement: /api/v1/nodes/$1/proxy/metrics
-- job_name: kubernetes-cadvisor
-  scheme: https
-  tls_config: {ca_file: %[2]s}
-  authorization: {credentials_file: %[3]s}
-  kubernetes_sd_configs:
-  - role: node
-    api_server: https://127.0.0.1:%[1]d
-    tls_config: {ca_file: %[2]s}
-    authorization: {credentials_file: %[3]s}
-  relabel_configs:
-  - action: labelmap
-    regex: __meta_kubernetes_node_label_(.+)
-  - target_label: __address__
-    replacement: 127.0.0.1:%[1]d
-  - source_labels: [__meta_kubernetes_node_name]
-    regex: (.+)
-    target_label: __metrics_path__
-    replacement: /api/v1/nodes/$1/proxy/metrics/cadvisor
+    replacement: /api/v1/nodes/$1/proxy/%[5]s
 `
 
 // The service account Prometheus runs as: what the Prometheus Helm chart's
@@ -151,7 +137,10 @@ func scrapeWithPrometheus(t *testing.T, k kubectl, c *framework.Cluster) {
 	}
 	config := filepath.Join(dir, "prometheus.yml")
 	ca := filepath.Join(c.DataDir, "tls", "ca.crt")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(prometheusConfig, c.Port, ca, token)), 0o600); err != nil {
+	yml := fmt.Sprintf(prometheusConfig, c.Port, ca, token) +
+		fmt.Sprintf(prometheusNodeJob, c.Port, ca, token, "kubernetes-nodes", "metrics") +
+		fmt.Sprintf(prometheusNodeJob, c.Port, ca, token, "kubernetes-cadvisor", "metrics/cadvisor")
+	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(framework.FreePort(t))

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skiff-io/skiff/internal/kubelet/cgroup"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	v1 "k8s.io/api/core/v1"
@@ -232,7 +234,7 @@ func (s *Server) addRoot(m *metricSet) {
 // and marks its sandbox in seen.
 func (s *Server) addPod(ctx context.Context, m *metricSet, pr podReading, seen map[string]bool) {
 	pod := pr.pod
-	cg := podCgroup(pod)
+	cg := cgroup.PodParent(pod) // upstream's cAdvisor names the pod's series by it
 	limits := memoryLimits(pod)
 	for name, c := range pr.containers {
 		id := c.GetAttributes().GetId()
@@ -311,19 +313,6 @@ func (s *Server) addPod(ctx context.Context, m *metricSet, pr podReading, seen m
 			}
 		}
 	}
-}
-
-// podCgroup is the pod's cgroup as the kubelet lays it out for runc under
-// the cgroupfs driver (the kubelet's cgroupParent: keep the two in step),
-// which upstream's cAdvisor reports as the id of the pod's series.
-func podCgroup(pod *v1.Pod) string {
-	switch pod.Status.QOSClass {
-	case v1.PodQOSGuaranteed:
-		return "/kubepods/pod" + string(pod.UID)
-	case v1.PodQOSBestEffort:
-		return "/kubepods/besteffort/pod" + string(pod.UID)
-	}
-	return "/kubepods/burstable/pod" + string(pod.UID)
 }
 
 // memoryLimits are the containers' memory limits in bytes, by name, 0 for
