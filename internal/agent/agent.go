@@ -41,6 +41,7 @@ import (
 	"github.com/skiff-io/skiff/internal/kubelet/server"
 	"github.com/skiff-io/skiff/internal/kubelet/volume"
 	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/podnet"
 )
 
 // Config is one node agent.
@@ -76,6 +77,9 @@ type Config struct {
 	GetClientCAs   func() *x509.CertPool
 	// Bridge is the Linux bridge of the pod network ("skiff0").
 	Bridge string
+	// NetworkBackend is how pods reach pods on other nodes (internal/podnet):
+	// vxlan (the default), host-gw or none.
+	NetworkBackend podnet.Backend
 	// ClusterDNS and ClusterDomain configure ClusterFirst pods. Without
 	// ClusterDNS the kube-dns Service's ClusterIP is used.
 	ClusterDNS    []string
@@ -127,11 +131,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 
+	if cfg.NetworkBackend == "" {
+		cfg.NetworkBackend = podnet.VXLAN
+	}
 	endpoint := cfg.RuntimeEndpoint
 	var ctd *containerd.Process
 	if endpoint == "" {
 		var err error
-		ctd, err = containerd.New(containerd.Config{Dir: filepath.Join(root, "containerd"), SandboxImage: image.PauseRef, Bridge: cfg.Bridge, Log: log})
+		ctd, err = containerd.New(containerd.Config{Dir: filepath.Join(root, "containerd"), SandboxImage: image.PauseRef, Bridge: cfg.Bridge,
+			MTU: podnet.LinkMTU(nil, cfg.NodeIP, cfg.NetworkBackend), Log: log})
 		if err != nil {
 			return err
 		}
@@ -183,6 +191,12 @@ func Run(ctx context.Context, cfg Config) error {
 	shared := informers.NewSharedInformerFactory(client, 0)
 	services := shared.Core().V1().Services().Lister()
 	slices := shared.Discovery().V1().EndpointSlices().Lister()
+	nodes := shared.Core().V1().Nodes()
+	pn, err := podnet.New(podnet.Config{NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, Backend: cfg.NetworkBackend,
+		Nodes: nodes.Lister(), Informer: nodes.Informer(), Log: log})
+	if err != nil {
+		return err
+	}
 	shared.Start(ctx.Done())
 	defer shared.Shutdown()
 	shared.WaitForCacheSync(ctx.Done())
@@ -217,6 +231,15 @@ func Run(ctx context.Context, cfg Config) error {
 			defer func() { _ = dns.RemoveLocalAddress(dnsInterface) }()
 		}
 	}
+	if cfg.ClusterCIDR != "" {
+		if err := podnet.Masquerade(ctx, cfg.ClusterCIDR); err != nil {
+			return err
+		}
+	}
+	if err := enableForwarding(); err != nil {
+		return err
+	}
+	run("pod network", pn.Start)
 	if !cfg.DisableProxy {
 		p, err := newProxy(cfg, proxyClient, metrics, log)
 		if err != nil {
@@ -307,6 +330,16 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Wait()
 	_ = rs.Close(context.Background())
 	return firstErr(errc, nil)
+}
+
+// enableForwarding lets the node route pod traffic (its bridge, the
+// overlay): the CNI bridge plugin turns it on too, but only once a pod
+// starts, and a node with no pod yet still forwards traffic to them.
+func enableForwarding() error {
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enabling IPv4 forwarding: %w", err)
+	}
+	return nil
 }
 
 func firstErr(errc chan error, def error) error {

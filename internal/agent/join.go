@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiff-io/skiff/internal/bootstraptoken"
 	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/podnet"
 )
 
 // JoinConfig is `skiff agent`: a node on another machine joining a server.
@@ -40,6 +41,7 @@ type JoinConfig struct {
 	KubeletPort     int
 	RuntimeEndpoint string
 	Bridge          string
+	NetworkBackend  string
 	ClusterDNS      []string
 	ClusterCIDR     string
 	ResolvConf      string
@@ -103,6 +105,13 @@ func Join(ctx context.Context, jc JoinConfig) error {
 		}
 		name = strings.ToLower(h)
 	}
+	backend, err := podnet.ParseBackend(jc.NetworkBackend)
+	if jc.NetworkBackend == "" {
+		backend, err = podnet.VXLAN, nil
+	}
+	if err != nil {
+		return fmt.Errorf("agent: --network-backend: %w", err)
+	}
 	ip := jc.NodeIP
 	if ip == "" {
 		if ip, err = localAddressTowards(u.Hostname()); err != nil {
@@ -128,7 +137,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	}
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
-		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, ClusterDNS: jc.ClusterDNS,
+		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, NetworkBackend: backend, ClusterDNS: jc.ClusterDNS,
 		ClusterCIDR: jc.ClusterCIDR, ResolvConf: jc.ResolvConf, DisableProxy: jc.DisableProxy, DisableDNS: jc.DisableDNS,
 		API:         api,
 		ServingCert: serving, ClientCAs: pool, Log: log, Version: jc.Version,

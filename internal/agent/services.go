@@ -88,11 +88,12 @@ func podEndpoints(slices discoverylisters.EndpointSliceLister, pod *corev1.Pod) 
 	return listed, ready
 }
 
-// newProxy builds the node's service proxy.
+// newProxy builds the node's service proxy. NodePorts answer on every
+// address of the node, as upstream's default (an empty
+// --nodeport-addresses).
 func newProxy(cfg Config, client kubernetes.Interface, metrics prometheus.Registerer, log *slog.Logger) (*proxy.Proxier, error) {
 	return proxy.New(proxy.Config{
 		NodeName:    cfg.NodeName,
-		NodeIPs:     []string{cfg.NodeIP},
 		ClusterCIDR: cfg.ClusterCIDR,
 		Client:      client,
 		Registerer:  metrics,

@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/podnet"
 )
 
 // dnsUser is the cluster DNS's identity: the coredns service account in
@@ -81,6 +82,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		KubeletPort:     cfg.KubeletPort,
 		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
 		ClusterCIDR:     cfg.ClusterCIDR,
+		NetworkBackend:  podnet.Backend(cfg.NetworkBackend),
 		ResolvConf:      cfg.ResolvConf,
 		API:             clients["skiff-kubelet"],
 		ProxyAPI:        clients["skiff-proxy"],

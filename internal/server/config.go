@@ -52,6 +52,9 @@ type Config struct {
 	DisableScheduler bool
 	// ClusterCIDR is the pod network; each node gets a /24 of it.
 	ClusterCIDR string
+	// NetworkBackend is how the server's node reaches pods on other nodes:
+	// vxlan (default), host-gw or none (internal/podnet).
+	NetworkBackend string
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats
 	// before it is marked NotReady.
 	NodeMonitorGracePeriod time.Duration
@@ -145,15 +148,16 @@ type Config struct {
 // Defaults returns the configuration `skiff server` has without flags.
 func Defaults() Config {
 	return Config{
-		DataDir:       "/var/lib/skiff",
-		BindAddress:   "127.0.0.1",
-		HTTPSPort:     6443,
-		ServiceCIDR:   "10.43.0.0/16",
-		NodePortRange: "30000-32767",
-		Controllers:   []string{"*"},
-		ClusterCIDR:   "10.42.0.0/16",
-		KubeletPort:   10250,
-		LBPool:        "127.0.100.0/24",
+		DataDir:        "/var/lib/skiff",
+		BindAddress:    "127.0.0.1",
+		HTTPSPort:      6443,
+		ServiceCIDR:    "10.43.0.0/16",
+		NodePortRange:  "30000-32767",
+		Controllers:    []string{"*"},
+		ClusterCIDR:    "10.42.0.0/16",
+		NetworkBackend: "vxlan",
+		KubeletPort:    10250,
+		LBPool:         "127.0.100.0/24",
 
 		NodeMonitorGracePeriod: 40 * time.Second,
 		MetricResolution:       15 * time.Second,

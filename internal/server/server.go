@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-io/skiff/internal/dns"
 	"github.com/skiff-io/skiff/internal/etcd"
 	"github.com/skiff-io/skiff/internal/pki"
+	"github.com/skiff-io/skiff/internal/podnet"
 	"github.com/skiff-io/skiff/internal/serviceaccount"
 	"github.com/skiff-io/skiff/internal/storage"
 )
@@ -63,6 +64,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	portBase, portSize, err := parsePortRange(cfg.NodePortRange)
 	if err != nil {
 		return err
+	}
+	if _, err := podnet.ParseBackend(cfg.NetworkBackend); err != nil && !cfg.DisableAgent {
+		return fmt.Errorf("--network-backend: %w", err)
 	}
 	auditPolicy, err := loadAuditPolicy(cfg, lg)
 	if err != nil {

@@ -59,12 +59,15 @@ func New() *Authorizer {
 	return &Authorizer{g: newGraph(), rules: compileGeneric(append(rules, skiffRules...))}
 }
 
-// skiffRules are what a skiff kubelet needs beyond upstream's: it reads
-// EndpointSlices to hold a terminating pod until no Service sends it
-// traffic. A node may read every pod already, and a slice says no more
-// than the pods it lists.
+// skiffRules are what a skiff node needs beyond upstream's kubelet: the
+// kubelet reads EndpointSlices to hold a terminating pod until no Service
+// sends it traffic (a node may read every pod already, and a slice says no
+// more than the pods it lists), and a joined agent's proxy and cluster DNS
+// act as the node, where upstream runs them as pods with accounts of their
+// own: the DNS reads Namespaces (names and labels, nothing secret).
 var skiffRules = []rbacv1.PolicyRule{
 	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+	{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 }
 
 func (a *Authorizer) PutPod(p *corev1.Pod)              { a.g.putPod(p) }

@@ -105,10 +105,12 @@ func TestGraphGrantsWhatPodsReference(t *testing.T) {
 
 		// The generic rules of system:node.
 		{"list services", res(na, "list", "", "services", "", "", ""), true, ""},
-		// skiff's: the kubelet watches EndpointSlices, and only reads them.
+		// skiff's: the kubelet watches EndpointSlices, the node's DNS
+		// Namespaces, and only reads them.
 		{"watch endpointslices", res(na, "watch", "discovery.k8s.io", "endpointslices", "", "", ""), true, ""},
 		{"update an endpointslice", res(na, "update", "discovery.k8s.io", "endpointslices", "", "team", "web-x"), false, ""},
-		{"list namespaces", res(na, "list", "", "namespaces", "", "", ""), false, ""},
+		{"list namespaces", res(na, "list", "", "namespaces", "", "", ""), true, ""},
+		{"delete a namespace", res(na, "delete", "", "namespaces", "", "", "team"), false, ""},
 		{"node status", res(na, "patch", "", "nodes", "status", "", "a"), true, ""},
 		{"create events", res(na, "create", "", "events", "", "team", ""), true, ""},
 		{"token review", res(na, "create", "authentication.k8s.io", "tokenreviews", "", "", ""), true, ""},

@@ -18,29 +18,37 @@ type conflist struct {
 }
 
 // renderConflist returns the conflist for a bridge named bridge over the
-// pod subnet cidr, with host-local keeping its leases under ipamDir.
-func renderConflist(bridge string, cidr netip.Prefix, ipamDir string) ([]byte, error) {
+// pod subnet cidr, with host-local keeping its leases under ipamDir and
+// links of mtu bytes (0: the plugin's default). The bridge does not
+// masquerade: it would hide pod addresses from pods on other nodes; the
+// pod network (internal/podnet) masquerades only what leaves the cluster
+// network.
+func renderConflist(bridge string, cidr netip.Prefix, ipamDir string, mtu int) ([]byte, error) {
 	route := "0.0.0.0/0"
 	if cidr.Addr().Is6() {
 		route = "::/0"
+	}
+	br := map[string]any{
+		"type":        "bridge",
+		"bridge":      bridge,
+		"isGateway":   true,
+		"ipMasq":      false,
+		"hairpinMode": true,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"dataDir": ipamDir,
+			"ranges":  [][]map[string]string{{{"subnet": cidr.String()}}},
+			"routes":  []map[string]string{{"dst": route}},
+		},
+	}
+	if mtu > 0 {
+		br["mtu"] = mtu
 	}
 	c := conflist{
 		CNIVersion: "1.0.0",
 		Name:       "skiff",
 		Plugins: []map[string]any{
-			{
-				"type":        "bridge",
-				"bridge":      bridge,
-				"isGateway":   true,
-				"ipMasq":      true,
-				"hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"dataDir": ipamDir,
-					"ranges":  [][]map[string]string{{{"subnet": cidr.String()}}},
-					"routes":  []map[string]string{{"dst": route}},
-				},
-			},
+			br,
 			{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
 		},
 	}
@@ -69,7 +77,7 @@ func (p *Process) SetPodCIDR(cidr string) error {
 	if prefix.Masked() != prefix {
 		return fmt.Errorf("pod CIDR %s: host bits set (want %s)", cidr, prefix.Masked())
 	}
-	data, err := renderConflist(p.cfg.Bridge, prefix, filepath.Join(p.cfg.Dir, cniIPAMDir))
+	data, err := renderConflist(p.cfg.Bridge, prefix, filepath.Join(p.cfg.Dir, cniIPAMDir), p.cfg.MTU)
 	if err != nil {
 		return err
 	}

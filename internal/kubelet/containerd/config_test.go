@@ -121,7 +121,7 @@ func TestSetPodCIDR(t *testing.T) {
 			"name":       "skiff",
 			"plugins": []any{
 				map[string]any{
-					"type": "bridge", "bridge": "br-test", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+					"type": "bridge", "bridge": "br-test", "isGateway": true, "ipMasq": false, "hairpinMode": true,
 					"ipam": map[string]any{
 						"type":    "host-local",
 						"dataDir": filepath.Join(dir, "cni-ipam"),
@@ -143,7 +143,7 @@ func TestSetPodCIDR(t *testing.T) {
 }
 
 func TestRenderConflistIPv6(t *testing.T) {
-	b, err := renderConflist("b", netip.MustParsePrefix("fd00:10::/64"), "/x")
+	b, err := renderConflist("b", netip.MustParsePrefix("fd00:10::/64"), "/x", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

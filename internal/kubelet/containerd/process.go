@@ -36,6 +36,9 @@ type Config struct {
 	SandboxImage string
 	// Bridge is the Linux bridge pods attach to; default "skiff0".
 	Bridge string
+	// MTU is the pods' links' MTU (the pod network's: a VXLAN overlay's
+	// is smaller than the node's link's); 0 leaves the CNI default.
+	MTU int
 	// Binary is the containerd executable; default "containerd" from PATH.
 	Binary string
 	// Log receives skiff's messages about containerd (containerd's own log
