@@ -73,7 +73,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	firstIP := admission.FirstIP(cidr)
-	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: cfg.TLSSANs, ServiceIP: net.IP(firstIP.AsSlice()), LeafValidity: cfg.CertValidity})
+	// Nodes on other machines reach the server at its bind address or its
+	// node's address: the certificate names both, as upstream's names its
+	// advertise address.
+	sans := append([]string(nil), cfg.TLSSANs...)
+	for _, a := range []string{cfg.BindAddress, cfg.NodeIP} {
+		if ip := net.ParseIP(a); ip != nil && !ip.IsUnspecified() {
+			sans = append(sans, a)
+		}
+	}
+	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, ServiceIP: net.IP(firstIP.AsSlice()), LeafValidity: cfg.CertValidity})
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}

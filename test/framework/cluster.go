@@ -42,6 +42,10 @@ type Cluster struct {
 	args []string
 	// started is when the binary was last started.
 	started time.Time
+	// node is the server's node's name; netns, if set, the network
+	// namespace the binary runs in.
+	node  string
+	netns *NetNode
 }
 
 // Option changes the server configuration of an in-process cluster.
@@ -173,6 +177,9 @@ func StartBinary(t testing.TB, bin string, extraArgs ...string) *Cluster {
 func (c *Cluster) startBinary(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(c.bin, c.args...)
+	if c.netns != nil {
+		cmd = c.netns.Command(c.bin, c.args...)
+	}
 	c.started = time.Now()
 	logf, err := os.OpenFile(filepath.Join(c.DataDir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

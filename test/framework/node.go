@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-io/skiff/internal/kubelet/containerd"
+	"github.com/skiff-io/skiff/internal/kubelet/volume"
+	"github.com/skiff-io/skiff/internal/podnet"
 )
 
 // NodeName is the name of the node StartNode's server registers.
@@ -61,6 +64,20 @@ func BuildImages(t testing.TB, dir string) {
 // when the machine cannot run containers, saying why.
 func StartNode(t testing.TB, bin, imagesDir string, extraArgs ...string) *Cluster {
 	t.Helper()
+	return startNode(t, bin, imagesDir, nil, extraArgs)
+}
+
+// StartNodeIn is StartNode with the server and its node in the network
+// namespace nn: the API server listens on nn.IP (the kubeconfig names it,
+// so the host reaches it through the Network's bridge) and the node is
+// named nn.Name.
+func StartNodeIn(t testing.TB, bin, imagesDir string, nn *NetNode, extraArgs ...string) *Cluster {
+	t.Helper()
+	return startNode(t, bin, imagesDir, nn, extraArgs)
+}
+
+func startNode(t testing.TB, bin, imagesDir string, nn *NetNode, extraArgs []string) *Cluster {
+	t.Helper()
 	if why := CanRunContainers(); why != "" {
 		t.Skipf("skipping: %s", why)
 	}
@@ -72,10 +89,19 @@ func StartNode(t testing.TB, bin, imagesDir string, extraArgs ...string) *Cluste
 	if err := os.Symlink(imagesDir, filepath.Join(dir, "images")); err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
-	c := &Cluster{DataDir: dir, Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), Port: port, bin: bin}
-	c.args = append([]string{"server", "--data-dir", dir, "--https-port", strconv.Itoa(port),
-		"--kubelet-port", strconv.Itoa(FreePort(t)), "--node-name", NodeName}, extraArgs...)
+	c := &Cluster{DataDir: dir, Kubeconfig: filepath.Join(dir, "admin.kubeconfig"), bin: bin, node: NodeName, netns: nn}
+	bridge := "skiff0"
+	if nn == nil {
+		c.Port = FreePort(t)
+		c.args = []string{"server", "--data-dir", dir, "--https-port", strconv.Itoa(c.Port),
+			"--kubelet-port", strconv.Itoa(FreePort(t)), "--node-name", NodeName}
+	} else {
+		// Ports of its own namespace: the defaults.
+		c.Port, c.node, bridge = 6443, nn.Name, ""
+		c.args = []string{"server", "--data-dir", dir, "--bind-address", nn.IP,
+			"--node-ip", nn.IP, "--node-name", nn.Name}
+	}
+	c.args = append(c.args, extraArgs...)
 	t.Cleanup(func() {
 		if err := c.Stop(); err != nil {
 			t.Logf("stopping the server: %v", err)
@@ -83,14 +109,28 @@ func StartNode(t testing.TB, bin, imagesDir string, extraArgs ...string) *Cluste
 		if t.Failed() {
 			t.Logf("server log:\n%s", tail(c.ServerLog(), 60))
 		}
-		if err := containerd.Purge(filepath.Join(dir, "agent", "containerd"), "skiff0"); err != nil {
+		// A namespace's bridge goes with the namespace.
+		if err := containerd.Purge(filepath.Join(dir, "agent", "containerd"), bridge); err != nil {
 			t.Logf("cleaning up containers: %v", err)
 		}
-		_ = os.RemoveAll(dir)
+		if nn == nil {
+			// The pod network's masquerade outlives the agent, as the
+			// pods do; in a namespace it goes with the namespace.
+			_ = exec.Command("nft", "delete", "table", "ip", podnet.MasqueradeTable).Run()
+		}
+		removeDataDir(t, dir)
 	})
 	c.startBinary(t)
 	c.WaitNodeReady(t, 90*time.Second)
 	return c
+}
+
+// URL is the API server's address.
+func (c *Cluster) URL() string {
+	if c.netns != nil {
+		return fmt.Sprintf("https://%s:%d", c.netns.IP, c.Port)
+	}
+	return fmt.Sprintf("https://127.0.0.1:%d", c.Port)
 }
 
 // WaitNodeReady waits until the node reports Ready and its kubelet has
@@ -102,9 +142,9 @@ func (c *Cluster) WaitNodeReady(t testing.TB, timeout time.Duration) {
 	since := c.started.Truncate(time.Second)
 	for {
 		ctx := context.Background()
-		n, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, c.NodeName(), metav1.GetOptions{})
 		if err == nil {
-			l, lerr := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, NodeName, metav1.GetOptions{})
+			l, lerr := c.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, c.NodeName(), metav1.GetOptions{})
 			fresh := lerr == nil && l.Spec.RenewTime != nil && !l.Spec.RenewTime.Time.Before(since)
 			for _, cond := range n.Status.Conditions {
 				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && fresh {
@@ -113,10 +153,18 @@ func (c *Cluster) WaitNodeReady(t testing.TB, timeout time.Duration) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node %s not Ready within %v (last error %v)\n%s", NodeName, timeout, err, tail(c.ServerLog(), 40))
+			t.Fatalf("node %s not Ready within %v (last error %v)\n%s", c.NodeName(), timeout, err, tail(c.ServerLog(), 40))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// NodeName is the name of the server's node.
+func (c *Cluster) NodeName() string {
+	if c.node == "" {
+		return NodeName
+	}
+	return c.node
 }
 
 // tail is the last n lines of s.
@@ -137,6 +185,10 @@ func tail(s string, n int) string {
 type Agent struct {
 	Name    string
 	DataDir string
+	c       *Cluster
+	bin     string
+	args    []string
+	netns   *NetNode
 	cmd     *exec.Cmd
 	exited  chan error
 	log     string
@@ -145,9 +197,31 @@ type Agent struct {
 // StartAgent starts `skiff agent` as a second node named name on this
 // machine, joining c with token (a join string from `skiff token create`,
 // or a bearer token c accepts through --token-auth-file), on its own data
-// dir, kubelet port and bridge. It waits until the node is
-// Ready; t.Cleanup stops it and removes what its containerd left.
+// dir, kubelet port and bridge, in the host's network namespace (so
+// without its own proxy and DNS, and no overlay: the server's node and it
+// share every route). It waits until the node is Ready; t.Cleanup stops
+// it and removes what its containerd left.
 func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string) *Agent {
+	t.Helper()
+	args := []string{"--node-name", name, "--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
+		// The server's node already runs the proxy and the DNS on this machine.
+		"--disable-proxy", "--disable-dns"}
+	if !strings.HasPrefix(token, "K10") {
+		// A plain bearer token carries no CA hash: give the CA.
+		args = append(args, "--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"))
+	}
+	return startAgent(t, bin, c, name, token, bridge, imagesDir, nil, args)
+}
+
+// StartAgentIn starts `skiff agent` as the node nn.Name in the network
+// namespace nn, with everything a node on a machine of its own runs (its
+// proxy, DNS and pod network), joining c with the join string token.
+func StartAgentIn(t testing.TB, bin string, c *Cluster, nn *NetNode, token, imagesDir string, extraArgs ...string) *Agent {
+	t.Helper()
+	return startAgent(t, bin, c, nn.Name, token, "", imagesDir, nn, append([]string{"--node-name", nn.Name}, extraArgs...))
+}
+
+func startAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string, nn *NetNode, extraArgs []string) *Agent {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "ska")
 	if err != nil {
@@ -156,60 +230,145 @@ func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, image
 	if err := os.Symlink(imagesDir, filepath.Join(dir, "images")); err != nil {
 		t.Fatal(err)
 	}
-	a := &Agent{Name: name, DataDir: dir, exited: make(chan error, 1), log: filepath.Join(dir, "agent.log")}
-	logf, err := os.Create(a.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"agent", "--server", fmt.Sprintf("https://127.0.0.1:%d", c.Port), "--token", token,
-		"--data-dir", dir, "--node-name", name, "--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
-		// The server's node already runs the proxy and the DNS on this machine.
-		"--disable-proxy", "--disable-dns"}
-	if !strings.HasPrefix(token, "K10") {
-		// A plain bearer token carries no CA hash: give the CA.
-		args = append(args, "--ca-file", filepath.Join(c.DataDir, "tls", "ca.crt"))
-	}
-	a.cmd = exec.Command(bin, args...)
-	a.cmd.Stdout, a.cmd.Stderr = logf, logf
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.exited <- a.cmd.Wait(); logf.Close() }()
+	a := &Agent{Name: name, DataDir: dir, c: c, bin: bin, netns: nn, log: filepath.Join(dir, "agent.log")}
+	a.args = append([]string{"agent", "--server", c.URL(), "--token", token, "--data-dir", dir}, extraArgs...)
 	t.Cleanup(func() {
-		_ = a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(30 * time.Second):
-			_ = a.cmd.Process.Kill()
-			<-a.exited
-		}
+		a.Stop(t)
 		if t.Failed() {
-			t.Logf("agent log:\n%s", tail(a.Log(), 40))
+			t.Logf("agent %s log:\n%s", name, tail(a.Log(), 40))
 		}
 		if err := containerd.Purge(filepath.Join(dir, "agent", "containerd"), bridge); err != nil {
 			t.Logf("cleaning up the agent's containers: %v", err)
 		}
-		_ = os.RemoveAll(dir)
+		removeDataDir(t, dir)
 	})
-	deadline := time.Now().Add(90 * time.Second)
+	a.Start(t)
+	a.WaitReady(t, 90*time.Second)
+	return a
+}
+
+// Start starts the agent's process (again, after Stop or Kill9), on the
+// same data dir.
+func (a *Agent) Start(t testing.TB) {
+	t.Helper()
+	logf, err := os.OpenFile(a.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = exec.Command(a.bin, a.args...)
+	if a.netns != nil {
+		a.cmd = a.netns.Command(a.bin, a.args...)
+	}
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	a.exited = exited
+	go func() { exited <- a.cmd.Wait(); logf.Close() }()
+}
+
+// Stop stops the agent (SIGTERM, SIGKILL after 30s) if it runs.
+func (a *Agent) Stop(t testing.TB) {
+	if a.exited == nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(30 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+	}
+	a.exited = nil
+}
+
+// Kill9 kills the agent and the containerd it started with SIGKILL, as a
+// crash of the node's software would: the containers keep running.
+func (a *Agent) Kill9(t testing.TB) {
+	t.Helper()
+	if a.exited == nil {
+		t.Fatal("Kill9: the agent is not running")
+	}
+	_ = a.cmd.Process.Kill()
+	<-a.exited
+	a.exited = nil
+	b, err := os.ReadFile(filepath.Join(a.DataDir, "agent", "containerd", "containerd.pid"))
+	if err != nil {
+		t.Fatalf("Kill9: containerd's pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("Kill9: containerd's pid file holds %q", b)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// WaitReady waits until the agent's node reports Ready.
+func (a *Agent) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	since := time.Now().Add(-time.Second)
 	for {
-		n, err := c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		ctx := context.Background()
+		n, err := a.c.Client.CoreV1().Nodes().Get(ctx, a.Name, metav1.GetOptions{})
 		if err == nil {
 			for _, cond := range n.Status.Conditions {
-				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-					return a
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && cond.LastHeartbeatTime.After(since) {
+					return
 				}
 			}
 		}
+		select {
+		case err := <-a.exited:
+			a.exited = nil
+			t.Fatalf("agent %s exited (%v) before its node was Ready\n%s", a.Name, err, tail(a.Log(), 40))
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agent node %s not Ready within 90s\n%s", name, tail(a.Log(), 40))
+			t.Fatalf("agent node %s not Ready within %v\n%s", a.Name, timeout, tail(a.Log(), 40))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Pid is the agent process's pid (0 when it is not running).
+func (a *Agent) Pid() int {
+	if a.exited == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
 }
 
 // Log is the agent's output so far.
 func (a *Agent) Log() string {
 	b, _ := os.ReadFile(a.log)
 	return string(b)
+}
+
+// removeDataDir unmounts what a node left mounted below dir (its pods'
+// volumes: a node stopped with pods running does not unmount them) and
+// removes dir.
+func removeDataDir(t testing.TB, dir string) {
+	t.Helper()
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		var mounts []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 4 {
+				if mp := volume.UnescapeMountInfo(f[4]); strings.HasPrefix(mp, dir+"/") {
+					mounts = append(mounts, mp)
+				}
+			}
+		}
+		// Deepest first.
+		sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+		for _, m := range mounts {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+				t.Logf("unmounting %s: %v", m, err)
+			}
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Logf("removing %s: %v", dir, err)
+	}
 }
