@@ -7,8 +7,9 @@
 // containerd, the containerd and its shims, and then removes what they
 // made outside the data dir's files: mounts under the data dir, the pod
 // bridge and its veths, network namespaces, and — when no other skiff node
-// runs on the machine — the node-local DNS interface and the service
-// proxy's nftables table. It keeps the data (etcd, certificates, images),
+// runs on the machine — the node-local DNS interface, the service proxy's
+// nftables table and the pod network (internal/podnet: its routes, VXLAN
+// device and masquerade table). It keeps the data (etcd, certificates, images),
 // so that the next `skiff server` starts clean on it. Uninstall does the
 // same and then removes the data dir.
 //

@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skiff-io/skiff/internal/agent"
 	"github.com/skiff-io/skiff/internal/kubelet/containerd"
-	"github.com/skiff-io/skiff/internal/proxy"
 	"github.com/skiff-io/skiff/internal/server"
 )
 
@@ -273,20 +271,14 @@ func KillAll(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	// 6. What one node serves for the whole machine: the node-local DNS
-	// address and the service proxy's table. Another skiff node still
-	// running here may be the one serving them: leave them to it.
+	// 6. What is one per network namespace, shared by the nodes in it:
+	// the node-local DNS address, the service proxy's table, the pod
+	// network's routes, VXLAN device and masquerade table. Another skiff
+	// node still running here may be using them: leave them to it.
 	if _, err := os.Stat(dir); err != nil {
 		// No data dir, no node: what a node serves is not traceable to it.
-	} else if len(others) > 0 {
-		report("kept interface %s and nftables table ip %s: other skiff nodes run on this machine (%s)", agent.DNSInterface, proxy.DefaultTable, strings.Join(others, ", "))
-	} else {
-		if err := deleteLink(agent.DNSInterface, "interface", report); err != nil {
-			errs = append(errs, err)
-		}
-		if err := deleteNFTable(proxy.DefaultTable, report); err != nil {
-			errs = append(errs, err)
-		}
+	} else if err := deleteShared(others, report); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

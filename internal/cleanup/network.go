@@ -12,7 +12,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-io/skiff/internal/agent"
+	"github.com/skiff-io/skiff/internal/podnet"
+	"github.com/skiff-io/skiff/internal/proxy"
 )
 
 // deleteLink deletes the network interface name, reporting it; one that
@@ -60,6 +65,104 @@ func deleteNFTable(name string, report func(string, ...any)) error {
 	}
 	report("deleted nftables table ip %s", name)
 	return nil
+}
+
+// deleteShared deletes, in this process's network namespace, what one
+// node sets up for every node sharing that namespace: the node-local DNS
+// interface, the service proxy's nftables table and the pod network
+// (deletePodNetwork). When other skiff nodes run on this machine (others:
+// their data dirs) it keeps them all, saying so: one of those nodes may be
+// the one using them.
+func deleteShared(others []string, report func(string, ...any)) error {
+	if len(others) > 0 {
+		report("kept interface %s, nftables tables ip %s and ip %s, VXLAN device %s and pod network routes: other skiff nodes run on this machine (%s)",
+			agent.DNSInterface, proxy.DefaultTable, podnet.MasqueradeTable, podnet.Device, strings.Join(others, ", "))
+		return nil
+	}
+	var errs []error
+	if err := deleteLink(agent.DNSInterface, "interface", report); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteNFTable(proxy.DefaultTable, report); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deletePodNetwork(report); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// deletePodNetwork deletes what internal/podnet sets up and leaves when
+// the agent stops: its routes to other nodes' pods, the VXLAN device and
+// the masquerade table. Each is reported; none existing is no error.
+func deletePodNetwork(report func(string, ...any)) error {
+	var errs []error
+	// The routes first: those through the VXLAN device would go with it,
+	// unreported.
+	if err := deletePodRoutes(report); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteLink(podnet.Device, "VXLAN device", report); err != nil {
+		errs = append(errs, err)
+	}
+	if err := deleteNFTable(podnet.MasqueradeTable, report); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// deletePodRoutes deletes the IPv4 routes of the main table marked with
+// podnet.RouteProtocol, reporting each.
+func deletePodRoutes(report func(string, ...any)) error {
+	filter := &netlink.Route{Protocol: podnet.RouteProtocol}
+	var routes []netlink.Route
+	var err error
+	// A dump interrupted by a concurrent change may be incomplete: try
+	// again a few times, then delete what it returned all the same.
+	for try := 0; try < 3; try++ {
+		routes, err = netlink.RouteListFiltered(unix.AF_INET, filter, netlink.RT_FILTER_PROTOCOL)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	var errs []error
+	if err != nil {
+		err = fmt.Errorf("listing pod network routes (protocol %d): %w", podnet.RouteProtocol, err)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	for _, r := range routes {
+		desc := describeRoute(r)
+		if err := netlink.RouteDel(&r); err != nil {
+			if errors.Is(err, unix.ESRCH) {
+				continue // gone meanwhile
+			}
+			errs = append(errs, fmt.Errorf("deleting pod network route %s: %w", desc, err))
+			continue
+		}
+		report("deleted pod network route %s", desc)
+	}
+	return errors.Join(errs...)
+}
+
+// describeRoute is r as ip route shows it, in short: destination, gateway,
+// device.
+func describeRoute(r netlink.Route) string {
+	s := "default"
+	if r.Dst != nil {
+		s = r.Dst.String()
+	}
+	if r.Gw != nil {
+		s += " via " + r.Gw.String()
+	}
+	if r.LinkIndex > 0 {
+		if link, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			s += " dev " + link.Attrs().Name
+		}
+	}
+	return s
 }
 
 // netnsInode is the inode of a network namespace file (/proc/<pid>/ns/net

@@ -190,11 +190,20 @@ func (n *Network) Start(ctx context.Context) error {
 			err = n.Sync(nodes)
 		}
 		n.report(err)
-		// Coalesce bursts of node updates (every node's heartbeat).
+		// Coalesce bursts of node updates (every node's heartbeat); after
+		// a failure (a route whose link is not up yet, an interrupted
+		// dump) try again in a second rather than at the next resync.
+		pause := 100 * time.Millisecond
+		if err != nil {
+			pause = time.Second
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(pause):
+		}
+		if err != nil {
+			n.Kick()
 		}
 	}
 }
