@@ -118,14 +118,16 @@ func Join(ctx context.Context, jc JoinConfig) error {
 			return fmt.Errorf("agent: node IP (set --node-ip): %w", err)
 		}
 	}
-	serving, err := pki.SelfSignedServing(name, ip)
+	selfSigned, err := pki.SelfSignedServing(name, ip)
 	if err != nil {
 		return err
 	}
+	pkiDir := filepath.Join(jc.DataDir, "agent", "pki")
+	serving := newServingCert(pkiDir, name, ip, caPEM, selfSigned, log)
 	api := &rest.Config{Host: jc.Server, BearerToken: jc.Token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent"}
 	if joining {
-		certPath, keyPath, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, filepath.Join(jc.DataDir, "agent", "pki"), log)
+		certPath, keyPath, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, pkiDir, log)
 		if err != nil {
 			return err
 		}
@@ -135,12 +137,17 @@ func Join(ctx context.Context, jc JoinConfig) error {
 		api.TLSClientConfig.CertFile, api.TLSClientConfig.KeyFile = certPath, keyPath
 		go rotateClientCert(ctx, fileClient(jc.Server, caPEM, certPath, keyPath), name, certPath, keyPath, log)
 	}
+	// The serving certificate is requested as the node once it is
+	// registered.
+	registered := make(chan struct{})
+	nodeClient := func() (kubernetes.Interface, error) { return kubernetes.NewForConfig(rest.CopyConfig(api)) }
+	go serving.run(ctx, registered, nodeClient)
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
 		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, NetworkBackend: backend, ClusterDNS: jc.ClusterDNS,
 		ClusterCIDR: jc.ClusterCIDR, ResolvConf: jc.ResolvConf, DisableProxy: jc.DisableProxy, DisableDNS: jc.DisableDNS,
-		API:         api,
-		ServingCert: serving, ClientCAs: pool, Log: log, Version: jc.Version,
+		API:            api,
+		GetServingCert: serving.GetCertificate, ClientCAs: pool, Log: log, Version: jc.Version, Ready: registered,
 	})
 }
 

@@ -96,16 +96,28 @@ func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, nod
 
 // requestClientCert files a CSR for the node's client certificate with
 // client, waits until it is issued and writes the key and the certificate
-// to keyPath and certPath (the key first: a reader of the pair sees the
-// old pair or the new one once the certificate is in place).
+// to keyPath and certPath.
 func requestClientCert(ctx context.Context, client kubernetes.Interface, node, certPath, keyPath string, log *slog.Logger) error {
+	err := requestCert(ctx, client, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
+	}, certificatesv1.KubeAPIServerClientKubeletSignerName, certificatesv1.UsageClientAuth, certPath, keyPath, log)
+	if apierrors.IsUnauthorized(err) {
+		return errors.New("agent: the server refused the join token (unknown, expired or deleted)")
+	}
+	return err
+}
+
+// requestCert files a CSR for tmpl to signer with client, waits until it
+// is issued and writes the key and the certificate to keyPath and
+// certPath (the key first: a reader of the pair sees the old pair or the
+// new one once the certificate is in place). An error from filing it is
+// returned as the API's (callers tell 401 apart).
+func requestCert(ctx context.Context, client kubernetes.Interface, tmpl *x509.CertificateRequest, signer string, usage certificatesv1.KeyUsage, certPath, keyPath string, log *slog.Logger) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
-	}, key)
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
 		return err
 	}
@@ -113,17 +125,17 @@ func requestClientCert(ctx context.Context, client kubernetes.Interface, node, c
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "node-csr-"},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-			SignerName: certificatesv1.KubeAPIServerClientKubeletSignerName,
-			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+			SignerName: signer,
+			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, usage},
 		},
 	}, metav1.CreateOptions{})
-	switch {
-	case apierrors.IsUnauthorized(err):
-		return errors.New("agent: the server refused the join token (unknown, expired or deleted)")
-	case err != nil:
+	if apierrors.IsUnauthorized(err) {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("agent: filing the node's certificate request: %w", err)
 	}
-	log.Info("certificate request filed, waiting for approval", "csr", csr.Name, "node", node)
+	log.Info("certificate request filed, waiting for approval", "csr", csr.Name, "signer", signer)
 	certPEM, err := awaitCertificate(ctx, client, csr.Name)
 	if err != nil {
 		return err
@@ -145,7 +157,7 @@ func requestClientCert(ctx context.Context, client kubernetes.Interface, node, c
 	if err := writeFileAtomic(certPath, certPEM); err != nil {
 		return err
 	}
-	log.Info("node client certificate issued", "csr", csr.Name)
+	log.Info("node certificate issued", "csr", csr.Name, "signer", signer)
 	return nil
 }
 
@@ -157,6 +169,16 @@ func requestClientCert(ctx context.Context, client kubernetes.Interface, node, c
 // after a back-off, up to the certificate's expiry and beyond. newClient
 // makes a client that authenticates with the current files.
 func rotateClientCert(ctx context.Context, newClient func() (kubernetes.Interface, error), node, certPath, keyPath string, log *slog.Logger) {
+	rotateCert(ctx, newClient, certPath, keyPath, "client", func(ctx context.Context, c kubernetes.Interface) error {
+		return requestClientCert(ctx, c, node, certPath, keyPath, log)
+	}, log)
+}
+
+// rotateCert calls renew at a random point between 70 % and 90 % of the
+// life of the certificate in certPath, again after each renewal, and
+// after a back-off when it fails, until ctx ends.
+func rotateCert(ctx context.Context, newClient func() (kubernetes.Interface, error), certPath, keyPath, what string,
+	renew func(context.Context, kubernetes.Interface) error, log *slog.Logger) {
 	retry := time.Second
 	for {
 		pair, err := tls.LoadX509KeyPair(certPath, keyPath)
@@ -173,7 +195,7 @@ func rotateClientCert(ctx context.Context, newClient func() (kubernetes.Interfac
 		}
 		client, err := newClient()
 		if err == nil {
-			err = requestClientCert(ctx, client, node, certPath, keyPath, log)
+			err = renew(ctx, client)
 		}
 		if err == nil {
 			retry = time.Second
@@ -182,7 +204,7 @@ func rotateClientCert(ctx context.Context, newClient func() (kubernetes.Interfac
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn("renewing the node's client certificate failed; retrying", "err", err, "in", retry)
+		log.Warn("renewing a node certificate failed; retrying", "certificate", what, "err", err, "in", retry)
 		select {
 		case <-ctx.Done():
 			return
@@ -232,21 +254,28 @@ func awaitCertificate(ctx context.Context, client kubernetes.Interface, name str
 // keptClientCert says whether the pair kept on disk is this node's,
 // chains to the cluster CA and has more than a fifth of its life left.
 func keptClientCert(certPath, keyPath string, caPEM []byte, node string) bool {
+	return keptCert(certPath, keyPath, caPEM, node, x509.ExtKeyUsageClientAuth) != nil
+}
+
+// keptCert is the pair kept on disk when it is this node's, for usage,
+// chains to the cluster CA and has more than a fifth of its life left;
+// else nil.
+func keptCert(certPath, keyPath string, caPEM []byte, node string, usage x509.ExtKeyUsage) *tls.Certificate {
 	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil || pair.Leaf == nil {
-		return false
+		return nil
 	}
 	leaf := pair.Leaf
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return false
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		return nil
 	}
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	if leaf.Subject.CommonName != "system:node:"+node || time.Until(leaf.NotAfter) < life/5 {
-		return false
+		return nil
 	}
-	return true
+	return &pair
 }
 
 // writeFileAtomic writes data to path (mode 0600) through a rename.

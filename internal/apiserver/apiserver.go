@@ -9,6 +9,7 @@ package apiserver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,8 +61,13 @@ type Config struct {
 	ReadyChecks map[string]func(context.Context) error
 	// KubeletClientCert is the client certificate the server presents to
 	// kubelets for pods/log, exec, attach, portforward and nodes/proxy;
-	// nil presents none. Kubelets' serving certificates are not verified.
+	// nil presents none.
 	KubeletClientCert *tls.Certificate
+	// KubeletCAs, when set, verify the kubelets' serving certificates
+	// (upstream's --kubelet-certificate-authority), read per connection
+	// so that a CA rotation applies; nil verifies none, as upstream
+	// without that flag.
+	KubeletCAs func() *x509.CertPool
 	// GetKubeletClientCert, when set, is asked for that certificate on
 	// every TLS handshake instead (one renewed while the server runs).
 	GetKubeletClientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
@@ -198,7 +204,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.discovery = newDiscovery(cfg.Resources, cfg.ExternalAddress)
 	s.metrics = newMetrics(cfg.Registerer)
-	s.kubelet = newKubeletClient(cfg.KubeletClientCert, cfg.GetKubeletClientCert)
+	s.kubelet = newKubeletClient(cfg.KubeletClientCert, cfg.GetKubeletClientCert, cfg.KubeletCAs)
 	s.mux = s.routes()
 	return s, nil
 }

@@ -9,6 +9,7 @@ package apiserver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-io/skiff/internal/pki"
 )
 
 var (
@@ -29,22 +32,22 @@ var (
 
 // kubeletClient holds how the API server talks to kubelets.
 type kubeletClient struct {
-	// tls presents the API server's client certificate and, like upstream
-	// without --kubelet-certificate-authority, does not verify the
-	// kubelet's serving certificate. It offers only HTTP/1.1, which
-	// connection upgrades (SPDY, WebSocket) need.
+	// tls presents the API server's client certificate. It offers only
+	// HTTP/1.1, which connection upgrades (SPDY, WebSocket) need.
 	tls *tls.Config
+	// cas verify the kubelet's serving certificate for the address
+	// dialled; nil: not verified, as upstream without
+	// --kubelet-certificate-authority.
+	cas func() *x509.CertPool
 	// transport carries the plain requests (logs, nodes/proxy).
 	transport *http.Transport
 }
 
-func newKubeletClient(cert *tls.Certificate, getCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *kubeletClient {
+func newKubeletClient(cert *tls.Certificate, getCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error), cas func() *x509.CertPool) *kubeletClient {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// Upstream's default: the kubelet's serving certificate is not
-		// verified unless a kubelet CA is configured (skiff has no such
-		// option yet; docs/compatibility.md).
-		InsecureSkipVerify: true, //nolint:gosec // see above
+		// Verified by dial against cas, per connection, when set.
+		InsecureSkipVerify: true, //nolint:gosec // see dial
 		NextProtos:         []string{"http/1.1"},
 	}
 	switch {
@@ -56,22 +59,39 @@ func newKubeletClient(cert *tls.Certificate, getCert func(*tls.CertificateReques
 	case cert != nil:
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	return &kubeletClient{
-		tls: cfg,
-		transport: &http.Transport{
-			TLSClientConfig:       cfg,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 0, // logs with follow wait as long as the client does
-			MaxIdleConnsPerHost:   8,
-			IdleConnTimeout:       90 * time.Second,
+	k := &kubeletClient{tls: cfg, cas: cas}
+	k.transport = &http.Transport{
+		TLSClientConfig: cfg,
+		DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return k.dial(ctx, addr)
 		},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0, // logs with follow wait as long as the client does
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
 	}
+	return k
 }
 
-// dial opens a TLS connection to the kubelet at host (host:port).
+// dial opens a TLS connection to the kubelet at host (host:port) and,
+// with cas, checks that its certificate is the cluster's for that
+// address.
 func (k *kubeletClient) dial(ctx context.Context, host string) (*tls.Conn, error) {
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}, Config: k.tls}
+	cfg := k.tls
+	if k.cas != nil {
+		name, _, err := net.SplitHostPort(host)
+		if err != nil {
+			return nil, err
+		}
+		cfg = cfg.Clone()
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := pki.VerifyServer(cs, name, k.cas()); err != nil {
+				return fmt.Errorf("kubelet at %s: serving certificate: %w", host, err)
+			}
+			return nil
+		}
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}, Config: cfg}
 	c, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
 		return nil, err

@@ -248,10 +248,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		IssueToken:           saTokens.issue,
 		APIAudiences:         []string{serviceaccount.DefaultIssuer},
 		GetKubeletClientCert: kubeletCert.GetClientCertificate, // renewed while running: certs.go
-		ExternalAddress:      address,
-		Registerer:           reg,
-		Gatherer:             reg,
-		Logger:               lg,
+		// Every kubelet's serving certificate is the cluster CA's: the
+		// server's own node's issued here, a joined node's through a
+		// kubelet-serving CSR (internal/agent/servingcert.go).
+		KubeletCAs:      bundle.TrustPool,
+		ExternalAddress: address,
+		Registerer:      reg,
+		Gatherer:        reg,
+		Logger:          lg,
 
 		RequestTimeout:              cfg.RequestTimeout,
 		MaxRequestsInFlight:         cfg.MaxRequestsInFlight,

@@ -409,6 +409,7 @@ spec:
 			}
 			return false, out
 		})
+		waitServingCert(t, k, "skiff-e2e-2")
 		k.ok("run", "far", "--image=skiff.io/test/server:v2", `--overrides={"spec":{"nodeName":"skiff-e2e-2"}}`)
 		ip := waitRunning(t, "far")
 		if !strings.HasPrefix(ip, "10.42.") || jsonpath("pod/far", "{.spec.nodeName}") != "skiff-e2e-2" {

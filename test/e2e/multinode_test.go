@@ -62,6 +62,11 @@ func TestMultiNode(t *testing.T) {
 			t.Fatalf("kubectl get csr: %d approved kubelet CSRs of token %s, want 2 (one per agent)\n%s", n, id, out)
 		}
 		mustContain(t, "kubectl get csr", k.ok("get", "csr"), "Approved,Issued")
+		// Each agent's kubelet serves a certificate of the cluster CA (the
+		// API server verifies it: logs and exec below depend on it).
+		for _, nn := range nodes[1:] {
+			waitServingCert(t, k, nn.Name)
+		}
 	})
 
 	// One pod per node: where each runs, its IP.
@@ -269,6 +274,22 @@ spec:
           httpGet: {path: /healthz, port: 8080}
           periodSeconds: 1
 `
+
+// waitServingCert waits until node's kubelet-serving CSR, filed as the
+// node itself, is approved and issued.
+func waitServingCert(t *testing.T, k kubectl, node string) {
+	t.Helper()
+	k.waitFor(t, "an approved, issued kubelet-serving CSR of "+node, 60*time.Second, func() (bool, string) {
+		out := k.ok("get", "csr", "-o", `jsonpath={range .items[*]}{.spec.username} {.spec.signerName} {.status.conditions[0].type} {.status.certificate}{"\n"}{end}`)
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 4 && f[0] == "system:node:"+node && f[1] == "kubernetes.io/kubelet-serving" && f[2] == "Approved" {
+				return true, line
+			}
+		}
+		return false, out
+	})
+}
 
 // podNodesIn counts the pods matching selector per node, leaving out those
 // being deleted.

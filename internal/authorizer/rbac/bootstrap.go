@@ -55,6 +55,9 @@ const (
 const (
 	RoleNodeClient     = "system:certificates.k8s.io:certificatesigningrequests:nodeclient"
 	RoleSelfNodeClient = "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient"
+	// RoleSelfNodeServer lets a node have its own serving certificate
+	// approved (skiff's; upstream approves none by itself).
+	RoleSelfNodeServer = "system:certificates.k8s.io:certificatesigningrequests:selfnodeserver"
 	RoleBootstrapper   = "system:node-bootstrapper"
 )
 
@@ -321,6 +324,9 @@ func defaultRoles() []*rbacv1.ClusterRole {
 		clusterRole(RoleSelfNodeClient, nil,
 			on(l(certs), l("certificatesigningrequests/selfnodeclient"), l("create")),
 		),
+		clusterRole(RoleSelfNodeServer, nil,
+			on(l(certs), l("certificatesigningrequests/selfnodeserver"), l("create")),
+		),
 		// Who holds one of these may approve requests to that signer
 		// (besides update on certificatesigningrequests/approval). As
 		// upstream, there are no signer roles: signing is the
@@ -404,5 +410,6 @@ func defaultBindings() []*rbacv1.ClusterRoleBinding {
 		bindingTo("skiff:kubelet-bootstrap", RoleBootstrapper, group(GroupBootstrappers)),
 		bindingTo("skiff:node-autoapprove-bootstrap", RoleNodeClient, group(GroupBootstrappers)),
 		bindingTo("skiff:node-autoapprove-certificate-rotation", RoleSelfNodeClient, group(GroupNodes)),
+		bindingTo("skiff:node-autoapprove-serving-certificate", RoleSelfNodeServer, group(GroupNodes)),
 	}
 }

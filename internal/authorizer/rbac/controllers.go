@@ -41,7 +41,9 @@ func controllerRoles() []*rbacv1.ClusterRole {
 		controllerRole("certificate-controller",
 			on(l(certs), l("certificatesigningrequests"), l("delete", "get", "list", "watch")),
 			on(l(certs), l("certificatesigningrequests/approval", "certificatesigningrequests/status"), l("update")),
-			onNamed(l(certs), l("signers"), l(certv1.KubeAPIServerClientKubeletSignerName), l("approve")),
+			// kubelet-serving: skiff's approver also approves a node's
+			// own serving certificate (upstream's approves none).
+			onNamed(l(certs), l("signers"), l(certv1.KubeAPIServerClientKubeletSignerName, certv1.KubeletServingSignerName), l("approve")),
 			onNamed(l(certs), l("signers"), l(legacyUnknownSigner, certv1.KubeAPIServerClientSignerName,
 				certv1.KubeAPIServerClientKubeletSignerName, certv1.KubeletServingSignerName), l("sign")),
 			on(l(authz), l("subjectaccessreviews"), l("create")),

@@ -47,7 +47,9 @@ func TestCertificateAndTokenCleanerRoles(t *testing.T) {
 		{"csr write status", in(res("update", certsGroup, "certificatesigningrequests", "status", "c"), csr, ""), true},
 		{"csr update spec", in(res("update", certsGroup, "certificatesigningrequests", "", "c"), csr, ""), false},
 		{"approve kubelet client", in(res("approve", certsGroup, "signers", "", "kubernetes.io/kube-apiserver-client-kubelet"), csr, ""), true},
-		{"approve kubelet serving", in(res("approve", certsGroup, "signers", "", "kubernetes.io/kubelet-serving"), csr, ""), false},
+		// skiff approves a node's own serving certificate.
+		{"approve kubelet serving", in(res("approve", certsGroup, "signers", "", "kubernetes.io/kubelet-serving"), csr, ""), true},
+		{"approve API server clients", in(res("approve", certsGroup, "signers", "", "kubernetes.io/kube-apiserver-client"), csr, ""), false},
 		{"sign kubelet serving", in(res("sign", certsGroup, "signers", "", "kubernetes.io/kubelet-serving"), csr, ""), true},
 		{"sign apiserver client", in(res("sign", certsGroup, "signers", "", "kubernetes.io/kube-apiserver-client"), csr, ""), true},
 		{"sign other signer", in(res("sign", certsGroup, "signers", "", "example.com/mine"), csr, ""), false},

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	certlisters "k8s.io/client-go/listers/certificates/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -47,21 +49,24 @@ type Approver struct {
 	opts   ApproverOptions
 
 	csrs   certlisters.CertificateSigningRequestLister
-	synced cache.InformerSynced
+	nodes  corelisters.NodeLister
+	synced []cache.InformerSynced
 	queue  *reconcile.Queue
 }
 
 // A request the approver may approve: recognized by its shape, approved
 // when the requestor may create permission.
 type recognizer struct {
-	recognize  func(*certv1.CertificateSigningRequest, *x509.CertificateRequest) bool
+	recognize  func(*Approver, *certv1.CertificateSigningRequest, *x509.CertificateRequest) bool
 	permission authorizationv1.ResourceAttributes
 	message    string
 }
 
 // recognizers, in the order tried: a node renewing its own client
 // certificate, then any node client certificate (a bootstrapping
-// kubelet's, asked for with its bootstrap token).
+// kubelet's, asked for with its bootstrap token), then a node's serving
+// certificate for its own name and addresses (skiff's: upstream approves
+// no serving certificate by itself).
 var recognizers = []recognizer{
 	{
 		recognize:  isSelfNodeClient,
@@ -73,6 +78,16 @@ var recognizers = []recognizer{
 		permission: csrPermission("nodeclient"),
 		message:    "Auto approving kubelet client certificate after SubjectAccessReview.",
 	},
+	{
+		recognize:  (*Approver).isSelfNodeServer,
+		permission: csrPermission("selfnodeserver"),
+		message:    "Auto approving self kubelet serving certificate after SubjectAccessReview.",
+	},
+}
+
+// signers are those whose requests the approver looks at.
+func approverSigner(name string) bool {
+	return name == certv1.KubeAPIServerClientKubeletSignerName || name == certv1.KubeletServingSignerName
 }
 
 func csrPermission(subresource string) authorizationv1.ResourceAttributes {
@@ -80,14 +95,45 @@ func csrPermission(subresource string) authorizationv1.ResourceAttributes {
 }
 
 // isNodeClient: a kubelet client certificate request, valid as such.
-func isNodeClient(csr *certv1.CertificateSigningRequest, req *x509.CertificateRequest) bool {
+func isNodeClient(_ *Approver, csr *certv1.CertificateSigningRequest, req *x509.CertificateRequest) bool {
 	return csr.Spec.SignerName == certv1.KubeAPIServerClientKubeletSignerName &&
 		validateKubeletClient(req, csr.Spec.Usages) == nil
 }
 
 // isSelfNodeClient: a node client request by the node it names.
-func isSelfNodeClient(csr *certv1.CertificateSigningRequest, req *x509.CertificateRequest) bool {
-	return csr.Spec.Username == req.Subject.CommonName && isNodeClient(csr, req)
+func isSelfNodeClient(a *Approver, csr *certv1.CertificateSigningRequest, req *x509.CertificateRequest) bool {
+	return csr.Spec.Username == req.Subject.CommonName && isNodeClient(a, csr, req)
+}
+
+// isSelfNodeServer: a kubelet serving certificate request by the node it
+// names, for names and addresses that node's Node object holds (its name,
+// its Hostname and IP addresses). A node reports its own addresses, so
+// this trusts a node with the addresses it claims: the Node authorizer
+// and NodeRestriction already let it write nothing but its own Node.
+func (a *Approver) isSelfNodeServer(csr *certv1.CertificateSigningRequest, req *x509.CertificateRequest) bool {
+	if csr.Spec.SignerName != certv1.KubeletServingSignerName || csr.Spec.Username != req.Subject.CommonName ||
+		validateKubeletServing(req, csr.Spec.Usages) != nil {
+		return false
+	}
+	node, err := a.nodes.Get(strings.TrimPrefix(req.Subject.CommonName, nodeUserPrefix))
+	if err != nil {
+		return false
+	}
+	names := map[string]bool{node.Name: true}
+	for _, addr := range node.Status.Addresses {
+		names[addr.Address] = true
+	}
+	for _, d := range req.DNSNames {
+		if !names[d] {
+			return false
+		}
+	}
+	for _, ip := range req.IPAddresses {
+		if !names[ip.String()] {
+			return false
+		}
+	}
+	return true
 }
 
 // NewApprover builds csrapproving and registers its CSR handler on
@@ -110,10 +156,11 @@ func NewApprover(client kubernetes.Interface, factory informers.SharedInformerFa
 	a.queue = reconcile.New(ApproverName, a.sync)
 	inf := factory.Certificates().V1().CertificateSigningRequests()
 	a.csrs = inf.Lister()
-	a.synced = inf.Informer().HasSynced
+	nodes := factory.Core().V1().Nodes()
+	a.nodes = nodes.Lister()
+	a.synced = []cache.InformerSynced{inf.Informer().HasSynced, nodes.Informer().HasSynced}
 	enqueue := func(obj any) {
-		if csr, ok := obj.(*certv1.CertificateSigningRequest); ok &&
-			csr.Spec.SignerName == certv1.KubeAPIServerClientKubeletSignerName && !decided(csr) {
+		if csr, ok := obj.(*certv1.CertificateSigningRequest); ok && approverSigner(csr.Spec.SignerName) && !decided(csr) {
 			a.queue.Enqueue(csr)
 		}
 	}
@@ -130,7 +177,7 @@ func NewApprover(client kubernetes.Interface, factory informers.SharedInformerFa
 // returns after the workers have exited.
 func (a *Approver) Start(ctx context.Context) error {
 	a.log.Info("starting", "workers", a.opts.Workers)
-	return a.queue.Run(ctx, a.opts.Workers, a.synced)
+	return a.queue.Run(ctx, a.opts.Workers, a.synced...)
 }
 
 // sync approves an undecided CSR that a recognizer recognizes and whose
@@ -143,7 +190,7 @@ func (a *Approver) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("csr %s: %w", key, err)
 	}
-	if decided(csr) || csr.Spec.SignerName != certv1.KubeAPIServerClientKubeletSignerName {
+	if decided(csr) || !approverSigner(csr.Spec.SignerName) {
 		return nil
 	}
 	req, err := parseRequest(csr.Spec.Request)
@@ -152,7 +199,7 @@ func (a *Approver) sync(ctx context.Context, key string) error {
 	}
 	var tried []string
 	for _, r := range recognizers {
-		if !r.recognize(csr, req) {
+		if !r.recognize(a, csr, req) {
 			continue
 		}
 		tried = append(tried, r.permission.Subresource)
@@ -169,7 +216,7 @@ func (a *Approver) sync(ctx context.Context, key string) error {
 		if _, err := a.client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
 			return fmt.Errorf("csr %s: approve: %w", key, err)
 		}
-		a.log.Info("approved kubelet client certificate", "csr", key, "requestor", csr.Spec.Username, "as", r.permission.Subresource)
+		a.log.Info("approved kubelet certificate", "csr", key, "signer", csr.Spec.SignerName, "requestor", csr.Spec.Username, "as", r.permission.Subresource)
 		return nil
 	}
 	if len(tried) > 0 {

@@ -7,20 +7,25 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	certv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
 const (
-	selfMessage = "Auto approving self kubelet client certificate after SubjectAccessReview."
-	nodeMessage = "Auto approving kubelet client certificate after SubjectAccessReview."
+	servingMessage = "Auto approving self kubelet serving certificate after SubjectAccessReview."
+	selfMessage    = "Auto approving self kubelet client certificate after SubjectAccessReview."
+	nodeMessage    = "Auto approving kubelet client certificate after SubjectAccessReview."
 )
 
 func TestApproverSync(t *testing.T) {
 	const bootstrapper = "system:bootstrap:abcdef"
 	client := certv1.KubeAPIServerClientKubeletSignerName
 	serving := request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}}
+	servingIP := request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"10.0.0.1"}}
+	nodeN1 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}}}}
 	tests := []struct {
 		name string
 		csr  *certv1.CertificateSigningRequest
@@ -29,6 +34,8 @@ func TestApproverSync(t *testing.T) {
 		// wantSARs are the subresources asked about, in order.
 		wantSARs    []string
 		wantMessage string // "" when not to be approved
+		// node is the Node object n1, when there is one.
+		node *corev1.Node
 	}{
 		{name: "bootstrapping node", csr: csrObject(t, "c", client, nodeClient("n1"), clientUsages, bootstrapper, "system:bootstrappers"),
 			allowed: []string{"nodeclient"}, wantSARs: []string{"nodeclient"}, wantMessage: nodeMessage},
@@ -42,8 +49,17 @@ func TestApproverSync(t *testing.T) {
 			allowed: []string{"selfnodeclient"}, wantSARs: []string{"nodeclient"}},
 		{name: "refused", csr: csrObject(t, "c", client, nodeClient("n1"), clientUsages, "jane"),
 			wantSARs: []string{"nodeclient"}},
-		{name: "kubelet serving", csr: csrObject(t, "c", certv1.KubeletServingSignerName, serving, servingUsages, "system:node:n1", "system:nodes"),
-			allowed: []string{"selfnodeclient", "nodeclient"}},
+		{name: "kubelet serving, no such node", csr: csrObject(t, "c", certv1.KubeletServingSignerName, serving, servingUsages, "system:node:n1", "system:nodes"),
+			allowed: []string{"selfnodeclient", "nodeclient", "selfnodeserver"}},
+		{name: "own kubelet serving, names of the node", csr: csrObject(t, "c", certv1.KubeletServingSignerName, servingIP, servingUsages, "system:node:n1", "system:nodes"),
+			node: nodeN1, allowed: []string{"selfnodeserver"}, wantSARs: []string{"selfnodeserver"}, wantMessage: servingMessage},
+		{name: "own kubelet serving, refused", csr: csrObject(t, "c", certv1.KubeletServingSignerName, servingIP, servingUsages, "system:node:n1", "system:nodes"),
+			node: nodeN1, allowed: []string{"selfnodeclient"}, wantSARs: []string{"selfnodeserver"}},
+		{name: "kubelet serving for an address the node lacks", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
+			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"10.0.0.9"}}, servingUsages, "system:node:n1", "system:nodes"),
+			node: nodeN1, allowed: []string{"selfnodeserver"}},
+		{name: "another node's kubelet serving", csr: csrObject(t, "c", certv1.KubeletServingSignerName, servingIP, servingUsages, "system:node:n2", "system:nodes"),
+			node: nodeN1, allowed: []string{"selfnodeserver"}},
 		{name: "server auth asked", csr: csrObject(t, "c", client, nodeClient("n1"), []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth, certv1.UsageServerAuth}, bootstrapper),
 			allowed: []string{"nodeclient"}},
 		{name: "not a node", csr: csrObject(t, "c", client, request{cn: "admin", orgs: []string{"system:nodes"}}, clientUsages, bootstrapper),
@@ -60,6 +76,9 @@ func TestApproverSync(t *testing.T) {
 			tt.csr.Spec.Extra = map[string]certv1.ExtraValue{"k": {"v"}}
 			before := tt.csr.DeepCopy()
 			f := newFakeCluster(tt.csr)
+			if tt.node != nil {
+				_ = f.client.Tracker().Add(tt.node)
+			}
 			var sars []string
 			f.client.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
 				sar := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()

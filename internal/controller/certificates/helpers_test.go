@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/cache"
 )
 
 // t0 is the tests' now.
@@ -158,11 +157,13 @@ func newFakeCluster(objs ...*certv1.CertificateSigningRequest) *fakeCluster {
 
 func (f *fakeCluster) start(t *testing.T) {
 	t.Helper()
-	inf := f.factory.Certificates().V1().CertificateSigningRequests().Informer()
+	f.factory.Certificates().V1().CertificateSigningRequests().Informer()
 	f.factory.Start(t.Context().Done())
 	t.Cleanup(f.factory.Shutdown)
-	if !cache.WaitForCacheSync(t.Context().Done(), inf.HasSynced) {
-		t.Fatal("csr cache did not sync")
+	for typ, ok := range f.factory.WaitForCacheSync(t.Context().Done()) {
+		if !ok {
+			t.Fatalf("%v cache did not sync", typ)
+		}
 	}
 }
 
