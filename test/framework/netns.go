@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -29,7 +30,6 @@ type Network struct {
 	Gateway netip.Addr
 	prefix  netip.Prefix
 	next    netip.Addr
-	id      string
 }
 
 // NetNode is one node's network namespace on a Network.
@@ -69,7 +69,7 @@ func NewNetwork(t testing.TB, bridge, subnet string) *Network {
 	}
 	prefix = prefix.Masked()
 	gw := prefix.Addr().Next()
-	n := &Network{Bridge: bridge, Gateway: gw, prefix: prefix, next: gw.Next(), id: fmt.Sprintf("%d", os.Getpid()%100000)}
+	n := &Network{Bridge: bridge, Gateway: gw, prefix: prefix, next: gw.Next()}
 	_ = exec.Command("ip", "link", "del", bridge).Run() // a crashed run's
 	mustIP(t, "link", "add", bridge, "type", "bridge")
 	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
@@ -95,10 +95,11 @@ func (n *Network) AddNode(t testing.TB, name string) *NetNode {
 		// the name drops the last reference once they are gone.
 		_ = exec.Command("ip", "netns", "del", name).Run()
 	})
-	host := fmt.Sprintf("skv%s%d", n.id, ip.As4()[3])
-	if len(host) > 15 {
-		host = host[len(host)-15:]
-	}
+	// A random name: a deleted namespace's links go away asynchronously,
+	// so a name used a moment ago may still exist.
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	host := fmt.Sprintf("skv%x", rnd)
 	mustIP(t, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", name)
 	mustIP(t, "link", "set", host, "master", n.Bridge, "up")
 	mustIP(t, "-n", name, "addr", "add", fmt.Sprintf("%s/%d", ip, n.prefix.Bits()), "dev", "eth0")
