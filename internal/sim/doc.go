@@ -25,8 +25,10 @@
 // one TLS listener on all addresses (Config.KubeletPort, published as
 // every node's status.daemonEndpoints.kubeletEndpoint.port) serves every
 // node: the connection's local address says which (nodeIndex); one that
-// is no node's gets 404. Its serving certificate is self-signed, made at
-// start (the API server does not verify kubelets). Like a kubelet it
+// is no node's gets 404. Its serving certificate names every simulated
+// node's address and comes from the cluster CA through a kubelet-serving
+// CSR the simulator approves itself (servingcert.go; the API server
+// verifies kubelets), self-signed until then. Like a kubelet it
 // wants a client certificate, verified against the cluster CA (the one
 // the simulator's client trusts, or Config.ClientCAFile), and answers 401
 // without one; it authorizes nothing further. A killed node drops the

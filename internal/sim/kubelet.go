@@ -32,6 +32,7 @@ type kubeletServer struct {
 	srv  *http.Server
 	ln   net.Listener
 	port int32
+	cert *servingCert
 }
 
 // listenKubelet opens the kubelet endpoint's listener (it does not serve
@@ -55,11 +56,13 @@ func (s *Sim) listenKubelet() (*kubeletServer, error) {
 	}
 	port := int32(ln.Addr().(*net.TCPAddr).Port) //nolint:gosec // a TCP port fits
 	h := &kubeletHandler{sim: s, clientCAs: cas}
+	sc := &servingCert{}
+	sc.cur.Store(cert)
 	srv := &http.Server{
 		Handler: h,
 		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{*cert},
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: sc.GetCertificate,
 			// Verified in the handler, so that a request without a
 			// valid certificate gets the kubelet's 401, not a failed
 			// handshake.
@@ -71,7 +74,7 @@ func (s *Sim) listenKubelet() (*kubeletServer, error) {
 		// certificate) are not the simulator's concern.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	return &kubeletServer{srv: srv, ln: ln, port: port}, nil
+	return &kubeletServer{srv: srv, ln: ln, port: port, cert: sc}, nil
 }
 
 // serve serves until shutdown is called; it returns nil then.

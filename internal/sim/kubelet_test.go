@@ -127,7 +127,7 @@ func TestKubeletEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	withCert.RootCAs = nil
-	withCert.InsecureSkipVerify = true // the simulator's serving certificate is self-signed
+	withCert.InsecureSkipVerify = true // the simulator's serving certificate may still be self-signed
 	httpClient := func(tc *tls.Config) *http.Client {
 		tr := &http.Transport{TLSClientConfig: tc}
 		t.Cleanup(tr.CloseIdleConnections)
@@ -144,6 +144,15 @@ func TestKubeletEndpoint(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
+
+	t.Run("the API server reaches it, verifying its certificate", func(t *testing.T) {
+		// The simulator's serving certificate comes from the cluster CA
+		// through a CSR; the API server refuses the self-signed one.
+		poll(t, "nodes/kub-1/proxy/metrics/resource through the API server", 30*time.Second, func(ctx context.Context) (bool, error) {
+			_, err := client.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/kub-1/proxy/metrics/resource").DoRaw(ctx)
+			return err == nil, nil
+		})
+	})
 
 	t.Run("metrics", func(t *testing.T) {
 		code, body, err := get(authed, ip, "/metrics/resource")

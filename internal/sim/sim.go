@@ -207,6 +207,7 @@ func (s *Sim) start(ctx context.Context) error {
 	run(func() { errs <- s.podQ.Run(ctx, w, nodeInf.HasSynced, podInf.HasSynced) })
 	if kubelet != nil {
 		run(func() { errs <- kubelet.serve() })
+		run(func() { s.requestServingCert(ctx, kubelet.cert) })
 	}
 	<-ctx.Done()
 	if kubelet != nil {

@@ -1,11 +1,16 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -44,9 +49,9 @@ type fakeKubelet struct {
 	usage func(now time.Time) string
 }
 
-// startFakeKubelet serves on 127.0.0.1 with a self-signed certificate (the
-// API server does not verify kubelets) and trusts client certificates of
-// the cluster CA in dataDir.
+// startFakeKubelet serves on 127.0.0.1 with a certificate of the cluster CA
+// in dataDir (the API server verifies kubelets) and trusts client
+// certificates of that CA.
 func startFakeKubelet(t *testing.T, dataDir string) *fakeKubelet {
 	t.Helper()
 	caPEM, err := os.ReadFile(filepath.Join(dataDir, "tls", "ca.crt"))
@@ -73,7 +78,8 @@ func startFakeKubelet(t *testing.T, dataDir string) *fakeKubelet {
 		k.mu.Unlock()
 		mux.ServeHTTP(w, r)
 	}))
-	k.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	k.srv.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
+		Certificates: []tls.Certificate{kubeletServingCert(t, dataDir)}}
 	k.srv.StartTLS()
 	t.Cleanup(k.srv.Close)
 	k.port = k.srv.Listener.Addr().(*net.TCPAddr).Port
@@ -280,4 +286,33 @@ func (k *fakeKubelet) serveResourceMetrics(w http.ResponseWriter, r *http.Reques
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = io.WriteString(w, render(time.Now()))
+}
+
+// kubeletServingCert is a serving certificate for 127.0.0.1, signed by the
+// cluster CA in dataDir, as a real node's kubelet-serving CSR gets.
+func kubeletServingCert(t *testing.T, dataDir string) tls.Certificate {
+	t.Helper()
+	ca, err := tls.LoadX509KeyPair(filepath.Join(dataDir, "tls", "ca.crt"), filepath.Join(dataDir, "tls", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "system:node:n1", Organization: []string{"system:nodes"}},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:     []string{"n1.invalid"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Leaf, &key.PublicKey, ca.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
