@@ -95,6 +95,7 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.StringVar(&cfg.NetworkBackend, "network-backend", cfg.NetworkBackend, networkBackendHelp)
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", cgroupRootHelp)
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
 	f.BoolVar(&cfg.Profiling, "profiling", cfg.Profiling, "serve Go's profiles at /debug/pprof/ on the API server, to users allowed those non-resource URLs (cluster-admin)")
@@ -154,6 +155,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket to use (default: start containerd under <data-dir>/agent)")
 	f.StringVar(&cfg.Bridge, "bridge", "skiff0", "Linux bridge of the pod network (one per node on a machine)")
 	f.StringVar(&cfg.NetworkBackend, "network-backend", "vxlan", networkBackendHelp)
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", cgroupRootHelp)
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod network of the cluster (the proxy masquerades traffic from outside it)")
 	f.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolver configuration: the cluster DNS's upstreams")
 	f.BoolVar(&cfg.DisableProxy, "disable-proxy", false, "do not run the service proxy (another node on this machine does)")
@@ -162,6 +164,8 @@ func newAgentCommand() *cobra.Command {
 }
 
 const networkBackendHelp = "how pods reach pods on other nodes: vxlan (an overlay, across routed networks), host-gw (routes through the other nodes' addresses; the nodes must share a link) or none"
+
+const cgroupRootHelp = "cgroup the pods' kubepods hierarchy is made in (default the root); several nodes on one machine need one each"
 
 // agentShutdownBound is how long `skiff agent` may take to exit once
 // told to (its kubelet, proxy and containerd stopping) before it exits

@@ -77,6 +77,10 @@ type Config struct {
 	GetClientCAs   func() *x509.CertPool
 	// Bridge is the Linux bridge of the pod network ("skiff0").
 	Bridge string
+	// CgroupRoot is the cgroup the pods' kubepods hierarchy is made in
+	// (upstream's --cgroup-root): "" is the root; two nodes on one
+	// machine need one each.
+	CgroupRoot string
 	// NetworkBackend is how pods reach pods on other nodes (internal/podnet):
 	// vxlan (the default), host-gw or none.
 	NetworkBackend podnet.Backend
@@ -277,6 +281,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Recorder:      recorder,
 		Log:           log,
 		Registerer:    metrics,
+		CgroupRoot:    cfg.CgroupRoot,
 	}
 	if ctd != nil {
 		kcfg.OnPodCIDR = ctd.SetPodCIDR
@@ -295,14 +300,15 @@ func Run(ctx context.Context, cfg Config) error {
 		servingTLS = pki.TrustingClients(servingTLS, cfg.GetClientCAs)
 	}
 	srv, err := server.New(server.Config{
-		Addr:     net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),
-		TLS:      servingTLS,
-		NodeName: cfg.NodeName,
-		Auth:     server.APIReviews{Client: client},
-		Runtime:  rs,
-		Pods:     k,
-		Metrics:  metrics,
-		Log:      log,
+		Addr:       net.JoinHostPort(cfg.NodeIP, strconv.Itoa(cfg.KubeletPort)),
+		TLS:        servingTLS,
+		NodeName:   cfg.NodeName,
+		Auth:       server.APIReviews{Client: client},
+		Runtime:    rs,
+		Pods:       k,
+		Metrics:    metrics,
+		CgroupRoot: cfg.CgroupRoot,
+		Log:        log,
 	})
 	if err != nil {
 		return err

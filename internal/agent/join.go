@@ -42,6 +42,7 @@ type JoinConfig struct {
 	RuntimeEndpoint string
 	Bridge          string
 	NetworkBackend  string
+	CgroupRoot      string
 	ClusterDNS      []string
 	ClusterCIDR     string
 	ResolvConf      string
@@ -144,7 +145,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	go serving.run(ctx, registered, nodeClient)
 	return Run(ctx, Config{
 		DataDir: jc.DataDir, NodeName: name, NodeIP: ip, KubeletPort: jc.KubeletPort,
-		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, NetworkBackend: backend, ClusterDNS: jc.ClusterDNS,
+		RuntimeEndpoint: jc.RuntimeEndpoint, Bridge: jc.Bridge, NetworkBackend: backend, CgroupRoot: jc.CgroupRoot, ClusterDNS: jc.ClusterDNS,
 		ClusterCIDR: jc.ClusterCIDR, ResolvConf: jc.ResolvConf, DisableProxy: jc.DisableProxy, DisableDNS: jc.DisableDNS,
 		API:            api,
 		GetServingCert: serving.GetCertificate, ClientCAs: pool, Log: log, Version: jc.Version, Ready: registered,

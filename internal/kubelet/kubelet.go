@@ -122,6 +122,9 @@ type Config struct {
 	// (metrics.go): the node's registry, which the kubelet server serves
 	// at /metrics. Nil: the kubelet keeps no metrics anyone can read.
 	Registerer prometheus.Registerer
+	// CgroupRoot is the cgroup the pods' kubepods hierarchy is made in
+	// (upstream's --cgroup-root); "" or "/" is the root.
+	CgroupRoot string
 
 	// Periods; zero means upstream's defaults.
 	SyncPeriod       time.Duration // every pod is re-synced this often (10 s)

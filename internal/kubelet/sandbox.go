@@ -79,7 +79,7 @@ func (k *Kubelet) sandboxConfig(pod *corev1.Pod, attempt uint32) (*runtimeapi.Po
 		Labels:       labels,
 		Annotations:  annotations,
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent:    cgroup.PodParent(pod), // removePodCgroups removes it
+			CgroupParent:    cgroup.PodParent(k.cfg.CgroupRoot, pod), // removePodCgroups removes it
 			SecurityContext: k.sandboxSecurity(pod),
 		},
 	}

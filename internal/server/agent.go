@@ -83,6 +83,7 @@ func startAgent(ctx context.Context, wg *sync.WaitGroup, cfg Config, bundle *pki
 		RuntimeEndpoint: cfg.ContainerRuntimeEndpoint,
 		ClusterCIDR:     cfg.ClusterCIDR,
 		NetworkBackend:  podnet.Backend(cfg.NetworkBackend),
+		CgroupRoot:      cfg.CgroupRoot,
 		ResolvConf:      cfg.ResolvConf,
 		API:             clients["skiff-kubelet"],
 		ProxyAPI:        clients["skiff-proxy"],

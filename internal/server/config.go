@@ -55,6 +55,9 @@ type Config struct {
 	// NetworkBackend is how the server's node reaches pods on other nodes:
 	// vxlan (default), host-gw or none (internal/podnet).
 	NetworkBackend string
+	// CgroupRoot is where the server's node makes its pods' kubepods
+	// cgroups (upstream's --cgroup-root); "" is the root.
+	CgroupRoot string
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats
 	// before it is marked NotReady.
 	NodeMonitorGracePeriod time.Duration

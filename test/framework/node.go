@@ -99,7 +99,8 @@ func startNode(t testing.TB, bin, imagesDir string, nn *NetNode, extraArgs []str
 		// Ports of its own namespace: the defaults.
 		c.Port, c.node, bridge = 6443, nn.Name, ""
 		c.args = []string{"server", "--data-dir", dir, "--bind-address", nn.IP,
-			"--node-ip", nn.IP, "--node-name", nn.Name}
+			"--node-ip", nn.IP, "--node-name", nn.Name, "--cgroup-root", CgroupRoot(nn.Name)}
+		t.Cleanup(func() { removeCgroups(CgroupRoot(nn.Name)) })
 	}
 	c.args = append(c.args, extraArgs...)
 	t.Cleanup(func() {
@@ -203,7 +204,8 @@ type Agent struct {
 // it and removes what its containerd left.
 func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string) *Agent {
 	t.Helper()
-	args := []string{"--node-name", name, "--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge,
+	t.Cleanup(func() { removeCgroups(CgroupRoot(name)) })
+	args := []string{"--node-name", name, "--kubelet-port", strconv.Itoa(FreePort(t)), "--bridge", bridge, "--cgroup-root", CgroupRoot(name),
 		// The server's node already runs the proxy and the DNS on this machine.
 		"--disable-proxy", "--disable-dns"}
 	if !strings.HasPrefix(token, "K10") {
@@ -218,7 +220,8 @@ func StartAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, image
 // proxy, DNS and pod network), joining c with the join string token.
 func StartAgentIn(t testing.TB, bin string, c *Cluster, nn *NetNode, token, imagesDir string, extraArgs ...string) *Agent {
 	t.Helper()
-	return startAgent(t, bin, c, nn.Name, token, "", imagesDir, nn, append([]string{"--node-name", nn.Name}, extraArgs...))
+	t.Cleanup(func() { removeCgroups(CgroupRoot(nn.Name)) })
+	return startAgent(t, bin, c, nn.Name, token, "", imagesDir, nn, append([]string{"--node-name", nn.Name, "--cgroup-root", CgroupRoot(nn.Name)}, extraArgs...))
 }
 
 func startAgent(t testing.TB, bin string, c *Cluster, name, token, bridge, imagesDir string, nn *NetNode, extraArgs []string) *Agent {
@@ -344,6 +347,30 @@ func (a *Agent) Pid() int {
 func (a *Agent) Log() string {
 	b, _ := os.ReadFile(a.log)
 	return string(b)
+}
+
+// CgroupRoot is the --cgroup-root the framework gives the node named
+// name, when it shares the machine with other nodes: each kubelet keeps
+// its pods in a cgroup tree of its own.
+func CgroupRoot(name string) string { return "/skiff-" + name }
+
+// removeCgroups removes what is left of the cgroup tree root (empty
+// cgroups whose processes are gone) in every hierarchy, deepest first.
+func removeCgroups(root string) {
+	trees, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", root))
+	trees = append(trees, filepath.Join("/sys/fs/cgroup", root))
+	for _, tree := range trees {
+		var dirs []string
+		_ = filepath.WalkDir(tree, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			_ = os.Remove(dirs[i])
+		}
+	}
 }
 
 // removeDataDir unmounts what a node left mounted below dir (its pods'

@@ -234,7 +234,7 @@ func (s *Server) addRoot(m *metricSet) {
 // and marks its sandbox in seen.
 func (s *Server) addPod(ctx context.Context, m *metricSet, pr podReading, seen map[string]bool) {
 	pod := pr.pod
-	cg := cgroup.PodParent(pod) // upstream's cAdvisor names the pod's series by it
+	cg := cgroup.PodParent(s.cgroupRoot, pod) // upstream's cAdvisor names the pod's series by it
 	limits := memoryLimits(pod)
 	for name, c := range pr.containers {
 		id := c.GetAttributes().GetId()

@@ -37,6 +37,9 @@ type Config struct {
 	// proxy and DNS metrics and the process collectors). Nil: /metrics is
 	// a 404 like any unknown path.
 	Metrics prometheus.Gatherer
+	// CgroupRoot is the kubelet's (cgroup.PodParent), which
+	// /metrics/cadvisor names pods' series by.
+	CgroupRoot string
 	// Log defaults to slog.Default().
 	Log *slog.Logger
 }
@@ -54,6 +57,7 @@ type Server struct {
 	sandboxes       sandboxCache
 	auth            *auth
 	metrics         prometheus.Gatherer
+	cgroupRoot      string
 
 	// Knobs tests turn; New sets the production values.
 	procRoot string        // where /proc is
@@ -116,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 		pods:            cfg.Pods,
 		runtime:         cfg.Runtime,
 		metrics:         cfg.Metrics,
+		cgroupRoot:      cfg.CgroupRoot,
 		log:             log,
 		streamTransport: newStreamTransport(),
 		procRoot:        "/proc",
