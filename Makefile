@@ -32,10 +32,10 @@ deps:
 # runc and the CNI plugins for pods, nftables for services, busybox-static
 # for the busybox image, docker-registry (the Distribution registry) for the
 # e2e test of image pulls. Installed only when missing.
-HOST_PKGS := containerd runc containernetworking-plugins iptables nftables busybox-static docker-registry
+HOST_PKGS := containerd runc containernetworking-plugins iptables nftables busybox-static docker-registry iproute2
 host-deps:
 	@if ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ] \
-	    || [ ! -x /bin/busybox ] || ! command -v nft >/dev/null || [ ! -x /usr/bin/docker-registry ]; then \
+	    || [ ! -x /bin/busybox ] || ! command -v nft >/dev/null || [ ! -x /usr/bin/docker-registry ] || ! command -v ip >/dev/null; then \
 	  echo "installing $(HOST_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(HOST_PKGS) >/dev/null; \
 	fi

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,23 +182,70 @@ func TestMultiNode(t *testing.T) {
 		}
 	})
 
-	t.Run("logs and exec reach a pod on an agent's node", func(t *testing.T) {
+	t.Run("logs, exec, cp and port-forward reach a pod on an agent's node", func(t *testing.T) {
 		k.t = t
 		pod := pods[nodes[2].Name]
 		mustContain(t, "logs of "+pod, k.ok("logs", pod), "listening")
+		copied := filepath.Join(t.TempDir(), "hostname")
+		k.ok("cp", pod+":/etc/hostname", copied)
+		if b, err := os.ReadFile(copied); err != nil || strings.TrimSpace(string(b)) != pod {
+			t.Fatalf("kubectl cp of /etc/hostname: %q, %v", b, err)
+		}
+		port := framework.FreePort(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		pf := exec.CommandContext(ctx, "kubectl", "--kubeconfig", c.Kubeconfig, "port-forward", "pod/"+pod, fmt.Sprintf("%d:8080", port))
+		if err := pf.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = pf.Wait() }()
+		waitFor(t, "GET /hostname through port-forward", 20*time.Second, func() (bool, string) {
+			out, err := hostGet(fmt.Sprintf("http://127.0.0.1:%d/hostname", port))
+			return err == nil && strings.TrimSpace(out) == pod, fmt.Sprint(out, err)
+		})
 		if out := k.ok("exec", pod, "--", "cat", "/etc/hostname"); strings.TrimSpace(out) != pod {
 			t.Fatalf("exec in %s: hostname %q", pod, out)
+		}
+		// Its cgroup is in its node's tree (--cgroup-root), apart from
+		// the other kubelets' on this machine.
+		uid := jsonpath("pod/"+pod, "{.metadata.uid}")
+		root := framework.CgroupRoot(nodes[2].Name)
+		found, _ := filepath.Glob("/sys/fs/cgroup/*" + root + "/kubepods/besteffort/pod" + uid)
+		v2, _ := filepath.Glob("/sys/fs/cgroup" + root + "/kubepods/besteffort/pod" + uid)
+		if len(found)+len(v2) == 0 {
+			t.Fatalf("pod %s (BestEffort) has no cgroup under %s/kubepods/besteffort", pod, root)
 		}
 	})
 
 	t.Run("kubectl drain empties a node", func(t *testing.T) {
 		k.t = t
 		drained := nodes[2].Name
+		// A PodDisruptionBudget: the drain evicts one pod at a time, the
+		// next only once its replacement is Ready.
+		k.okIn(`apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels: {app: web}
+`, "apply", "-f", "-")
+		waitFor(t, "the PDB allowing one disruption", 30*time.Second, func() (bool, string) {
+			s := jsonpath("pdb/web", "{.status.disruptionsAllowed}")
+			return s == "1", s
+		})
+		var minReady atomic.Int64
+		minReady.Store(6)
+		stop := watchReady(t, c.Client, "default", "app=web", &minReady)
 		k.ok("drain", drained, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s")
 		waitFor(t, "6 web pods Ready, none on "+drained, 120*time.Second, func() (bool, string) {
 			on := podNodesIn(k, "default", "app=web")
 			return readyPodsIn(k, "default", "app=web") == 6 && on[drained] == 0 && len(on) == 2, fmt.Sprint(on)
 		})
+		stop()
+		if m := minReady.Load(); m < 5 {
+			t.Fatalf("during the drain only %d web pods were Ready; the PDB allows 1 of 6 unavailable", m)
+		}
+		k.ok("delete", "pdb", "web")
 		if s := jsonpath("node/"+drained, "{.spec.unschedulable}"); s != "true" {
 			t.Fatalf("drained node unschedulable=%q", s)
 		}

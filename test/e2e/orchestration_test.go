@@ -217,10 +217,7 @@ func podNodes(t *testing.T, k kubectl, selector string) map[string]bool {
 // readyPods counts pods matching selector that are Ready and not being
 // deleted.
 func readyPods(k kubectl, selector string) int {
-	out, _ := k.run("", "get", "pods", "-n", "orch", "-l", selector, "-o",
-		`jsonpath={range .items[?(@.metadata.deletionTimestamp)]}D{end}{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}`)
-	deleting := strings.Count(out, "D")
-	return strings.Count(out, "True") - deleting
+	return readyPodsIn(k, "orch", selector)
 }
 
 func waitFor(t *testing.T, k kubectl, timeout time.Duration, what string, cond func() bool) {
