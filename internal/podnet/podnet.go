@@ -29,9 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -527,7 +525,8 @@ func vtepMAC(ip net.IP) net.HardwareAddr {
 	return net.HardwareAddr{0x0a, 0x73, v4[0], v4[1], v4[2], v4[3]}
 }
 
+// isNotFound says whether err is LinkByName's "no such link".
 func isNotFound(err error) bool {
 	var nf netlink.LinkNotFoundError
-	return errors.As(err, &nf) || errors.Is(err, os.ErrNotExist) || (err != nil && strings.Contains(err.Error(), "not found"))
+	return errors.As(err, &nf)
 }
