@@ -76,10 +76,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	c.synced = inf.Informer().HasSynced
 	if _, err := inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: isToken,
-		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.queue.Enqueue,
-			UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
-		},
+		Handler:    c.queue.Handler(),
 	}); err != nil {
 		return nil, fmt.Errorf("%s: secret handler: %w", Name, err)
 	}

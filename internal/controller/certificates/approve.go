@@ -137,7 +137,7 @@ func (a *Approver) isSelfNodeServer(csr *certv1.CertificateSigningRequest, req *
 }
 
 // NewApprover builds csrapproving and registers its CSR handler on
-// factory. Only undecided kubelet client CSRs are queued.
+// factory. Only undecided kubelet client and serving CSRs are queued.
 func NewApprover(client kubernetes.Interface, factory informers.SharedInformerFactory, opts ...ApproverOptions) (*Approver, error) {
 	if client == nil || factory == nil {
 		return nil, fmt.Errorf("%s: client and informer factory are required", ApproverName)
@@ -159,14 +159,12 @@ func NewApprover(client kubernetes.Interface, factory informers.SharedInformerFa
 	nodes := factory.Core().V1().Nodes()
 	a.nodes = nodes.Lister()
 	a.synced = []cache.InformerSynced{inf.Informer().HasSynced, nodes.Informer().HasSynced}
-	enqueue := func(obj any) {
-		if csr, ok := obj.(*certv1.CertificateSigningRequest); ok && approverSigner(csr.Spec.SignerName) && !decided(csr) {
-			a.queue.Enqueue(csr)
-		}
-	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	if _, err := inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			csr, ok := obj.(*certv1.CertificateSigningRequest)
+			return ok && approverSigner(csr.Spec.SignerName) && !decided(csr)
+		},
+		Handler: a.queue.Handler(),
 	}); err != nil {
 		return nil, fmt.Errorf("%s: csr handler: %w", ApproverName, err)
 	}

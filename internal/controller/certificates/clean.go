@@ -68,10 +68,7 @@ func NewCleaner(client kubernetes.Interface, factory informers.SharedInformerFac
 	inf := factory.Certificates().V1().CertificateSigningRequests()
 	c.csrs = inf.Lister()
 	c.synced = inf.Informer().HasSynced
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.queue.Enqueue,
-		UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
-	}); err != nil {
+	if _, err := inf.Informer().AddEventHandler(c.queue.Handler()); err != nil {
 		return nil, fmt.Errorf("%s: csr handler: %w", CleanerName, err)
 	}
 	return c, nil

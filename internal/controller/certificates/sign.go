@@ -77,14 +77,12 @@ func NewSigner(client kubernetes.Interface, factory informers.SharedInformerFact
 	inf := factory.Certificates().V1().CertificateSigningRequests()
 	s.csrs = inf.Lister()
 	s.synced = inf.Informer().HasSynced
-	enqueue := func(obj any) {
-		if csr, ok := obj.(*certv1.CertificateSigningRequest); ok && signerChecks[csr.Spec.SignerName] != nil {
-			s.queue.Enqueue(csr)
-		}
-	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	if _, err := inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			csr, ok := obj.(*certv1.CertificateSigningRequest)
+			return ok && signerChecks[csr.Spec.SignerName] != nil
+		},
+		Handler: s.queue.Handler(),
 	}); err != nil {
 		return nil, fmt.Errorf("%s: csr handler: %w", SignerName, err)
 	}
