@@ -165,7 +165,16 @@ func (n *Network) Start(ctx context.Context) error {
 	if n.cfg.Informer != nil {
 		reg, err := n.cfg.Informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { n.Kick() },
-			UpdateFunc: func(any, any) { n.Kick() },
+			// A node's heartbeats update it all the time; only its
+			// podCIDR and address matter here (a sync touches every
+			// peer's route: per heartbeat it would not scale).
+			UpdateFunc: func(old, cur any) {
+				o, ok1 := old.(*corev1.Node)
+				c, ok2 := cur.(*corev1.Node)
+				if !ok1 || !ok2 || routeChanged(o, c) {
+					n.Kick()
+				}
+			},
 			DeleteFunc: func(any) { n.Kick() },
 		})
 		if err != nil {
@@ -284,6 +293,14 @@ func (n *Network) Sync(nodes []*corev1.Node) error {
 		errs = append(errs, n.pruneRoutes(want))
 	}
 	return errors.Join(errs...)
+}
+
+// routeChanged says whether a node's update changes what reaching its
+// pods takes: its podCIDR or its InternalIP.
+func routeChanged(old, cur *corev1.Node) bool {
+	po, okO := peerOf(old)
+	pc, okC := peerOf(cur)
+	return okO != okC || (okC && (!po.ip.Equal(pc.ip) || po.podCIDR.String() != pc.podCIDR.String()))
 }
 
 // peerOf is node's podCIDR and InternalIP, when it has both (IPv4).
