@@ -56,7 +56,11 @@ func TestCacherWatchSharesEncodings(t *testing.T) {
 	c := startCacher(t, client, cfg, nil)
 	ctx := context.Background()
 	created := createN(t, c, cfg, 2)
-	shared := storage.ListOptions{ResourceVersion: "0", SharedEncodings: true}
+	// ResourceVersion "" waits for the cache to hold every write made so
+	// far; "0" may start from a cache that has not seen the creations, and
+	// then they reach the watchers as dispatched events, shared only by
+	// the watchers registered at that moment.
+	shared := storage.ListOptions{SharedEncodings: true}
 	watchFrom := func(opts storage.ListOptions) watch.Interface {
 		w, err := c.Watch(ctx, cfg.Prefix, opts)
 		if err != nil {
@@ -65,7 +69,7 @@ func TestCacherWatchSharesEncodings(t *testing.T) {
 		t.Cleanup(w.Stop)
 		return w
 	}
-	w1, w2, plain := watchFrom(shared), watchFrom(shared), watchFrom(storage.ListOptions{ResourceVersion: "0"})
+	w1, w2, plain := watchFrom(shared), watchFrom(shared), watchFrom(storage.ListOptions{})
 	for i := range created {
 		e1, cm1 := sharedOf(t, next(t, w1))
 		e2, cm2 := sharedOf(t, next(t, w2))
