@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -70,12 +71,24 @@ func startEmbedded(ctx context.Context, cfg Config) (*Etcd, error) {
 		err    error
 		quiet  = new(atomic.Bool)
 	)
-	for attempt := 1; ; attempt++ {
-		member, err = startMember(cfg, quiet)
-		if err == nil || attempt == startAttempts || !errors.Is(err, syscall.EADDRINUSE) {
-			break
+	joining := cfg.Member.Clustered() && len(cfg.Member.Join) > 0 && !hasMember(cfg.DataDir)
+	initialCluster := ""
+	if joining {
+		if initialCluster, err = addLearner(ctx, cfg, quiet); err != nil {
+			return nil, fmt.Errorf("embedded etcd: join %v: %w", cfg.Member.Join, err)
 		}
-		cfg.Logger.Warn("embedded etcd port taken, retrying", "attempt", attempt, "err", err)
+	}
+	if cfg.Member.Clustered() {
+		// Fixed ports: the other members know this one by them.
+		member, err = startMember(cfg, initialCluster, quiet)
+	} else {
+		for attempt := 1; ; attempt++ {
+			member, err = startMember(cfg, "", quiet)
+			if err == nil || attempt == startAttempts || !errors.Is(err, syscall.EADDRINUSE) {
+				break
+			}
+			cfg.Logger.Warn("embedded etcd port taken, retrying", "attempt", attempt, "err", err)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.DataDir, err)
@@ -96,29 +109,80 @@ func startEmbedded(ctx context.Context, cfg Config) (*Etcd, error) {
 	// than half the CPU it did over the loopback connection. The member
 	// still listens (mutual TLS) for etcdctl and backups.
 	e.client = v3client.New(member.Server)
+	if joining {
+		id := uint64(member.Server.MemberID())
+		cfg.Logger.Info("etcd member joined as a learner, waiting to promote it", "name", cfg.Member.Name, "id", fmt.Sprintf("%x", id))
+		if err := promote(ctx, e.client, id); err != nil {
+			_ = e.Close()
+			return nil, fmt.Errorf("embedded etcd: %w", err)
+		}
+	}
+	if cfg.Member.Clustered() {
+		if err := e.advertise(ctx, cfg.Member); err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// advertise makes the member's stored peer URL the one it listens on:
+// a stand-alone server's member, on a loopback port, becomes reachable
+// when the server restarts with --cluster-init, and a member whose
+// address changed is found at the new one.
+func (e *Etcd) advertise(ctx context.Context, m MemberConfig) error {
+	id := uint64(e.member.Server.MemberID())
+	peerURL := m.peerURL()
+	peer := peerURL.String()
+	for _, em := range e.member.Server.Cluster().Members() {
+		if uint64(em.ID) != id || slices.Equal(em.PeerURLs, []string{peer}) {
+			continue
+		}
+		if _, err := e.client.MemberUpdate(ctx, id, []string{peer}); err != nil {
+			return fmt.Errorf("embedded etcd: advertise peer URL %s: %w", peer, err)
+		}
+	}
+	return nil
 }
 
 // startMember starts a single-member cluster on fresh loopback ports. The
 // ports need not survive a restart: the API server is the only client and
 // there are no peers, and etcd does not check a restarted member's peer URL
 // against the one it stored.
-func startMember(cfg Config, quiet *atomic.Bool) (*embed.Etcd, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	clientURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
-	peerURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
-
+//
+// A clustered member (cfg.Member) listens on its fixed ports on its
+// address instead. A joining one starts with initialCluster, the cluster
+// it was added to.
+func startMember(cfg Config, initialCluster string, quiet *atomic.Bool) (*embed.Etcd, error) {
 	ec := embed.NewConfig()
 	ec.Name = memberName
 	ec.Dir = cfg.DataDir
-	ec.ListenClientUrls = []url.URL{clientURL}
-	ec.AdvertiseClientUrls = []url.URL{clientURL}
-	ec.ListenPeerUrls = []url.URL{peerURL}
-	ec.AdvertisePeerUrls = []url.URL{peerURL}
-	ec.InitialCluster = ec.InitialClusterFromName(memberName)
+	if m := cfg.Member; m.Clustered() {
+		ec.Name = m.Name
+		clientURL, peerURL := m.clientURL(m.IP), m.peerURL()
+		ec.ListenClientUrls = []url.URL{clientURL}
+		ec.AdvertiseClientUrls = []url.URL{clientURL}
+		ec.ListenPeerUrls = []url.URL{peerURL}
+		ec.AdvertisePeerUrls = []url.URL{peerURL}
+		ec.InitialCluster = ec.InitialClusterFromName(m.Name)
+		if initialCluster != "" {
+			ec.InitialCluster = initialCluster
+			ec.ClusterState = embed.ClusterStateFlagExisting
+		}
+		ec.ForceNewCluster = m.ForceNewCluster
+	} else {
+		ports, err := freePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		clientURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))}
+		peerURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))}
+		ec.ListenClientUrls = []url.URL{clientURL}
+		ec.AdvertiseClientUrls = []url.URL{clientURL}
+		ec.ListenPeerUrls = []url.URL{peerURL}
+		ec.AdvertisePeerUrls = []url.URL{peerURL}
+		ec.InitialCluster = ec.InitialClusterFromName(memberName)
+	}
 	ec.InitialClusterToken = "skiff"
 
 	tlsInfo := transport.TLSInfo{
@@ -139,6 +203,9 @@ func startMember(cfg Config, quiet *atomic.Bool) (*embed.Etcd, error) {
 	// a few idle wake-ups a second.
 	ec.TickMs = tickMs
 	ec.ElectionMs = electionMs
+	if cfg.Member.Clustered() {
+		ec.TickMs, ec.ElectionMs = clusterTickMs, clusterElectionMs
+	}
 
 	ec.QuotaBackendBytes = quotaBackendBytes
 	ec.SnapshotCount = snapshotCount

@@ -35,6 +35,10 @@ type Config struct {
 	// them and http:// servers the client speaks plain gRPC.
 	ClientCAFile, ClientCertFile, ClientKeyFile string
 
+	// Member makes the embedded member one of a cluster of servers; the
+	// zero value is a stand-alone member on loopback.
+	Member MemberConfig
+
 	// Logger receives etcd's own warnings and errors; nil means
 	// slog.Default().
 	Logger *slog.Logger
