@@ -53,7 +53,7 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
-	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand(), newCertificateCommand(), newTokenCommand(), newKillallCommand(), newUninstallCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand(), newCertificateCommand(), newTokenCommand(), newKillallCommand(), newUninstallCommand(), newEtcdMemberCommand())
 	return root
 }
 
@@ -84,6 +84,10 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA file verifying the external etcd servers")
 	f.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for the external etcd")
 	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	f.BoolVar(&cfg.ClusterInit, "cluster-init", false, "start the first server of a cluster of servers sharing an embedded etcd cluster; it writes the join string for the others to <data-dir>/token")
+	f.StringVar(&cfg.Server, "server", "", "join the cluster of servers this server is part of (https://host:6443), with --token")
+	f.StringVar(&cfg.Token, "token", "", "the server join string (K10...::server:..., from <data-dir>/token of a server of the cluster); with --cluster-init, the secret to use instead of a random one")
+	f.BoolVar(&cfg.ClusterReset, "cluster-reset", false, "make this server's etcd member a cluster of one, keeping its data (or restoring --cluster-reset-restore-path), then exit: how a cluster that lost its quorum is brought back")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no node agent")
 	f.StringVar(&cfg.NodeName, "node-name", "", "name of this server's node (default: the hostname)")
@@ -96,6 +100,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.StringVar(&cfg.NetworkBackend, "network-backend", cfg.NetworkBackend, networkBackendHelp)
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", cgroupRootHelp)
+	f.DurationVar(&cfg.LeaderElection.LeaseDuration, "leader-elect-lease-duration", cfg.LeaderElection.LeaseDuration, "how long the scheduler's and the controllers' Leases last unrenewed: with several servers, how soon a dead server's components are taken over")
+	f.DurationVar(&cfg.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", cfg.LeaderElection.RenewDeadline, "how long a Lease holder keeps trying to renew before it gives the Lease up (less than the lease duration)")
+	f.DurationVar(&cfg.LeaderElection.RetryPeriod, "leader-elect-retry-period", cfg.LeaderElection.RetryPeriod, "how often a server tries to take or renew a Lease")
 	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may miss heartbeats before it is marked NotReady")
 	f.StringVar(&cfg.LBPool, "lb-pool", cfg.LBPool, "range the built-in cloud provider gives Services of type LoadBalancer their ingress addresses from")
 	f.BoolVar(&cfg.Profiling, "profiling", cfg.Profiling, "serve Go's profiles at /debug/pprof/ on the API server, to users allowed those non-resource URLs (cluster-admin)")

@@ -105,3 +105,38 @@ func VerifyCA(hash string, certs []*x509.Certificate) error {
 	}
 	return fmt.Errorf("%w (%s)", ErrCAMismatch, want)
 }
+
+// serverMarker stands where a join string has a bootstrap token when the
+// string is a server's: "K10<hash>::server:<secret>", as k3s writes its
+// server tokens.
+const serverMarker = "server:"
+
+// ServerJoin is the join string of a server secret (`skiff server
+// --server`) for the CA whose CAHash is caHash.
+func ServerJoin(caHash, secret string) string {
+	return joinPrefix + strings.TrimPrefix(caHash, hashPrefix) + "::" + serverMarker + secret
+}
+
+// ParseServerJoin parses a server join string and returns the CA hash (as
+// CAHash writes it) and the secret. Its errors never repeat the secret.
+func ParseServerJoin(s string) (caHash, secret string, err error) {
+	const want = "want K10<sha256 of the CA>::server:<secret>, as the first server writes it to <data-dir>/token"
+	rest, ok := strings.CutPrefix(s, joinPrefix)
+	if !ok {
+		return "", "", fmt.Errorf("%w: it does not start with %s; %s", ErrMalformedJoin, joinPrefix, want)
+	}
+	h, tok, ok := strings.Cut(rest, "::")
+	if !ok {
+		return "", "", fmt.Errorf("%w: no '::' between CA hash and secret; %s", ErrMalformedJoin, want)
+	}
+	if caHash, ok = fromHex(h); !ok {
+		return "", "", fmt.Errorf("%w: the CA hash is not 64 hex digits; %s", ErrMalformedJoin, want)
+	}
+	if secret, ok = strings.CutPrefix(tok, serverMarker); !ok {
+		return "", "", fmt.Errorf("%w: an agent's join token, not a server's (no 'server:' after '::'); %s", ErrMalformedJoin, want)
+	}
+	if len(secret) < 16 {
+		return "", "", fmt.Errorf("%w: the secret is shorter than 16 characters; %s", ErrMalformedJoin, want)
+	}
+	return caHash, secret, nil
+}

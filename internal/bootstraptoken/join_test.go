@@ -202,3 +202,22 @@ func TestVerifyCA(t *testing.T) {
 		t.Errorf("a malformed hash: %v", err)
 	}
 }
+
+func TestServerJoin(t *testing.T) {
+	hash := "sha256:" + strings.Repeat("ab", 32)
+	join := ServerJoin(hash, "0123456789abcdef0123")
+	gotHash, secret, err := ParseServerJoin(join)
+	if err != nil || gotHash != hash || secret != "0123456789abcdef0123" {
+		t.Fatalf("ParseServerJoin(%q) = %q, %q, %v", join, gotHash, secret, err)
+	}
+	agentJoin := Join(hash, Token{ID: "abcdef", Secret: "0123456789abcdef"})
+	for _, bad := range []string{"", "server:0123456789abcdef", agentJoin, "K10" + strings.Repeat("ab", 32) + "::server:short", "K10zz::server:0123456789abcdef"} {
+		_, _, err := ParseServerJoin(bad)
+		if !errors.Is(err, ErrMalformedJoin) {
+			t.Errorf("ParseServerJoin(%q): %v, want ErrMalformedJoin", bad, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
+			t.Errorf("ParseServerJoin(%q): the error repeats the secret: %v", bad, err)
+		}
+	}
+}

@@ -20,26 +20,48 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// Timings are upstream's defaults for kube-controller-manager and
-// kube-scheduler.
-const (
-	LeaseDuration = 15 * time.Second
-	RenewDeadline = 10 * time.Second
-	RetryPeriod   = 2 * time.Second
-)
+// Timing is how a Lease is held (upstream's --leader-elect-lease-duration,
+// --leader-elect-renew-deadline, --leader-elect-retry-period): a holder
+// that dies is replaced within LeaseDuration and a RetryPeriod.
+type Timing struct {
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
 
-// Identity names this process in the Lease's holderIdentity:
-// hostname and a random suffix, as upstream does.
-func Identity() string {
-	host, _ := os.Hostname()
-	return host + "_" + uuid.NewString()
+// DefaultTiming is upstream's, for kube-controller-manager and
+// kube-scheduler.
+var DefaultTiming = Timing{LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+
+// Validate checks what client-go requires: LeaseDuration > RenewDeadline >
+// RetryPeriod × 1.2.
+func (t Timing) Validate() error {
+	if t.LeaseDuration <= t.RenewDeadline {
+		return fmt.Errorf("leader election: lease duration %v must be greater than the renew deadline %v", t.LeaseDuration, t.RenewDeadline)
+	}
+	if float64(t.RenewDeadline) <= 1.2*float64(t.RetryPeriod) {
+		return fmt.Errorf("leader election: renew deadline %v must be greater than 1.2 × the retry period %v", t.RenewDeadline, t.RetryPeriod)
+	}
+	return nil
+}
+
+// Identity names this process in the Lease's holderIdentity: name (the
+// hostname when empty) and a random suffix, as upstream's hostname_uuid.
+// Servers name it after their node, so that several servers on one
+// machine tell apart.
+func Identity(name string) string {
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	return name + "_" + uuid.NewString()
 }
 
 // Run campaigns for the Lease kube-system/name and calls lead with a
 // context that ends when leadership is lost or ctx ends. When lead returns
 // after a loss, Run campaigns again. Run returns when ctx ends, after lead
 // has returned.
-func Run(ctx context.Context, client kubernetes.Interface, name, identity string, lead func(context.Context)) error {
+func Run(ctx context.Context, client kubernetes.Interface, name, identity string, timing Timing, lead func(context.Context)) error {
+	if timing == (Timing{}) {
+		timing = DefaultTiming
+	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metav1.ObjectMeta{Namespace: "kube-system", Name: name},
 		Client:     client.CoordinationV1(),
@@ -55,9 +77,9 @@ func Run(ctx context.Context, client kubernetes.Interface, name, identity string
 		started, stopped := false, false
 		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock:            lock,
-			LeaseDuration:   LeaseDuration,
-			RenewDeadline:   RenewDeadline,
-			RetryPeriod:     RetryPeriod,
+			LeaseDuration:   timing.LeaseDuration,
+			RenewDeadline:   timing.RenewDeadline,
+			RetryPeriod:     timing.RetryPeriod,
 			ReleaseOnCancel: true,
 			Name:            name,
 			Callbacks: leaderelection.LeaderCallbacks{

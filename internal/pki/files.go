@@ -60,3 +60,13 @@ func renameSynced(from, to string) error {
 	}
 	return nil
 }
+
+// WriteSecretFile writes data to path as writeFileAtomic does, readable by
+// its owner only, creating the directories it needs (mode 0700): for keys
+// and tokens received from another server.
+func WriteSecretFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return writeFileAtomic(path, data, 0o600)
+}

@@ -28,6 +28,9 @@ type Config struct {
 	// ServiceIP is the first address of the service CIDR (10.43.0.1 by
 	// default), the ClusterIP of the "kubernetes" Service; nil adds none.
 	ServiceIP net.IP
+	// EtcdIPs are addresses the embedded etcd member serves its peers and
+	// clients on besides loopback (a member of a cluster of servers).
+	EtcdIPs []net.IP
 	// LeafValidity is how long the leaf certificates issued from now on
 	// live (DefaultLeafValidity, a year, when zero); when they are
 	// renewed and how often Renew should look (NextCheck) scale with it.
@@ -172,7 +175,7 @@ func Ensure(cfg Config) (*Bundle, error) {
 		{etcdCA, b.EtcdServerCertFile, b.EtcdServerKeyFile, leafSpec{
 			commonName: EtcdServerCommonName,
 			dnsNames:   []string{"localhost"},
-			ips:        []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback},
+			ips:        etcdIPs(cfg.EtcdIPs),
 			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		}},
 		{etcdCA, b.EtcdClientCertFile, b.EtcdClientKeyFile, leafSpec{
@@ -267,6 +270,18 @@ func ensureLeaf(ca *keyPair, certFile, keyFile string, spec leafSpec, lt lifetim
 		return nil, "", fmt.Errorf("pki: %w", err)
 	}
 	return p, reason, nil
+}
+
+// etcdIPs lists the etcd server certificate's IP SANs: loopback and
+// extra, without duplicates.
+func etcdIPs(extra []net.IP) []net.IP {
+	ips := []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
+	for _, ip := range extra {
+		if !slices.ContainsFunc(ips, ip.Equal) {
+			ips = append(ips, ip)
+		}
+	}
+	return ips
 }
 
 // servingNames lists the serving certificate's SANs: loopback names, the

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,8 +25,8 @@ import (
 
 // bootstrapState creates, through the API like any client, what every
 // cluster has from its first start: the system namespaces, the kubernetes
-// Service and its endpoints, the kube-dns Service, the system priority
-// classes, API Priority and Fairness's configuration.
+// Service (its endpoints are runAPIEndpoints'), the kube-dns Service, the
+// system priority classes, API Priority and Fairness's configuration.
 type bootstrapState struct {
 	done atomic.Bool
 	// finished is closed once the objects exist: the components that
@@ -45,14 +44,14 @@ func (b *bootstrapState) check(context.Context) error {
 	return nil
 }
 
-func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, dnsIP netip.Addr, host string, port int) error {
+func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, dnsIP netip.Addr, port int) error {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
 	tries := 0
 	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		err := ensureObjects(ctx, cs, serviceIP, dnsIP, host, port)
+		err := ensureObjects(ctx, cs, serviceIP, dnsIP, port)
 		if err == nil && b.clusterInfo != nil {
 			err = ensureClusterInfo(ctx, cs, b.clusterInfo)
 		}
@@ -76,7 +75,7 @@ func ignoreExists(err error) error {
 	return err
 }
 
-func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsIP netip.Addr, host string, port int) error {
+func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsIP netip.Addr, port int) error {
 	for _, ns := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		if err := ignoreExists(err); err != nil {
@@ -107,36 +106,8 @@ func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsI
 	if err := ensureDNSService(ctx, cs, dnsIP); err != nil {
 		return err
 	}
-	if addr, err := netip.ParseAddr(host); err == nil && addr.IsLoopback() {
-		// Endpoints may not point at loopback (upstream's validation): a
-		// server bound to 127.0.0.1 publishes none for the kubernetes
-		// Service. docs/compatibility.md says so.
-		return nil
-	}
-	ep := &corev1.Endpoints{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: labels},
-		Subsets: []corev1.EndpointSubset{{
-			Addresses: []corev1.EndpointAddress{{IP: host}},
-			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}},
-		}},
-	}
-	if _, err := cs.CoreV1().Endpoints("default").Create(ctx, ep, metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return fmt.Errorf("endpoints kubernetes: %w", err)
-	}
-	ready := true
-	proto := corev1.ProtocolTCP
-	name := "https"
-	p := int32(port)
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
-			Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes", discoveryv1.LabelManagedBy: "skiff-apiserver"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
-		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &p, Protocol: &proto}},
-	}
-	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{}); ignoreExists(err) != nil {
-		return fmt.Errorf("endpointslice kubernetes: %w", err)
-	}
+	// The kubernetes Service's Endpoints and EndpointSlice list the live
+	// API servers: runAPIEndpoints (apiendpoints.go) keeps them.
 	return nil
 }
 

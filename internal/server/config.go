@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/internal/apiserver"
+	"github.com/skiff-io/skiff/internal/leader"
 )
 
 // Config is `skiff server`'s configuration, filled from its flags.
@@ -27,6 +28,20 @@ type Config struct {
 	EtcdCAFile   string
 	EtcdCertFile string
 	EtcdKeyFile  string
+
+	// ClusterInit starts the first server of a cluster of servers: its
+	// embedded etcd member listens for others on the node address
+	// (--cluster-init). Server and Token join such a cluster: the URL of
+	// one of its servers and the server join string of its
+	// <data-dir>/token (--server, --token). See cluster.go.
+	ClusterInit   bool
+	Server, Token string
+	// ClusterReset restarts this server's etcd member as a cluster of
+	// one, from its data (a cluster that lost its quorum), or from the
+	// snapshot ClusterResetRestorePath (--cluster-reset,
+	// --cluster-reset-restore-path).
+	ClusterReset            bool
+	ClusterResetRestorePath string
 
 	// TokenAuthFile is a static token file (token,user,uid,"groups").
 	TokenAuthFile string
@@ -58,6 +73,11 @@ type Config struct {
 	// CgroupRoot is where the server's node makes its pods' kubepods
 	// cgroups (upstream's --cgroup-root); "" is the root.
 	CgroupRoot string
+	// LeaderElection is how the scheduler and the controllers hold their
+	// Leases (--leader-elect-lease-duration, --leader-elect-renew-deadline,
+	// --leader-elect-retry-period): with several servers, a dead
+	// holder's components are taken over within the lease duration.
+	LeaderElection leader.Timing
 	// NodeMonitorGracePeriod is how long a node may miss heartbeats
 	// before it is marked NotReady.
 	NodeMonitorGracePeriod time.Duration
@@ -162,6 +182,7 @@ func Defaults() Config {
 		KubeletPort:    10250,
 		LBPool:         "127.0.100.0/24",
 
+		LeaderElection:         leader.DefaultTiming,
 		NodeMonitorGracePeriod: 40 * time.Second,
 		MetricResolution:       15 * time.Second,
 		Profiling:              true,

@@ -16,6 +16,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
+	"github.com/skiff-io/skiff/internal/leader"
 	"github.com/skiff-io/skiff/internal/scheduler"
 )
 
@@ -54,8 +55,19 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 	if cfg.SchedulerLoopback != nil {
 		cfg.SchedulerLoopback(rest.CopyConfig(sched))
 	}
+	if cfg.LeaderElection == (leader.Timing{}) {
+		cfg.LeaderElection = leader.DefaultTiming
+	}
+	if err := cfg.LeaderElection.Validate(); err != nil {
+		return err
+	}
+	// The Leases name the server's node: which server holds them.
+	name, err := nodeName(cfg)
+	if err != nil {
+		return err
+	}
 	if !cfg.DisableScheduler {
-		if err := startScheduler(ctx, wg, sched, scheduler.NewMetrics(reg, ""), bootstrapped); err != nil {
+		if err := startScheduler(ctx, wg, sched, scheduler.NewMetrics(reg, ""), leader.Identity(name), cfg.LeaderElection, bootstrapped); err != nil {
 			return err
 		}
 	}
@@ -96,6 +108,8 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 			SigningCA:       ca.signer,
 			SigningDuration: cfg.CertValidity,
 			LeaderElect:     true,
+			Identity:        leader.Identity(name),
+			LeaderElection:  cfg.LeaderElection,
 		})
 		if err != nil && ctx.Err() == nil {
 			slog.Default().Error("controller-manager stopped", "err", err)

@@ -23,7 +23,7 @@ import (
 // client-side rate limit: it is the server's own component on loopback,
 // and binding throughput is the point. Each term's scheduler records into
 // metrics.
-func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, metrics *scheduler.Metrics, bootstrapped <-chan struct{}) error {
+func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, metrics *scheduler.Metrics, identity string, timing leader.Timing, bootstrapped <-chan struct{}) error {
 	client, err := SchedulerClient(loopback)
 	if err != nil {
 		return err
@@ -36,7 +36,7 @@ func startScheduler(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Conf
 		case <-ctx.Done():
 			return
 		}
-		err := leader.Run(ctx, client, "kube-scheduler", leader.Identity(), func(ctx context.Context) {
+		err := leader.Run(ctx, client, "kube-scheduler", identity, timing, func(ctx context.Context) {
 			if err := RunScheduler(ctx, client, scheduler.Config{Metrics: metrics}); err != nil && ctx.Err() == nil {
 				slog.Default().Error("scheduler stopped", "err", err)
 			}

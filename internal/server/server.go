@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,6 +73,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	cluster, err := prepareCluster(ctx, cfg, lg)
+	if err != nil {
+		return err
+	}
 	firstIP := admission.FirstIP(cidr)
 	// Nodes on other machines reach the server at its bind address or its
 	// node's address: the certificate names both, as upstream's names its
@@ -82,9 +87,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			sans = append(sans, a)
 		}
 	}
-	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, ServiceIP: net.IP(firstIP.AsSlice()), LeafValidity: cfg.CertValidity})
+	var etcdIPs []net.IP
+	if cluster.clustered() {
+		etcdIPs = append(etcdIPs, net.ParseIP(cluster.member.IP))
+	}
+	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, ServiceIP: net.IP(firstIP.AsSlice()), EtcdIPs: etcdIPs, LeafValidity: cfg.CertValidity})
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
+	}
+	if cluster.clustered() {
+		if err := cluster.writeJoinString(cfg.DataDir, bundle); err != nil {
+			return fmt.Errorf("server join string: %w", err)
+		}
 	}
 
 	enc, err := newSecretsEncryption(cfg, lg)
@@ -96,6 +110,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		DataDir:  filepath.Join(cfg.DataDir, "etcd"),
 		CertFile: bundle.EtcdServerCertFile, KeyFile: bundle.EtcdServerKeyFile, TrustedCAFile: bundle.EtcdCAFile,
 		ClientCAFile: bundle.EtcdCAFile, ClientCertFile: bundle.EtcdClientCertFile, ClientKeyFile: bundle.EtcdClientKeyFile,
+		Member: cluster.member,
 		Logger: lg,
 	}
 	if len(cfg.EtcdServers) > 0 {
@@ -115,6 +130,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer db.Close()
 	lg.Info("etcd ready", "embedded", db.Embedded(), "after", time.Since(began).Round(time.Millisecond))
+	if cfg.ClusterReset {
+		// Left running with the flag, every restart would drop the
+		// members that joined since.
+		lg.Info("etcd cluster membership reset to this server alone: restart it without --cluster-reset; the other servers rejoin with an empty data dir (skiff uninstall, then skiff server --server ... --token ...)")
+		return nil
+	}
 
 	// Everything below the HTTP server lives until the server has drained.
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -205,7 +226,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	host := cfg.BindAddress
-	if host == "0.0.0.0" || host == "::" || host == "" {
+	if unspecified(host) {
 		host = "127.0.0.1"
 	}
 	// Listen before anything is built on the address: with --https-port 0
@@ -289,7 +310,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("serving certificate: %w", err)
 	}
-	drain := newDrainer(certs.handler(enc.handler(api, authn), authn), cfg.ShutdownSendRetryAfter)
+	drain := newDrainer(cluster.handler(certs.handler(enc.handler(api, authn), authn), cfg, db, authn, lg), cfg.ShutdownSendRetryAfter)
 	srv := &http.Server{
 		Handler:           drain,
 		ConnState:         drain.connState,
@@ -373,7 +394,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	componentsWG.Add(1)
 	go func() {
 		defer componentsWG.Done()
-		if err := boot.run(componentsCtx, loopback, firstIP, dns.ServiceIP(cidr), host, cfg.HTTPSPort); err != nil && componentsCtx.Err() == nil {
+		if err := boot.run(componentsCtx, loopback, firstIP, dns.ServiceIP(cidr), cfg.HTTPSPort); err != nil && componentsCtx.Err() == nil {
 			lg.Error("bootstrap failed", "err", err)
 		}
 	}()
@@ -381,6 +402,42 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	go func() {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
+	}()
+	if cluster.clustered() {
+		componentsWG.Add(1)
+		go func() {
+			defer componentsWG.Done()
+			if err := removeDeletedMembers(componentsCtx, loopback, db, lg); err != nil {
+				lg.Error("etcd member removal stopped", "err", err)
+			}
+		}()
+	}
+	// The kubernetes Service's endpoints: this server joins them once
+	// ready and leaves as soon as it is told to stop (ctx: upstream's
+	// pre-shutdown hook), not after --shutdown-delay-duration.
+	endpointsCS, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	endpointsCtx, stopEndpoints := context.WithCancel(componentsCtx)
+	stopEndpointsAtShutdown := context.AfterFunc(ctx, stopEndpoints)
+	componentsWG.Add(1)
+	go func() {
+		defer componentsWG.Done()
+		defer stopEndpointsAtShutdown()
+		defer stopEndpoints()
+		advertise := host
+		if unspecified(cfg.BindAddress) && cfg.NodeIP != "" {
+			advertise = cfg.NodeIP // listening everywhere, reached there
+		}
+		addr, err := netip.ParseAddr(advertise)
+		if err != nil {
+			lg.Warn("no kubernetes Service endpoint: the address is not an IP", "address", advertise)
+			return
+		}
+		if err := runAPIEndpoints(endpointsCtx, db.Client(), endpointsCS, addr, cfg.HTTPSPort, lg); err != nil {
+			lg.Error("kubernetes Service endpoints stopped", "err", err)
+		}
 	}()
 	if err := authz.start(apiInformersCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("authorization: %w", err)
@@ -427,6 +484,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	lg.Info("components and caches stopped", "after-the-API-server", time.Since(stopped).Round(time.Millisecond))
 	return nil
 }
+
+// unspecified reports whether a --bind-address listens on every address.
+func unspecified(bind string) bool { return bind == "0.0.0.0" || bind == "::" || bind == "" }
 
 // allClosed is closed once every one of chs is (never, if ctx ends
 // first).

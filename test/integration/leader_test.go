@@ -25,7 +25,7 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = leader.Run(ctx, c.Client, "test-leader", []string{"one", "two"}[i], func(lctx context.Context) {
+			_ = leader.Run(ctx, c.Client, "test-leader", []string{"one", "two"}[i], leader.Timing{}, func(lctx context.Context) {
 				n := active.Add(1)
 				for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
 				}

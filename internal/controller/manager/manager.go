@@ -76,8 +76,11 @@ type Config struct {
 	HPA podautoscaler.Config
 	// LeaderElect runs the controllers only while holding the Lease.
 	LeaderElect bool
-	// Identity names this process in the Lease (default leader.Identity()).
-	Identity string
+	// Identity names this process in the Lease (default
+	// leader.Identity("")); LeaderElection is how the Lease is held (zero:
+	// leader.DefaultTiming).
+	Identity       string
+	LeaderElection leader.Timing
 }
 
 // Context is what a controller is built from.
@@ -185,9 +188,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	id := cfg.Identity
 	if id == "" {
-		id = leader.Identity()
+		id = leader.Identity("")
 	}
-	return leader.Run(ctx, client, "kube-controller-manager", id, run)
+	return leader.Run(ctx, client, "kube-controller-manager", id, cfg.LeaderElection, run)
 }
 
 func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface, names []string) error {
