@@ -54,6 +54,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level")
 	root.AddCommand(newServerCommand(), newAgentCommand(), newSimCommand(), newBenchCommand(), newImageCommand(), newVersionCommand(), newSecretsEncryptCommand(), newCertificateCommand(), newTokenCommand(), newKillallCommand(), newUninstallCommand(), newEtcdMemberCommand())
+	root.AddCommand(newEtcdSnapshotCommand())
 	return root
 }
 
@@ -88,6 +89,12 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Server, "server", "", "join the cluster of servers this server is part of (https://host:6443), with --token")
 	f.StringVar(&cfg.Token, "token", "", "the server join string (K10...::server:..., from <data-dir>/token of a server of the cluster); with --cluster-init, the secret to use instead of a random one")
 	f.BoolVar(&cfg.ClusterReset, "cluster-reset", false, "make this server's etcd member a cluster of one, keeping its data (or restoring --cluster-reset-restore-path), then exit: how a cluster that lost its quorum is brought back")
+	f.StringVar(&cfg.ClusterResetRestorePath, "cluster-reset-restore-path", "", "with --cluster-reset: an etcd snapshot (skiff etcd-snapshot save) to restore")
+	f.BoolVar(&cfg.EtcdDisableSnapshots, "etcd-disable-snapshots", false, "take no scheduled snapshots of the embedded etcd")
+	f.StringVar(&cfg.EtcdSnapshots.Cron, "etcd-snapshot-schedule-cron", cfg.EtcdSnapshots.Cron, "when to snapshot the embedded etcd: cron syntax (five fields), or @every 6h, @daily")
+	f.IntVar(&cfg.EtcdSnapshots.Retention, "etcd-snapshot-retention", cfg.EtcdSnapshots.Retention, "how many scheduled snapshots to keep, the newest (0: all)")
+	f.StringVar(&cfg.EtcdSnapshots.Dir, "etcd-snapshot-dir", "", "directory of the etcd snapshots (default <data-dir>/snapshots)")
+	f.StringVar(&cfg.EtcdSnapshots.Name, "etcd-snapshot-name", "", "name of the scheduled snapshots' series (default etcd-snapshot-<hostname>)")
 	f.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane only, no node agent")
 	f.StringVar(&cfg.NodeName, "node-name", "", "name of this server's node (default: the hostname)")

@@ -109,6 +109,10 @@ func startEmbedded(ctx context.Context, cfg Config) (*Etcd, error) {
 	// than half the CPU it did over the loopback connection. The member
 	// still listens (mutual TLS) for etcdctl and backups.
 	e.client = v3client.New(member.Server)
+	if err := writeClientURL(cfg.DataDir, e.endpoints[0]); err != nil {
+		_ = e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
 	if joining {
 		id := uint64(member.Server.MemberID())
 		cfg.Logger.Info("etcd member joined as a learner, waiting to promote it", "name", cfg.Member.Name, "id", fmt.Sprintf("%x", id))

@@ -50,6 +50,9 @@ var demotedWithError = map[string]string{
 	// a try: hundreds a restart. The refusal ends by itself; a publish
 	// that cannot succeed fails Start on its context instead.
 	"failed to publish local member to cluster through raft": "etcdserver: too many requests",
+	// The in-process client ends a finished snapshot stream (Save) by
+	// cancelling it rather than reading it to EOF.
+	"failed to receive from snapshot stream; closing": "context canceled",
 }
 
 // slogCore is a zapcore.Core that forwards entries to a slog.Handler.

@@ -144,6 +144,15 @@ func prepareCluster(ctx context.Context, cfg Config, lg *slog.Logger) (*clusterS
 	if cfg.ClusterReset && cfg.ClusterResetRestorePath == "" && !hasEtcdMember(etcdDir) {
 		return nil, fmt.Errorf("--cluster-reset: %s holds no etcd member to reset; give --cluster-reset-restore-path to restore a snapshot", etcdDir)
 	}
+	if cfg.ClusterResetRestorePath != "" {
+		// A one-member cluster of this server, from the snapshot; the
+		// data it replaces is kept beside it (<etcd>.old-<time>).
+		peer := (&url.URL{Scheme: "https", Host: net.JoinHostPort(ip, strconv.Itoa(etcd.DefaultPeerPort))}).String()
+		if err := etcd.Restore(cfg.ClusterResetRestorePath, etcdDir, name, peer); err != nil {
+			return nil, fmt.Errorf("--cluster-reset-restore-path: %w", err)
+		}
+		lg.Info("restored etcd from a snapshot", "snapshot", cfg.ClusterResetRestorePath)
+	}
 	if cfg.Server != "" && !cfg.ClusterReset && !hasEtcdMember(etcdDir) {
 		if cfg.Token == "" {
 			return nil, errors.New("--server needs --token: the server join string in the first server's <data-dir>/token")

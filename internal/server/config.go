@@ -43,6 +43,13 @@ type Config struct {
 	ClusterReset            bool
 	ClusterResetRestorePath string
 
+	// EtcdSnapshots schedules snapshots of the embedded etcd
+	// (--etcd-snapshot-schedule-cron, --etcd-snapshot-retention,
+	// --etcd-snapshot-dir, --etcd-snapshot-name), unless
+	// EtcdDisableSnapshots (--etcd-disable-snapshots).
+	EtcdSnapshots        SnapshotSchedule
+	EtcdDisableSnapshots bool
+
 	// TokenAuthFile is a static token file (token,user,uid,"groups").
 	TokenAuthFile string
 	// DisableAgent runs the control plane only: no kubelet, no containerd.
@@ -183,6 +190,7 @@ func Defaults() Config {
 		LBPool:         "127.0.100.0/24",
 
 		LeaderElection:         leader.DefaultTiming,
+		EtcdSnapshots:          SnapshotSchedule{Cron: DefaultSnapshotCron, Retention: DefaultSnapshotRetention},
 		NodeMonitorGracePeriod: 40 * time.Second,
 		MetricResolution:       15 * time.Second,
 		Profiling:              true,

@@ -69,6 +69,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if _, err := podnet.ParseBackend(cfg.NetworkBackend); err != nil && !cfg.DisableAgent {
 		return fmt.Errorf("--network-backend: %w", err)
 	}
+	if !cfg.EtcdDisableSnapshots && len(cfg.EtcdServers) == 0 && cfg.EtcdSnapshots.Cron != "" {
+		if err := cfg.EtcdSnapshots.check(); err != nil {
+			return err
+		}
+	}
 	auditPolicy, err := loadAuditPolicy(cfg, lg)
 	if err != nil {
 		return err
@@ -403,6 +408,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer wg.Done()
 		storage.RunCompactor(runCtx, db.Client(), 5*time.Minute)
 	}()
+	if db.Embedded() && !cfg.EtcdDisableSnapshots && cfg.EtcdSnapshots.Cron != "" {
+		snaps, err := cfg.EtcdSnapshots.withDefaults(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = runSnapshots(runCtx, db.Client(), snaps, lg)
+		}()
+	}
 	if cluster.clustered() {
 		componentsWG.Add(1)
 		go func() {
