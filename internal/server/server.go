@@ -223,7 +223,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	nsLifecycle := &admission.NamespaceLifecycle{}
 	priority := &admission.Priority{}
-	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize}
+	// Every address and port a Service holds is claimed in etcd, so
+	// that several servers never hand out the same one.
+	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize,
+		Claims: admission.NewServiceClaims(db.Client(), "/registry/skiff.io/serviceallocations/")}
 	saAdmission := &admission.ServiceAccount{}
 	nodeRestriction := &admission.NodeRestriction{}
 	podSecurity, err := admission.NewPodSecurity()
@@ -310,6 +313,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	nodeRestriction.Nodes, nodeRestriction.NodeKey = stores[nodePrefix], func(name string) string { return nodePrefix + name }
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		svcAlloc.Repair(runCtx, time.Minute, lg)
+	}()
 
 	servingCert, err := certs.liveCert(pki.LeafServing)
 	if err != nil {
