@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -65,6 +66,12 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("agent: --server %q is not a URL", jc.Server)
 	}
+	// Every client of the API below fails over between the API servers
+	// (apiservers.go).
+	servers, err := newAPIServers(jc.Server, filepath.Join(jc.DataDir, "agent", apiServersFile), log)
+	if err != nil {
+		return err
+	}
 	// A join string (skiff token create) carries the CA's hash and a
 	// bootstrap token: the CA is fetched and checked against the hash, and
 	// the token serves only to obtain the node's client certificate.
@@ -85,12 +92,12 @@ func Join(ctx context.Context, jc JoinConfig) error {
 			}
 		}
 	case joining:
-		if caPEM, err = verifiedCA(ctx, jc.Server, caHash); err != nil {
+		if caPEM, err = fetchVerifiedCA(ctx, servers, caHash); err != nil {
 			return err
 		}
 	default:
 		log.Warn("no --ca-file: fetching the cluster CA without verifying the server (trust on first use)")
-		if caPEM, err = fetchCA(ctx, jc.Server, jc.Token); err != nil {
+		if caPEM, err = fetchCA(ctx, servers, jc.Token); err != nil {
 			return err
 		}
 	}
@@ -128,7 +135,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	api := &rest.Config{Host: jc.Server, BearerToken: jc.Token,
 		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent"}
 	if joining {
-		certPath, keyPath, err := nodeClientCert(ctx, jc.Server, caPEM, bootstrap.String(), name, pkiDir, log)
+		certPath, keyPath, err := nodeClientCert(ctx, servers, caPEM, bootstrap.String(), name, pkiDir, log)
 		if err != nil {
 			return err
 		}
@@ -136,8 +143,19 @@ func Join(ctx context.Context, jc JoinConfig) error {
 		// rotateClientCert take effect without a restart.
 		api.BearerToken = ""
 		api.TLSClientConfig.CertFile, api.TLSClientConfig.KeyFile = certPath, keyPath
-		go rotateClientCert(ctx, fileClient(jc.Server, caPEM, certPath, keyPath), name, certPath, keyPath, log)
+		go rotateClientCert(ctx, fileClient(servers, caPEM, certPath, keyPath), name, certPath, keyPath, log)
 	}
+	api = servers.config(api)
+	// The addresses of the API servers, kept up to date as the node.
+	endpoints, err := kubernetes.NewForConfig(api)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { servers.Start(ctx, endpoints) })
 	// The serving certificate is requested as the node once it is
 	// registered.
 	registered := make(chan struct{})
@@ -155,9 +173,9 @@ func Join(ctx context.Context, jc JoinConfig) error {
 // fetchCA reads the cluster CA from kube-public/cluster-info, the
 // kubeconfig kubeadm's and skiff's servers publish for joining nodes,
 // without verifying the server's certificate.
-func fetchCA(ctx context.Context, server, token string) ([]byte, error) {
-	c, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true}})
+func fetchCA(ctx context.Context, servers *apiServers, token string) ([]byte, error) {
+	c, err := kubernetes.NewForConfig(servers.config(&rest.Config{Host: servers.server, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true}}))
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,16 @@ const csrWait = 5 * time.Minute
 // and returns its CA bundle only when a certificate in it has the join
 // string's hash.
 func verifiedCA(ctx context.Context, server, caHash string) ([]byte, error) {
-	caPEM, err := fetchCA(ctx, server, "")
+	servers, err := newAPIServers(server, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return fetchVerifiedCA(ctx, servers, caHash)
+}
+
+// fetchVerifiedCA is verifiedCA through servers.
+func fetchVerifiedCA(ctx context.Context, servers *apiServers, caHash string) ([]byte, error) {
+	caPEM, err := fetchCA(ctx, servers, "")
 	if err != nil {
 		return nil, err
 	}
@@ -78,13 +87,13 @@ func checkCA(caPEM []byte, caHash string) error {
 // nodeClientCert makes sure dir holds the node's client certificate and
 // key: the ones kept there if they are still good, else a new pair from a
 // CSR filed as the bootstrap token's user. It returns the two files' paths.
-func nodeClientCert(ctx context.Context, server string, caPEM []byte, token, node, dir string, log *slog.Logger) (certPath, keyPath string, err error) {
+func nodeClientCert(ctx context.Context, servers *apiServers, caPEM []byte, token, node, dir string, log *slog.Logger) (certPath, keyPath string, err error) {
 	certPath, keyPath = filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile)
 	if keptClientCert(certPath, keyPath, caPEM, node) {
 		return certPath, keyPath, nil
 	}
-	client, err := kubernetes.NewForConfig(&rest.Config{Host: server, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent/tls-bootstrap"})
+	client, err := kubernetes.NewForConfig(servers.config(&rest.Config{Host: servers.server, BearerToken: token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: caPEM}, UserAgent: "skiff-agent/tls-bootstrap"}))
 	if err != nil {
 		return "", "", err
 	}
@@ -216,11 +225,11 @@ func rotateCert(ctx context.Context, newClient func() (kubernetes.Interface, err
 
 // fileClient is a client authenticating with the node's certificate
 // files, for the renewals.
-func fileClient(server string, caPEM []byte, certPath, keyPath string) func() (kubernetes.Interface, error) {
+func fileClient(servers *apiServers, caPEM []byte, certPath, keyPath string) func() (kubernetes.Interface, error) {
 	return func() (kubernetes.Interface, error) {
-		return kubernetes.NewForConfig(&rest.Config{Host: server,
+		return kubernetes.NewForConfig(servers.config(&rest.Config{Host: servers.server,
 			TLSClientConfig: rest.TLSClientConfig{CAData: caPEM, CertFile: certPath, KeyFile: keyPath},
-			UserAgent:       "skiff-agent/certificate-rotation"})
+			UserAgent:       "skiff-agent/certificate-rotation"}))
 	}
 }
 

@@ -124,16 +124,25 @@ func (a *Approver) isSelfNodeServer(csr *certv1.CertificateSigningRequest, req *
 		names[addr.Address] = true
 	}
 	for _, d := range req.DNSNames {
-		if !names[d] {
+		if !names[d] || apiServerName(d) {
 			return false
 		}
 	}
 	for _, ip := range req.IPAddresses {
-		if !names[ip.String()] {
+		if !names[ip.String()] || ip.IsLoopback() || ip.IsUnspecified() {
 			return false
 		}
 	}
 	return true
+}
+
+// apiServerName reports whether a DNS name is one the API servers'
+// certificates carry and clients verify them by (agents fail over between
+// servers by the name "kubernetes"): a node that calls itself so, or
+// reports it as an address, is refused a serving certificate for it.
+func apiServerName(name string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return name == "localhost" || name == "kubernetes" || strings.HasPrefix(name, "kubernetes.")
 }
 
 // NewApprover builds csrapproving and registers its CSR handler on

@@ -58,6 +58,16 @@ func TestApproverSync(t *testing.T) {
 		{name: "kubelet serving for an address the node lacks", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
 			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"10.0.0.9"}}, servingUsages, "system:node:n1", "system:nodes"),
 			node: nodeN1, allowed: []string{"selfnodeserver"}},
+		{name: "kubelet serving for the API server's name, which the node claims", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
+			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1", "kubernetes"}}, servingUsages, "system:node:n1", "system:nodes"),
+			node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+				Addresses: []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "kubernetes"}}}},
+			allowed: []string{"selfnodeserver"}},
+		{name: "kubelet serving for loopback, which the node claims", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
+			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"127.0.0.1"}}, servingUsages, "system:node:n1", "system:nodes"),
+			node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}}},
+			allowed: []string{"selfnodeserver"}},
 		{name: "another node's kubelet serving", csr: csrObject(t, "c", certv1.KubeletServingSignerName, servingIP, servingUsages, "system:node:n2", "system:nodes"),
 			node: nodeN1, allowed: []string{"selfnodeserver"}},
 		{name: "server auth asked", csr: csrObject(t, "c", client, nodeClient("n1"), []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth, certv1.UsageServerAuth}, bootstrapper),
