@@ -55,7 +55,7 @@ integration:
 	$(GO) test -count=1 -timeout 900s ./test/integration/...
 
 e2e:
-	$(GO) test -count=1 -timeout 900s -v ./test/e2e/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|SKIP|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+	$(GO) test -count=1 -timeout 1500s -v ./test/e2e/... 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|SKIP|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
 # A count, not a duration: Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a -fuzztime duration ends (go.dev/issue/75804).

@@ -118,8 +118,37 @@ func (nn *NetNode) Command(bin string, args ...string) *exec.Cmd {
 // HTTPGet fetches url from inside the node's network namespace, as a
 // process on that node would, within timeout.
 func (nn *NetNode) HTTPGet(url string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := nn.DialContext(ctx, "tcp", hostPort(url))
+	if err != nil {
+		return "", err
+	}
+	// One connection, no pool.
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+// DialContext connects to address from inside the node's network
+// namespace, as a process on that node would: a client-go rest.Config's
+// Dial for clients that must see what the node sees (its ClusterIPs).
+func (nn *NetNode) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	type result struct {
-		body string
+		conn net.Conn
 		err  error
 	}
 	done := make(chan result, 1)
@@ -138,36 +167,12 @@ func (nn *NetNode) HTTPGet(url string, timeout time.Duration) (string, error) {
 			done <- result{err: fmt.Errorf("entering namespace %s: %w", nn.Name, err)}
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		// Dial on this thread: no connection pool, no resolver threads.
-		d := &net.Dialer{}
-		conn, err := d.DialContext(ctx, "tcp", hostPort(url))
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
-		defer tr.CloseIdleConnections()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		resp, err := (&http.Client{Transport: tr}).Do(req)
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		done <- result{body: string(b), err: err}
+		// Dial on this thread: no resolver threads (address is an IP).
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, address)
+		done <- result{conn, err}
 	}()
 	r := <-done
-	return r.body, r.err
+	return r.conn, r.err
 }
 
 // hostPort is the host:port of an http:// URL.
