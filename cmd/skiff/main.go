@@ -87,7 +87,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
 	f.BoolVar(&cfg.ClusterInit, "cluster-init", false, "start the first server of a cluster of servers sharing an embedded etcd cluster; it writes the join string for the others to <data-dir>/token")
 	f.StringVar(&cfg.Server, "server", "", "join the cluster of servers this server is part of (https://host:6443), with --token")
-	f.StringVar(&cfg.Token, "token", "", "the server join string (K10...::server:..., from <data-dir>/token of a server of the cluster); with --cluster-init, the secret to use instead of a random one")
+	f.StringVar(&cfg.Token, "token", "", "the server join string (K10...::server:..., from <data-dir>/token of a server of the cluster); with --cluster-init, the secret to use instead of a random one; with --etcd-servers, the secret the servers of that etcd share their CA and keys through it with (16 characters or more)")
 	f.BoolVar(&cfg.ClusterReset, "cluster-reset", false, "make this server's etcd member a cluster of one, keeping its data (or restoring --cluster-reset-restore-path), then exit: how a cluster that lost its quorum is brought back")
 	f.StringVar(&cfg.ClusterResetRestorePath, "cluster-reset-restore-path", "", "with --cluster-reset: an etcd snapshot (skiff etcd-snapshot save) to restore")
 	f.BoolVar(&cfg.EtcdDisableSnapshots, "etcd-disable-snapshots", false, "take no scheduled snapshots of the embedded etcd")

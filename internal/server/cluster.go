@@ -119,6 +119,14 @@ func prepareCluster(ctx context.Context, cfg Config, lg *slog.Logger) (*clusterS
 	if cfg.ClusterResetRestorePath != "" && !cfg.ClusterReset {
 		return nil, errors.New("--cluster-reset-restore-path goes with --cluster-reset")
 	}
+	if len(cfg.EtcdServers) > 0 && !cfg.ClusterInit && cfg.Server == "" && !cfg.ClusterReset {
+		// Servers sharing an external etcd share their keys through it
+		// (sharedkeys.go).
+		if cfg.Token != "" && len(cfg.Token) < 16 {
+			return nil, errors.New("--token: the secret servers on one external etcd share their keys with needs 16 characters or more")
+		}
+		return &clusterState{}, nil
+	}
 	if !cfg.ClusterInit && cfg.Server == "" && !cfg.ClusterReset {
 		if cfg.Token != "" {
 			return nil, errors.New("--token is for a server joining another (--server); the first server of a cluster takes --cluster-init")

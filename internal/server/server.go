@@ -96,9 +96,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if cluster.clustered() {
 		etcdIPs = append(etcdIPs, net.ParseIP(cluster.member.IP))
 	}
-	bundle, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, ServiceIP: net.IP(firstIP.AsSlice()), EtcdIPs: etcdIPs, LeafValidity: cfg.CertValidity})
-	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+	ensureTLS := func() (*pki.Bundle, error) {
+		b, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, ServiceIP: net.IP(firstIP.AsSlice()), EtcdIPs: etcdIPs, LeafValidity: cfg.CertValidity})
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		return b, nil
+	}
+	// Servers on one external etcd with a --token take the cluster's keys
+	// from it once it is connected; the others make theirs now (the
+	// embedded member needs its certificates to start).
+	keysInEtcd := len(cfg.EtcdServers) > 0 && cfg.Token != ""
+	var bundle *pki.Bundle
+	if !keysInEtcd {
+		if bundle, err = ensureTLS(); err != nil {
+			return err
+		}
 	}
 	if cluster.clustered() {
 		if err := cluster.writeJoinString(cfg.DataDir, bundle); err != nil {
@@ -106,20 +119,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}
 
-	enc, err := newSecretsEncryption(cfg, lg)
-	if err != nil {
-		return err
-	}
-
-	etcdCfg := etcd.Config{
-		DataDir:  filepath.Join(cfg.DataDir, "etcd"),
-		CertFile: bundle.EtcdServerCertFile, KeyFile: bundle.EtcdServerKeyFile, TrustedCAFile: bundle.EtcdCAFile,
-		ClientCAFile: bundle.EtcdCAFile, ClientCertFile: bundle.EtcdClientCertFile, ClientKeyFile: bundle.EtcdClientKeyFile,
-		Member: cluster.member,
-		Logger: lg,
-	}
-	if len(cfg.EtcdServers) > 0 {
-		etcdCfg = etcd.Config{Servers: cfg.EtcdServers, ClientCAFile: cfg.EtcdCAFile, ClientCertFile: cfg.EtcdCertFile, ClientKeyFile: cfg.EtcdKeyFile, Logger: lg}
+	etcdCfg := etcd.Config{Servers: cfg.EtcdServers, ClientCAFile: cfg.EtcdCAFile, ClientCertFile: cfg.EtcdCertFile, ClientKeyFile: cfg.EtcdKeyFile, Logger: lg}
+	if len(cfg.EtcdServers) == 0 {
+		etcdCfg = etcd.Config{
+			DataDir:  filepath.Join(cfg.DataDir, "etcd"),
+			CertFile: bundle.EtcdServerCertFile, KeyFile: bundle.EtcdServerKeyFile, TrustedCAFile: bundle.EtcdCAFile,
+			ClientCAFile: bundle.EtcdCAFile, ClientCertFile: bundle.EtcdClientCertFile, ClientKeyFile: bundle.EtcdClientKeyFile,
+			Member: cluster.member,
+			Logger: lg,
+		}
 	}
 	db, abandoned, err := startEtcd(ctx, etcdCfg, lg)
 	if abandoned != nil {
@@ -135,6 +143,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	defer db.Close()
 	lg.Info("etcd ready", "embedded", db.Embedded(), "after", time.Since(began).Round(time.Millisecond))
+	if keysInEtcd {
+		if bundle, err = syncSharedKeys(ctx, db.Client(), cfg.DataDir, cfg.Token, ensureTLS, lg); err != nil {
+			return err
+		}
+	}
+	enc, err := newSecretsEncryption(cfg, lg)
+	if err != nil {
+		return err
+	}
 	if cfg.ClusterReset {
 		// Left running with the flag, every restart would drop the
 		// members that joined since.
