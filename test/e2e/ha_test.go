@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,6 +208,10 @@ func TestHA(t *testing.T) {
 			t.Fatalf("etcd members after s3 left and s4 joined: %v", got)
 		}
 	})
+
+	for _, name := range slices.Sorted(maps.Keys(servers)) {
+		t.Logf("server %s: peak RSS %d MiB", name, servers[name].PeakRSS(t)>>20)
+	}
 
 	t.Run("a snapshot taken while writing restores to a cluster with every write acknowledged before it", func(t *testing.T) {
 		s1 := servers["skha-s1"]
