@@ -99,6 +99,7 @@ func TestHA(t *testing.T) {
 
 	// The victim holds the controllers' Lease; it is made etcd's leader.
 	holder, _ := k.run("", "get", "lease", "kube-controller-manager", "-n", "kube-system", "-o", "jsonpath={.spec.holderIdentity}")
+	holder = strings.TrimSpace(holder)
 	victim, _, _ := strings.Cut(holder, "_")
 	if servers[victim] == nil {
 		t.Fatalf("kube-controller-manager Lease held by %q: not one of the servers", holder)
@@ -136,6 +137,26 @@ func TestHA(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("first write through a surviving server %v after the kill", took.Round(time.Millisecond))
+	})
+
+	t.Run("the controllers' Lease is taken over within its duration", func(t *testing.T) {
+		// A holder renews every retry period (1 s, jittered up to 2.2 s);
+		// another takes the Lease once it has gone unrenewed for the
+		// lease duration (8 s).
+		const bound = 8*time.Second + 2200*time.Millisecond + time.Second
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			lease, err := survivor.Client.CoordinationV1().Leases("kube-system").Get(ctx, "kube-controller-manager", metav1.GetOptions{})
+			cancel()
+			if err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != holder {
+				t.Logf("kube-controller-manager Lease taken over by %s %v after the kill", *lease.Spec.HolderIdentity, time.Since(killed).Round(time.Millisecond))
+				return
+			}
+			if time.Since(killed) > bound {
+				t.Fatalf("kube-controller-manager Lease still held by the killed %s %v after the kill (bound %v)", holder, time.Since(killed).Round(time.Millisecond), bound)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 
 	t.Run("a Deployment scaled after the kill reaches its replicas within 20 s", func(t *testing.T) {
