@@ -110,8 +110,9 @@ func (e *Etcd) Members(ctx context.Context) ([]Member, error) {
 // ErrNoSuchMember is returned by RemoveMember for a name no member has.
 var ErrNoSuchMember = errors.New("no etcd member of that name")
 
-// RemoveMember removes the member called name from the cluster. It
-// refuses to remove the last voting member.
+// RemoveMember removes the member called name from the cluster, retrying
+// while etcd finds the cluster unhealthy (just after a member joined)
+// until ctx ends. etcd refuses to remove the last voting member.
 func (e *Etcd) RemoveMember(ctx context.Context, name string) error {
 	return removeMember(ctx, e.client, name)
 }
@@ -125,10 +126,22 @@ func removeMember(ctx context.Context, c *clientv3.Client, name string) error {
 		if m.Name != name {
 			continue
 		}
-		if _, err := c.MemberRemove(ctx, m.ID); err != nil {
-			return fmt.Errorf("remove etcd member %s: %w", name, err)
+		// etcd refuses membership changes for a few seconds after a
+		// member joined ("unhealthy cluster"); ctx bounds the retries.
+		for {
+			_, err := c.MemberRemove(ctx, m.ID)
+			if err == nil || errors.Is(err, rpctypes.ErrMemberNotFound) {
+				return nil
+			}
+			if !isTransient(err) {
+				return fmt.Errorf("remove etcd member %s: %w", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("remove etcd member %s: %w", name, err)
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
-		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrNoSuchMember, name)
 }

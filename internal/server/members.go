@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-io/skiff/internal/etcd"
@@ -20,14 +19,10 @@ import (
 // then no longer counts towards the quorum, and a replacement may join
 // under the same name. Every server of the cluster watches; the first to
 // act wins, the others find no member left. It blocks until ctx ends.
-func removeDeletedMembers(ctx context.Context, loopback *rest.Config, db *etcd.Etcd, lg *slog.Logger) error {
-	cs, err := kubernetes.NewForConfig(loopback)
-	if err != nil {
-		return err
-	}
+func removeDeletedMembers(ctx context.Context, cs kubernetes.Interface, db *etcd.Etcd, lg *slog.Logger) error {
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	nodes := factory.Core().V1().Nodes().Informer()
-	_, err = nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err := nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj

@@ -445,10 +445,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}()
 	}
 	if cluster.clustered() {
+		cs, err := kubernetes.NewForConfig(loopback)
+		if err != nil {
+			return err
+		}
 		componentsWG.Add(1)
 		go func() {
 			defer componentsWG.Done()
-			if err := removeDeletedMembers(componentsCtx, loopback, db, lg); err != nil {
+			if err := removeDeletedMembers(componentsCtx, cs, db, lg); err != nil {
 				lg.Error("etcd member removal stopped", "err", err)
 			}
 		}()
