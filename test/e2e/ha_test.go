@@ -308,16 +308,8 @@ spec:
 // voters, sorted; it fails on a learner.
 func voterNames(t *testing.T, s *framework.Cluster) []string {
 	t.Helper()
-	var members []etcd.Member
-	body, err := s.Client.Discovery().RESTClient().Get().AbsPath("/v1-skiff/etcd/members").DoRaw(context.Background())
-	if err == nil {
-		err = json.Unmarshal(body, &members)
-	}
-	if err != nil {
-		t.Fatalf("etcd members: %v", err)
-	}
 	var names []string
-	for _, m := range members {
+	for _, m := range etcdMembers(t, s) {
 		if m.IsLearner {
 			t.Fatalf("etcd member %s is a learner", m.Name)
 		}
@@ -327,18 +319,25 @@ func voterNames(t *testing.T, s *framework.Cluster) []string {
 	return names
 }
 
-// moveEtcdLeader makes the member called to etcd's leader, talking to
-// etcd with a server's client certificate.
-func moveEtcdLeader(t *testing.T, via *framework.Cluster, to string) {
+// etcdMembers asks s for the etcd members (skiff etcd-member list).
+func etcdMembers(t *testing.T, s *framework.Cluster) []etcd.Member {
 	t.Helper()
 	var members []etcd.Member
-	body, err := via.Client.Discovery().RESTClient().Get().AbsPath("/v1-skiff/etcd/members").DoRaw(context.Background())
+	body, err := s.Client.Discovery().RESTClient().Get().AbsPath("/v1-skiff/etcd/members").DoRaw(context.Background())
 	if err == nil {
 		err = json.Unmarshal(body, &members)
 	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("etcd members: %v", err)
 	}
+	return members
+}
+
+// moveEtcdLeader makes the member called to etcd's leader, talking to
+// etcd with a server's client certificate.
+func moveEtcdLeader(t *testing.T, via *framework.Cluster, to string) {
+	t.Helper()
+	members := etcdMembers(t, via)
 	var leader, target *etcd.Member
 	for i := range members {
 		if members[i].Leader {
