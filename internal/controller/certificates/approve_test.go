@@ -63,11 +63,16 @@ func TestApproverSync(t *testing.T) {
 			node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
 				Addresses: []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: "kubernetes"}}}},
 			allowed: []string{"selfnodeserver"}},
-		{name: "kubelet serving for loopback, which the node claims", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
+		{name: "kubelet serving for 0.0.0.0, which the node claims", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
+			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"0.0.0.0"}}, servingUsages, "system:node:n1", "system:nodes"),
+			node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
+				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "0.0.0.0"}}}},
+			allowed: []string{"selfnodeserver"}},
+		{name: "own kubelet serving on loopback (a node on the server's machine)", csr: csrObject(t, "c", certv1.KubeletServingSignerName,
 			request{cn: "system:node:n1", orgs: []string{"system:nodes"}, dns: []string{"n1"}, ips: []string{"127.0.0.1"}}, servingUsages, "system:node:n1", "system:nodes"),
 			node: &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{
 				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}}},
-			allowed: []string{"selfnodeserver"}},
+			allowed: []string{"selfnodeserver"}, wantSARs: []string{"selfnodeserver"}, wantMessage: servingMessage},
 		{name: "another node's kubelet serving", csr: csrObject(t, "c", certv1.KubeletServingSignerName, servingIP, servingUsages, "system:node:n2", "system:nodes"),
 			node: nodeN1, allowed: []string{"selfnodeserver"}},
 		{name: "server auth asked", csr: csrObject(t, "c", client, nodeClient("n1"), []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth, certv1.UsageServerAuth}, bootstrapper),
