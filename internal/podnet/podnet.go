@@ -164,7 +164,7 @@ func (n *Network) Start(ctx context.Context) error {
 	}
 	if n.cfg.Informer != nil {
 		reg, err := n.cfg.Informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { n.Kick() },
+			AddFunc: func(any) { n.Kick() },
 			// A node's heartbeats update it all the time; only its
 			// podCIDR and address matter here (a sync touches every
 			// peer's route: per heartbeat it would not scale).
