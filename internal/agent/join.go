@@ -122,7 +122,7 @@ func Join(ctx context.Context, jc JoinConfig) error {
 	}
 	ip := jc.NodeIP
 	if ip == "" {
-		if ip, err = localAddressTowards(u.Hostname()); err != nil {
+		if ip, err = LocalAddressTowards(u.Hostname()); err != nil {
 			return fmt.Errorf("agent: node IP (set --node-ip): %w", err)
 		}
 	}
@@ -197,9 +197,9 @@ func fetchCA(ctx context.Context, servers *apiServers, token string) ([]byte, er
 	return nil, errors.New("agent: kube-public/cluster-info holds no CA")
 }
 
-// localAddressTowards is this machine's source address for traffic to
+// LocalAddressTowards is this machine's source address for traffic to
 // host: the address the server reaches the node's kubelet on.
-func localAddressTowards(host string) (string, error) {
+func LocalAddressTowards(host string) (string, error) {
 	c, err := net.Dial("udp", net.JoinHostPort(host, "6443")) // no packet is sent
 	if err != nil {
 		return "", err

@@ -222,12 +222,11 @@ func memberIP(cfg Config) (string, error) {
 		if err != nil || u.Hostname() == "" {
 			return "", fmt.Errorf("--server %q is not a URL", cfg.Server)
 		}
-		c, err := net.Dial("udp", net.JoinHostPort(u.Hostname(), "6443")) // no packet is sent
+		ip, err := agent.LocalAddressTowards(u.Hostname())
 		if err != nil {
 			return "", fmt.Errorf("the address to reach %s from (set --node-ip): %w", cfg.Server, err)
 		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+		return ip, nil
 	}
 	return "127.0.0.1", nil
 }
