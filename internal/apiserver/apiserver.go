@@ -19,10 +19,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"github.com/skiff-io/skiff/internal/audit"
 	"github.com/skiff-io/skiff/internal/flowcontrol"
@@ -38,6 +40,9 @@ type Config struct {
 	// NewStorage returns the store for one stored resource. The server
 	// calls it once per resource that is not StoredAs another, at New.
 	NewStorage func(cfg storage.Config) (storage.Interface, error)
+	// NewExtensionStorage returns the store of a resource added while the
+	// server runs (Extend) and a func that stops it; nil refuses Extend.
+	NewExtensionStorage func(cfg storage.Config) (storage.Interface, func(), error)
 	// Authenticator identifies the user of a request; Authorizer decides
 	// whether the user may do it.
 	Authenticator Authenticator
@@ -123,6 +128,11 @@ type Server struct {
 	// limiter admits authorized requests: API Priority and Fairness or
 	// the in-flight bounds.
 	limiter admitter
+
+	// ext holds the resources added while the server runs (extensions.go);
+	// extMu serializes the changes to it.
+	ext   atomic.Pointer[extensions]
+	extMu sync.Mutex
 }
 
 // served is one resource as the handlers use it: its descriptor, the
@@ -134,6 +144,9 @@ type served struct {
 	// stored is the descriptor of the stored form: res itself, or the
 	// resource named by res.StoredAs.
 	stored *registry.Resource
+	// fields are the field managers of an extension resource by
+	// subresource ("" for the main one); built-in ones share s.fields.
+	fields map[string]*managedfields.FieldManager
 }
 
 // New builds a Server. It creates every resource's store through
@@ -159,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.shutdownInitiated = make(chan struct{})
 	if cfg.FlowControl != nil {
-		s.limiter = &priorityAndFairness{fc: cfg.FlowControl, resources: s.resources}
+		s.limiter = &priorityAndFairness{fc: cfg.FlowControl, lookup: s.lookup}
 	}
 	// The reviews answer questions about the request's own user through
 	// this server's authenticator and authorizer: every server has them.
@@ -221,7 +234,7 @@ func StorageKeyPrefix(gvr schema.GroupVersionResource) string {
 
 // Resource returns the descriptor of a served resource, or nil.
 func (s *Server) Resource(gvr schema.GroupVersionResource) *registry.Resource {
-	if sv, ok := s.resources[gvr]; ok {
+	if sv, ok := s.lookup(gvr); ok {
 		return sv.res
 	}
 	return nil

@@ -104,6 +104,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, info requestInfo,
 		if warnings, err = strictApplyCheck(wr.contentType, wr.directive, wr.body); err != nil {
 			return nil, err
 		}
+		if err := pruneApplied(sv, obj); err != nil {
+			return nil, err
+		}
 		m, err := meta.Accessor(obj)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
@@ -196,6 +199,25 @@ func strictApplyCheck(contentType, directive string, body []byte) ([]string, err
 		return []string{err.Error()}, nil
 	}
 	return nil, nil
+}
+
+// pruneApplied drops from an applied object the fields its schema does
+// not know (custom resources). Upstream's apply fails on them, since its
+// field manager knows the schema; ours tracks custom resources by
+// structure, so the check is here, with upstream's message.
+func pruneApplied(sv *served, obj runtime.Object) error {
+	if sv.res.Prune == nil {
+		return nil
+	}
+	pruned := sv.res.Prune(obj)
+	if len(pruned) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(pruned))
+	for i, p := range pruned {
+		msgs[i] = "." + p + ": field not declared in schema"
+	}
+	return apierrors.NewBadRequest(fmt.Sprintf("failed to create typed patch object (%s): %s", sv.res.GroupVersionKind(), strings.Join(msgs, ", ")))
 }
 
 // applyError turns a FieldManager error into an API error. Conflicts

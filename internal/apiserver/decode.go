@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
 	"reflect"
@@ -78,13 +79,18 @@ func readWrite(r *http.Request) (*writeRequest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Context().Value(jsonOnlyKey{}) != nil {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == runtime.ContentTypeProtobuf {
+			return nil, unsupportedMediaType(mt)
+		}
+	}
 	return &writeRequest{format: format, dry: dry, body: body, directive: directive, contentType: r.Header.Get("Content-Type")}, nil
 }
 
 // decode decodes the body into into, whose kind must be gvk, honouring
 // the fieldValidation directive.
 func (wr *writeRequest) decode(gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, []string, error) {
-	return decodeWith(wr.contentType, wr.directive, wr.body, gvk, into)
+	return decodeWith(wr.contentType, wr.directive, wr.body, gvk, into, nil)
 }
 
 // readServed reads a write request whose body is an object of sv's kind,
@@ -95,7 +101,7 @@ func readServed(w http.ResponseWriter, r *http.Request, sv *served) (*writeReque
 	if err != nil {
 		return nil, nil, err
 	}
-	obj, warnings, err := wr.decode(sv.res.GroupVersionKind(), sv.res.New())
+	obj, warnings, err := decodeWith(wr.contentType, wr.directive, wr.body, sv.res.GroupVersionKind(), sv.res.New(), sv.res.Prune)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,8 +116,9 @@ func nameMismatch(inBody, inURL string) error {
 }
 
 // decodeWith decodes body as the Content-Type says into into, whose kind
-// must be gvk.
-func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, []string, error) {
+// must be gvk. prune, when set, drops the fields the resource's schema
+// does not know; they count as unknown fields, as the decoder's own.
+func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVersionKind, into runtime.Object, prune func(runtime.Object) []string) (runtime.Object, []string, error) {
 	if len(body) == 0 {
 		return nil, nil, apierrors.NewBadRequest("the body of the request was empty")
 	}
@@ -125,6 +132,9 @@ func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVers
 		}
 	}
 	obj, got, err := dec.Decode(body, &gvk, into)
+	if prune != nil && obj != nil && (err == nil || runtime.IsStrictDecodingError(err)) {
+		err = withUnknownFields(err, prune(obj))
+	}
 	var warnings []string
 	if err != nil {
 		if !runtime.IsStrictDecodingError(err) || obj == nil {
@@ -157,6 +167,22 @@ func decodeWith(contentType, directive string, body []byte, gvk schema.GroupVers
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj, warnings, nil
+}
+
+// withUnknownFields adds the pruned fields' paths to a decoder's strict
+// errors (err is nil or one), in upstream's words: unknown field "spec.x".
+func withUnknownFields(err error, pruned []string) error {
+	if len(pruned) == 0 {
+		return err
+	}
+	var errs []error
+	if strictErr, ok := runtime.AsStrictDecodingError(err); ok && strictErr != nil {
+		errs = strictErr.Errors()
+	}
+	for _, p := range pruned {
+		errs = append(errs, fmt.Errorf("unknown field %q", p))
+	}
+	return runtime.NewStrictDecodingError(errs)
 }
 
 // addWarnings sends warnings in the Warning header as upstream does

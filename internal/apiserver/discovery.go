@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/skiff-io/skiff/internal/registry"
 )
@@ -35,9 +36,11 @@ var groupOrder = []string{"", "apps", "events.k8s.io", "authentication.k8s.io", 
 	"apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
 	"discovery.k8s.io", "flowcontrol.apiserver.k8s.io"}
 
-// versionPriority orders versions within a group, preferred first.
+// versionLess orders versions within a group, preferred first, as
+// upstream orders a custom resource's versions: GA before beta before
+// alpha, higher numbers first (v2, v1, v1beta2, v1beta1, v1alpha1).
 func versionLess(a, b string) bool {
-	return a > b // v2 before v1; good enough for the versions skiff serves
+	return version.CompareKubeAwareVersionStrings(a, b) > 0
 }
 
 func newDiscovery(resources []*registry.Resource, address string) *discoveryDocs {
@@ -239,22 +242,22 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info req
 	switch {
 	case len(parts) == 1 && (parts[0] == "api" || parts[0] == "apis"):
 		if okFormat && format.target == asAPIGroupDiscoveryList {
-			obj = s.discovery.aggregated[parts[0] == "api"]
+			obj = s.discoveryDocs().aggregated[parts[0] == "api"]
 			break
 		}
 		if parts[0] == "api" {
-			obj = s.discovery.versions
+			obj = s.discoveryDocs().versions
 		} else {
-			obj = s.discovery.groups
+			obj = s.discoveryDocs().groups
 		}
 	case len(parts) == 2 && parts[0] == "apis":
-		g, ok := s.discovery.groupByKey[parts[1]]
+		g, ok := s.discoveryDocs().groupByKey[parts[1]]
 		if !ok {
 			return false
 		}
 		obj = g
 	case len(parts) == 2 && parts[0] == "api" || len(parts) == 3 && parts[0] == "apis":
-		list, ok := s.discovery.lists[schema.GroupVersion{Group: info.group, Version: info.version}]
+		list, ok := s.discoveryDocs().lists[schema.GroupVersion{Group: info.group, Version: info.version}]
 		if !ok {
 			return false
 		}
@@ -265,7 +268,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info req
 	if !okFormat || (format.target != asObject && format.target != asAPIGroupDiscoveryList) {
 		format = outputFormat{info: mediaInfo("application/json")}
 	}
-	if format.target == asAPIGroupDiscoveryList && obj != s.discovery.aggregated[true] && obj != s.discovery.aggregated[false] {
+	if format.target == asAPIGroupDiscoveryList && obj != s.discoveryDocs().aggregated[true] && obj != s.discoveryDocs().aggregated[false] {
 		format.target = asObject
 	}
 	if format.info.MediaType != "application/json" && format.info.MediaType != "application/yaml" {

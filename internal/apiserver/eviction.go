@@ -80,7 +80,7 @@ func evictionIgnoresBudget(p *corev1.Pod) bool {
 // spendDisruption finds the one budget selecting pod and takes a disruption
 // from it, or returns the 429 (or 500 for several budgets) upstream does.
 func (s *Server) spendDisruption(ctx context.Context, pod *corev1.Pod, dry bool) error {
-	pdbs, ok := s.resources[pdbGVR]
+	pdbs, ok := s.lookup(pdbGVR)
 	if !ok {
 		return nil
 	}

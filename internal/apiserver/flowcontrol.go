@@ -43,9 +43,9 @@ const countTTL = 30 * time.Second
 // initialization); exec, attach, port-forward, logs and proxy are neither,
 // as upstream's.
 type priorityAndFairness struct {
-	fc        *flowcontrol.Controller
-	resources map[schema.GroupVersionResource]*served
-	counts    sync.Map // *served -> *objectCount
+	fc     *flowcontrol.Controller
+	lookup func(schema.GroupVersionResource) (*served, bool)
+	counts sync.Map // *served -> *objectCount
 }
 
 func (p *priorityAndFairness) admit(w http.ResponseWriter, r *http.Request, info requestInfo, u *User) (func(), error) {
@@ -105,7 +105,7 @@ func nonResourceVerb(method string) string {
 // listSeats estimates a LIST's seats from how many objects of the
 // resource are stored and how the list will be served.
 func (p *priorityAndFairness) listSeats(r *http.Request, info requestInfo, maxSeats int) int {
-	sv := p.resources[schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource}]
+	sv, _ := p.lookup(schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource})
 	if sv == nil || sv.store == nil {
 		return 1
 	}

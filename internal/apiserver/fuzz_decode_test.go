@@ -82,7 +82,7 @@ func FuzzDecodeProtobuf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		res := resources[int(which)%len(resources)]
 		for _, directive := range []string{metav1.FieldValidationStrict, metav1.FieldValidationIgnore} {
-			obj, _, err := decodeWith(protobufType, directive, body, res.GroupVersionKind(), res.New())
+			obj, _, err := decodeWith(protobufType, directive, body, res.GroupVersionKind(), res.New(), nil)
 			if err != nil {
 				continue
 			}

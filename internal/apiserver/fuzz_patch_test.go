@@ -146,7 +146,7 @@ func FuzzPatch(f *testing.F) {
 			t.Fatalf("%s of %d bytes made a %s of %d bytes %d bytes long (limit %d)", pt, len(patch), tg.gvk.Kind, len(tg.json), len(out), limit)
 		}
 		for _, directive := range []string{metav1.FieldValidationStrict, metav1.FieldValidationIgnore} {
-			if obj, _, err := decodeWith("application/json", directive, out, tg.gvk, tg.res.New()); err == nil {
+			if obj, _, err := decodeWith("application/json", directive, out, tg.gvk, tg.res.New(), nil); err == nil {
 				exerciseStrategy(tg.res, obj)
 			}
 		}

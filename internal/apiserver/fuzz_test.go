@@ -48,7 +48,7 @@ func FuzzDecodeDefaultValidate(f *testing.F) {
 		for _, res := range resources {
 			for _, directive := range []string{metav1.FieldValidationStrict, metav1.FieldValidationIgnore} {
 				for _, ct := range []string{"application/json", "application/yaml"} {
-					obj, _, err := decodeWith(ct, directive, body, res.GroupVersionKind(), res.New())
+					obj, _, err := decodeWith(ct, directive, body, res.GroupVersionKind(), res.New(), nil)
 					if err != nil {
 						continue
 					}

@@ -81,6 +81,9 @@ func (s *Server) typeConverter() (managedfields.TypeConverter, error) {
 // nil when writes there record no managedFields (finalize, virtual
 // resources).
 func (s *Server) fieldManager(sv *served, sub string) (*managedfields.FieldManager, error) {
+	if sv.fields != nil {
+		return sv.fields[sub], nil
+	}
 	s.buildFieldManagers()
 	if s.fields.err != nil {
 		return nil, s.fields.err
@@ -179,7 +182,11 @@ func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fi
 			fieldpath.MakePathOrDie("metadata", "finalizers"),
 			fieldpath.MakePathOrDie("metadata", "ownerReferences"),
 		)
-		for _, name := range topLevelFields(sv.res.New()) {
+		top := []string{"spec"} // a custom resource's, as upstream resets them
+		if obj := sv.res.New(); !isUnstructured(obj) {
+			top = topLevelFields(obj)
+		}
+		for _, name := range top {
 			switch name {
 			case "apiVersion", "kind", "metadata", "status":
 				continue
@@ -210,6 +217,7 @@ func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fi
 			out[fieldpath.APIVersion(other.res.GroupVersion.String())] = filter
 		}
 	}
+	out[fieldpath.APIVersion(sv.res.GroupVersion.String())] = filter
 	return out
 }
 
@@ -312,7 +320,7 @@ func (c objectConverter) ConvertToVersion(in runtime.Object, target runtime.Grou
 	} else if dst, ok = target.KindForGroupVersionKinds([]schema.GroupVersionKind{src}); !ok {
 		return nil, runtime.NewNotRegisteredErrForTarget("skiff", reflect.TypeOf(in), target)
 	}
-	if u, ok := in.(runtime.Unstructured); ok {
+	if u, ok := in.(runtime.Unstructured); ok && !c.s.servesUnstructured(src) {
 		typed, err := c.New(src)
 		if err != nil {
 			return nil, err
@@ -326,7 +334,7 @@ func (c objectConverter) ConvertToVersion(in runtime.Object, target runtime.Grou
 	if dst == src {
 		return in, nil
 	}
-	from, to := c.s.byKind[src], c.s.byKind[dst]
+	from, to := c.s.lookupKind(src), c.s.lookupKind(dst)
 	if from == nil || to == nil || from.stored != to.stored {
 		return nil, runtime.NewNotRegisteredErrForKind("skiff", dst)
 	}
@@ -341,7 +349,7 @@ func (c objectConverter) ConvertToVersion(in runtime.Object, target runtime.Grou
 // knows), its kind set.
 func (c objectConverter) New(gvk schema.GroupVersionKind) (runtime.Object, error) {
 	var obj runtime.Object
-	if sv := c.s.byKind[gvk]; sv != nil {
+	if sv := c.s.lookupKind(gvk); sv != nil {
 		obj = sv.res.New()
 	} else {
 		var err error
@@ -355,7 +363,7 @@ func (c objectConverter) New(gvk schema.GroupVersionKind) (runtime.Object, error
 
 // Default applies the served resource's defaults.
 func (c objectConverter) Default(obj runtime.Object) {
-	if sv := c.s.byKind[obj.GetObjectKind().GroupVersionKind()]; sv != nil && sv.res.Strategy.Default != nil {
+	if sv := c.s.lookupKind(obj.GetObjectKind().GroupVersionKind()); sv != nil && sv.res.Strategy.Default != nil {
 		sv.res.Strategy.Default(obj)
 	}
 }

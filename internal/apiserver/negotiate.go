@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"mime"
 	"net/http"
 	"strconv"
@@ -40,6 +41,7 @@ type outputFormat struct {
 // the client's order of preference. ok is false when nothing acceptable is
 // served (406).
 func negotiateOutput(r *http.Request) (outputFormat, bool) {
+	jsonOnly := r.Context().Value(jsonOnlyKey{}) != nil
 	accept := r.Header.Get("Accept")
 	pretty := isTrue(r.URL.Query().Get("pretty"))
 	if accept == "" {
@@ -64,6 +66,9 @@ func negotiateOutput(r *http.Request) (outputFormat, bool) {
 			continue
 		}
 		t := asObject
+		if jsonOnly && params["as"] == "" && mt == runtime.ContentTypeProtobuf {
+			continue // a custom resource has no protobuf form
+		}
 		if as := params["as"]; as != "" {
 			g, v := params["g"], params["v"]
 			switch {
@@ -85,6 +90,18 @@ func negotiateOutput(r *http.Request) (outputFormat, bool) {
 		return outputFormat{info: info, target: t, pretty: pretty}, true
 	}
 	return outputFormat{}, false
+}
+
+// jsonOnlyKey marks, in a request's context, a request for a resource
+// without a protobuf form (registry.Resource.JSONOnly): its objects are
+// neither read nor written as protobuf, while the meta.k8s.io forms of
+// them (Table, PartialObjectMetadata) still are.
+type jsonOnlyKey struct{}
+
+// withJSONOnly marks r as a request for a resource without a protobuf
+// form.
+func withJSONOnly(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), jsonOnlyKey{}, true))
 }
 
 // mediaInfo returns the serializer for a media type, or a zero value.

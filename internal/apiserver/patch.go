@@ -48,6 +48,11 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo,
 	if err != nil {
 		return err
 	}
+	if sv.res.JSONOnly && patchType(wr.contentType) == types.StrategicMergePatchType {
+		// A custom resource has no patch strategies to merge by.
+		return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", sv.groupResource(), "",
+			"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", 0, false)
+	}
 	apply, err := patcher(wr.contentType, wr.body, sv.res.New())
 	if err != nil {
 		return err
@@ -62,7 +67,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, info requestInfo,
 		if err != nil {
 			return nil, err
 		}
-		obj, warns, err := decodeWith("application/json", wr.directive, patched, sv.res.GroupVersionKind(), sv.res.New())
+		obj, warns, err := decodeWith("application/json", wr.directive, patched, sv.res.GroupVersionKind(), sv.res.New(), sv.res.Prune)
 		if err != nil {
 			return nil, err
 		}

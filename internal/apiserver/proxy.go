@@ -103,7 +103,7 @@ func (k *kubeletClient) dial(ctx context.Context, host string) (*tls.Conn, error
 // first of its InternalIP, ExternalIP and Hostname addresses and its
 // status.daemonEndpoints.kubeletEndpoint.Port.
 func (s *Server) kubeletHost(ctx context.Context, nodeName string) (string, error) {
-	sv, ok := s.resources[nodesGVR]
+	sv, ok := s.lookup(nodesGVR)
 	if !ok {
 		return "", apierrors.NewServiceUnavailable("nodes are not served")
 	}

@@ -114,7 +114,7 @@ func (s *Server) serveServiceProxy(w http.ResponseWriter, r *http.Request, info 
 	if sp == nil {
 		return apierrors.NewServiceUnavailable(fmt.Sprintf("no service port %q found for service %q", portID, name))
 	}
-	esv, ok := s.resources[endpointsGVR]
+	esv, ok := s.lookup(endpointsGVR)
 	if !ok {
 		return apierrors.NewServiceUnavailable("endpoints are not served")
 	}

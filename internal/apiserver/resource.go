@@ -32,7 +32,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gvr := schema.GroupVersionResource{Group: info.group, Version: info.version, Resource: info.resource}
-	sv, ok := s.resources[gvr]
+	sv, ok := s.lookup(gvr)
 	if !ok || (!sv.res.Namespaced && info.namespace != "" && info.resource != "namespaces") {
 		s.serveNotFound(w, r)
 		return
@@ -40,6 +40,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if sv.res.Namespaced && info.namespace == "" && info.name != "" {
 		s.serveNotFound(w, r)
 		return
+	}
+	if sv.res.JSONOnly {
+		r = withJSONOnly(r)
 	}
 	if sv.res.Create != nil {
 		if err := s.serveVirtual(w, r, info, sv); err != nil {

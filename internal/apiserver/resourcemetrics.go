@@ -220,7 +220,7 @@ func (s *Server) listResourceMetrics(ctx context.Context, gvr schema.GroupVersio
 // ReadyNodes returns the nodes whose Ready condition is True, from the
 // watch cache: the kubelets the resource metrics scraper asks.
 func (s *Server) ReadyNodes(ctx context.Context) ([]*corev1.Node, error) {
-	sv, ok := s.resources[nodesGVR]
+	sv, ok := s.lookup(nodesGVR)
 	if !ok {
 		return nil, fmt.Errorf("nodes are not served")
 	}

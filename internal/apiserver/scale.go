@@ -78,7 +78,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, info request
 			if err != nil {
 				return nil, err
 			}
-			obj, _, err := decodeWith("application/json", wr.directive, patched, scaleGVK, &autoscalingv1.Scale{})
+			obj, _, err := decodeWith("application/json", wr.directive, patched, scaleGVK, &autoscalingv1.Scale{}, nil)
 			if err != nil {
 				return nil, err
 			}

@@ -28,7 +28,7 @@ func TestYAMLExpansion(t *testing.T) {
 	t.Run("alias bomb", func(t *testing.T) {
 		for name, decode := range map[string]func([]byte) error{
 			"create": func(b []byte) error {
-				_, _, err := decodeWith("application/yaml", "Strict", b, gvk, &corev1.ConfigMap{})
+				_, _, err := decodeWith("application/yaml", "Strict", b, gvk, &corev1.ConfigMap{}, nil)
 				return err
 			},
 			"apply": func(b []byte) error {
@@ -51,7 +51,7 @@ func TestYAMLExpansion(t *testing.T) {
 	})
 	t.Run("aliases within the bound", func(t *testing.T) {
 		body := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n  labels: &l {app: web}\n  annotations: *l\ndata: {verbs: '*'}\n"
-		obj, _, err := decodeWith("application/yaml", "Strict", []byte(body), gvk, &corev1.ConfigMap{})
+		obj, _, err := decodeWith("application/yaml", "Strict", []byte(body), gvk, &corev1.ConfigMap{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

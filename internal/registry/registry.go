@@ -80,6 +80,17 @@ type Resource struct {
 	// their last write (events: upstream's --event-ttl of one hour).
 	TTL int64
 
+	// Prune, when set, drops from a decoded object the fields its schema
+	// does not know (custom resources) and returns their paths
+	// ("spec.foo"), so that fieldValidation Strict can refuse them and Warn
+	// warn about them, as upstream reports unknown fields of custom
+	// resources. The server calls it on every write body, before Default.
+	Prune func(obj runtime.Object) []string
+	// JSONOnly marks a resource without a protobuf form (custom
+	// resources): its objects are stored as JSON, and a client that
+	// accepts only protobuf gets 406, as from upstream.
+	JSONOnly bool
+
 	// ReturnDeletedObject makes a finished DELETE answer with the object,
 	// as upstream does for pods, namespaces, services and nodes; otherwise
 	// it answers with a Success Status.

@@ -196,6 +196,21 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}()
 		return c, nil
 	}
+	// The stores of custom resources come and go with their
+	// definitions: each has its own watch cache, stopped with it.
+	newExtensionStorage := func(sc storage.Config) (storage.Interface, func(), error) {
+		sc.Transformer = enc.transformer(sc.Prefix)
+		c := storage.NewCacher(storage.NewStore(db.Client(), sc), sc)
+		cctx, stop := context.WithCancel(runCtx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(cctx); err != nil && cctx.Err() == nil {
+				lg.Error("watch cache stopped", "prefix", sc.Prefix, "err", err)
+			}
+		}()
+		return c, stop, nil
+	}
 
 	ids := newLoopbackIdentities()
 	saTokens, err := newServiceAccountTokens(bundle.ServiceAccountKey)
@@ -269,13 +284,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("kubelet client certificate: %w", err)
 	}
 	flowControl := newFlowControl(cfg, reg)
+	crds := newCustomResources(lg)
 	usage := newResourceMetrics(cfg)
 	api, err := apiserver.New(apiserver.Config{
-		Resources:     Resources(),
-		NewStorage:    newStorage,
-		Authenticator: authn,
-		Authorizer:    authz.authorizer(),
-		Admission:     []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}, podSecurity},
+		Resources:           Resources(),
+		NewStorage:          newStorage,
+		NewExtensionStorage: newExtensionStorage,
+		Authenticator:       authn,
+		Authorizer:          authz.authorizer(),
+		Admission:           []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}, podSecurity},
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -288,6 +305,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			},
 			"poststarthook/bootstrap":            boot.check,
 			"poststarthook/rbac/bootstrap-roles": authz.ready,
+			"poststarthook/crd-informer-synced":  crds.ready,
 		},
 		ResourceMetrics:      usage.source(),
 		Profiling:            cfg.Profiling,
@@ -484,6 +502,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			lg.Error("kubernetes Service endpoints stopped", "err", err)
 		}
 	}()
+	crds.api = api
+	if err := crds.start(apiInformersCtx, &wg, loopback); err != nil {
+		return fmt.Errorf("custom resources: %w", err)
+	}
 	if err := authz.start(apiInformersCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}

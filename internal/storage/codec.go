@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
@@ -16,6 +17,10 @@ import (
 // envelope around a runtime.Unknown), over client-go's scheme, which holds
 // every k8s.io/api type.
 var serializer = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
+
+// jsonSerializer encodes the values of resources stored as JSON (custom
+// resources, whose objects are unstructured).
+var jsonSerializer runtime.Serializer = unstructured.UnstructuredJSONScheme
 
 // bufPool recycles encode buffers.
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -40,6 +45,15 @@ type codec struct {
 	gvk         schema.GroupVersionKind
 	newFunc     func() runtime.Object
 	transformer Transformer // nil: values are stored as encoded
+	json        bool        // JSON (unstructured) rather than protobuf
+}
+
+// serializer returns the encoding of the resource's values.
+func (c codec) serializer() runtime.Serializer {
+	if c.json {
+		return jsonSerializer
+	}
+	return serializer
 }
 
 // toStorage returns the value to store for data, which encode returned.
@@ -84,7 +98,7 @@ func (c codec) encode(obj runtime.Object) ([]byte, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	buf.Reset()
-	if err := serializer.Encode(obj, buf); err != nil {
+	if err := c.serializer().Encode(obj, buf); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", c.gvk.Kind, err)
 	}
 	return bytes.Clone(buf.Bytes()), nil
@@ -102,7 +116,7 @@ func (c codec) decodeInto(stored []byte, into runtime.Object, rev int64) error {
 
 // decodePlainInto is decodeInto for bytes that encode returned.
 func (c codec) decodePlainInto(data []byte, into runtime.Object, rev int64) error {
-	if _, _, err := serializer.Decode(data, nil, into); err != nil {
+	if _, _, err := c.serializer().Decode(data, nil, into); err != nil {
 		return fmt.Errorf("decode %s: %w", c.gvk.Kind, err)
 	}
 	into.GetObjectKind().SetGroupVersionKind(c.gvk)

@@ -31,6 +31,10 @@ type Config struct {
 	// Transformer, if not nil, transforms every value on its way to etcd
 	// and back (encryption at rest); nil stores values as encoded.
 	Transformer Transformer
+	// JSON stores objects as JSON instead of protobuf: custom resources,
+	// whose objects are unstructured and have no protobuf form, as
+	// upstream stores them.
+	JSON bool
 }
 
 func (c Config) bookmarkInterval() time.Duration {

@@ -29,7 +29,7 @@ func NewStore(client *clientv3.Client, cfg Config) *Store {
 	return &Store{
 		client: client,
 		cfg:    cfg,
-		codec:  codec{gvk: cfg.GVK, newFunc: cfg.NewFunc, transformer: cfg.Transformer},
+		codec:  codec{gvk: cfg.GVK, newFunc: cfg.NewFunc, transformer: cfg.Transformer, json: cfg.JSON},
 		leases: newLeaseManager(client),
 	}
 }

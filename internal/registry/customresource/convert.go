@@ -1,0 +1,58 @@
+package customresource
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// ErrWebhookConversion is returned by ToStored and FromStored of the
+// versions of a CRD whose conversion strategy is Webhook: skiff does not
+// call conversion webhooks yet. The storage version itself is served.
+var ErrWebhookConversion = errors.New("conversion webhooks are not supported yet")
+
+// converter converts objects between one served version and the storage
+// version.
+type converter struct {
+	served, stored *version
+	// webhook is set for strategy Webhook: every conversion fails.
+	webhook bool
+}
+
+// toStored converts an object of the served version to the storage
+// version, as upstream's nopConverter (apiVersion rewritten, nothing
+// else) followed by the coercion upstream's converter applies: the
+// storage version's schema prunes what it does not know.
+func (c *converter) toStored(obj runtime.Object) (runtime.Object, error) {
+	return c.convert(obj, c.served, c.stored, false)
+}
+
+// fromStored converts a stored object to the served version. Upstream
+// defaults an object read from storage by the storage version's schema,
+// then converts and coerces it by the served version's.
+func (c *converter) fromStored(obj runtime.Object) (runtime.Object, error) {
+	return c.convert(obj, c.stored, c.served, true)
+}
+
+func (c *converter) convert(obj runtime.Object, from, to *version, read bool) (runtime.Object, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("converting %T: not an unstructured object", obj)
+	}
+	if c.webhook {
+		return nil, fmt.Errorf("converting %s to %s: %w", from.gvk.GroupVersion(), to.gvk.GroupVersion(), ErrWebhookConversion)
+	}
+	// Stored objects may be shared with the watch cache: work on a copy.
+	out := u.DeepCopy()
+	if out.Object == nil {
+		out.Object = map[string]interface{}{}
+	}
+	if read {
+		from.schema.applyDefaults(out)
+	}
+	out.SetAPIVersion(to.gvk.GroupVersion().String())
+	to.schema.coerce(out.Object, false)
+	return out, nil
+}
