@@ -3,12 +3,14 @@ package apiserver
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"github.com/skiff-io/skiff/internal/openapi"
 	"github.com/skiff-io/skiff/internal/registry"
 	"github.com/skiff-io/skiff/internal/storage"
 )
@@ -25,6 +27,17 @@ type extensions struct {
 	// stores are the running stores by key prefix, with what stops them.
 	stores    map[string]*extensionStore
 	discovery *discoveryDocs
+
+	// openAPI holds the OpenAPI documents with the extensions in, built
+	// on first use.
+	openAPIOnce sync.Once
+	openAPI     *openAPIDoc
+}
+
+// openapi returns the documents of base's resources and the extensions.
+func (e *extensions) openapi(base *openAPIDoc) *openAPIDoc {
+	e.openAPIOnce.Do(func() { e.openAPI = &openAPIDoc{base: base, resources: openAPIResourcesOf(e.resources)} })
+	return e.openAPI
 }
 
 type extensionStore struct {
@@ -204,12 +217,22 @@ func (s *Server) extensionConflict(next *extensions, res *registry.Resource) err
 	return nil
 }
 
-// extensionFieldManagers gives each added resource its field managers.
-// Custom resources have no OpenAPI models of the built-in kind: their
-// fields are tracked by structure (maps field by field, lists whole),
-// which is the deduced schema of structured-merge-diff.
+// extensionFieldManagers gives each added resource its field managers,
+// whose type converter reads the resources' OpenAPI schemas (list-map
+// keys and list and map types of a custom resource's schema), as
+// upstream's does.
 func (s *Server) extensionFieldManagers(added []*served) error {
-	tc := managedfields.NewDeducedTypeConverter()
+	if len(added) == 0 {
+		return nil
+	}
+	byGVR := make(map[schema.GroupVersionResource]*served, len(added))
+	for _, sv := range added {
+		byGVR[sv.res.GroupVersionResource()] = sv
+	}
+	tc, err := managedfields.NewTypeConverter(openapi.Definitions(openAPIResourcesOf(byGVR)), false)
+	if err != nil {
+		return fmt.Errorf("server-side apply type converter of %s: %w", added[0].res.GroupVersionResource().GroupResource(), err)
+	}
 	conv := objectConverter{s: s}
 	for _, sv := range added {
 		subs := []string{""}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,11 @@ import (
 // openAPIDoc holds the documents, each built once on first use.
 type openAPIDoc struct {
 	resources []openapi.Resource
+	// base, when set, holds the documents of the built-in resources, and
+	// resources only the extensions' (custom resources): the v3 documents
+	// of the built-in group versions are base's, the v2 document is built
+	// of both.
+	base *openAPIDoc
 
 	v3Once  sync.Once
 	v3      map[string]*openAPIBlob // "api/v1", "apis/apps/v1"
@@ -112,8 +118,13 @@ func v3ToProto(data []byte) ([]byte, error) {
 
 // openAPIResources describes the served resources for internal/openapi.
 func (s *Server) openAPIResources() []openapi.Resource {
+	return openAPIResourcesOf(s.resources)
+}
+
+// openAPIResourcesOf describes resources for internal/openapi.
+func openAPIResourcesOf(resources map[schema.GroupVersionResource]*served) []openapi.Resource {
 	var out []openapi.Resource
-	for _, sv := range s.resources {
+	for _, sv := range resources {
 		res := sv.res
 		verbs := []string(defaultVerbs)
 		if res.Verbs != nil {
@@ -121,10 +132,13 @@ func (s *Server) openAPIResources() []openapi.Resource {
 		}
 		r := openapi.Resource{
 			GVK: res.GroupVersionKind(), Plural: res.Name, Namespaced: res.Namespaced,
-			Object: res.New(), Verbs: verbs,
+			Object: res.New(), Verbs: verbs, Schema: res.OpenAPISchema,
 		}
 		if res.NewList != nil {
 			r.List = res.NewList()
+		}
+		if r.Schema != nil {
+			r.Object = nil
 		}
 		for _, sub := range subresources(res) {
 			gv := res.GroupVersion
@@ -140,7 +154,9 @@ func (s *Server) openAPIResources() []openapi.Resource {
 					o.GVK = gv.WithKind("Pod" + map[string]string{"exec": "Exec", "attach": "Attach", "portforward": "PortForward"}[sub.name] + "Options")
 				}
 			case "status":
-				o.Object = res.New()
+				if r.Schema == nil {
+					o.Object = res.New()
+				}
 			default:
 				if res.Subresource(sub.name) != nil {
 					o.Object = res.New()
@@ -164,6 +180,17 @@ func (d *openAPIDoc) buildV3() {
 	}
 	d.v3 = map[string]*openAPIBlob{}
 	paths := map[string]any{}
+	if d.base != nil {
+		d.base.v3Once.Do(d.base.buildV3)
+		if d.base.v3Err != nil {
+			d.v3Err = d.base.v3Err
+			return
+		}
+		for gv, b := range d.base.v3 {
+			d.v3[gv] = b
+			paths[gv] = map[string]string{"serverRelativeURL": openAPIV3URL(gv, b)}
+		}
+	}
 	for gv, raw := range docs {
 		b := newOpenAPIBlob(raw, v3ToProto)
 		d.v3[gv] = b
@@ -182,7 +209,11 @@ func openAPIV3URL(gv string, b *openAPIBlob) string {
 }
 
 func (d *openAPIDoc) buildV2() {
-	raw, err := openapi.BuildV2(d.resources, Version.GitVersion)
+	resources := d.resources
+	if d.base != nil {
+		resources = append(slices.Clip(d.base.resources), resources...)
+	}
+	raw, err := openapi.BuildV2(resources, Version.GitVersion)
 	if err != nil {
 		d.v2Err = err
 		return
@@ -192,6 +223,9 @@ func (d *openAPIDoc) buildV2() {
 
 func (s *Server) openAPIDocs() *openAPIDoc {
 	s.openapiOnce.Do(func() { s.openapi = &openAPIDoc{resources: s.openAPIResources()} })
+	if ext := s.ext.Load(); ext != nil && len(ext.resources) > 0 {
+		return ext.openapi(s.openapi)
+	}
 	return s.openapi
 }
 

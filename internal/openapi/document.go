@@ -21,6 +21,11 @@ type Resource struct {
 	// Object and List are values (or pointers) of the kind's Go type and
 	// of its list type.
 	Object, List any
+	// Schema, when set, describes the kind instead of Object and List:
+	// a custom resource's, which has no Go type. Its apiVersion, kind and
+	// metadata properties are set here (ObjectMeta), and the list is
+	// built around it, named as upstream names them (ModelName).
+	Schema *spec.Schema
 	// Verbs are the verbs served on the resource (get, list, watch,
 	// create, update, patch, delete, deletecollection).
 	Verbs []string
@@ -179,6 +184,9 @@ func (b *Builder) addCommon(resources []Resource) []string {
 }
 
 func (b *Builder) addResource(r Resource) (kind, list string) {
+	if r.Schema != nil {
+		return b.addSchema(r)
+	}
 	kind = b.Add(r.Object, r.GVK)
 	if r.List != nil {
 		list = b.Add(r.List, r.GVK.GroupVersion().WithKind(r.GVK.Kind+"List"))
@@ -189,6 +197,62 @@ func (b *Builder) addResource(r Resource) (kind, list string) {
 		}
 	}
 	return kind, list
+}
+
+// addSchema defines a kind given by its schema, and its list.
+func (b *Builder) addSchema(r Resource) (kind, list string) {
+	objectMeta := b.Add(&metav1.ObjectMeta{})
+	listMeta := b.Add(&metav1.ListMeta{})
+	kind = ModelName(r.GVK)
+	s := *r.Schema
+	s.Properties = make(map[string]spec.Schema, len(r.Schema.Properties)+3)
+	for k, v := range r.Schema.Properties {
+		s.Properties[k] = v
+	}
+	typeMeta(&s)
+	s.Properties["metadata"] = b.Ref(objectMeta)
+	b.define(kind, &s, objectMeta)
+	b.gvks[kind] = []schema.GroupVersionKind{r.GVK}
+	list = kind + "List"
+	items := b.Ref(kind)
+	l := &spec.Schema{SchemaProps: spec.SchemaProps{
+		Description: fmt.Sprintf("%s is a list of %s", r.GVK.Kind+"List", r.GVK.Kind),
+		Type:        spec.StringOrArray{"object"},
+		Required:    []string{"items"},
+		Properties: map[string]spec.Schema{
+			"items":    {SchemaProps: spec.SchemaProps{Description: "List of " + r.Plural, Type: spec.StringOrArray{"array"}, Items: &spec.SchemaOrArray{Schema: &items}}},
+			"metadata": b.Ref(listMeta),
+		},
+	}}
+	typeMeta(l)
+	b.define(list, l, kind, listMeta)
+	b.gvks[list] = []schema.GroupVersionKind{r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List")}
+	for _, sub := range r.Subresources {
+		if sub.Object != nil {
+			b.Add(sub.Object, sub.GVK)
+		}
+	}
+	return kind, list
+}
+
+// typeMeta adds the apiVersion and kind properties to s.
+func typeMeta(s *spec.Schema) {
+	s.Properties["apiVersion"] = spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"string"},
+		Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"}}
+	s.Properties["kind"] = spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"string"},
+		Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"}}
+}
+
+// ModelName is the definition name upstream gives a custom resource's
+// kind: its group reversed, then version and kind
+// ("io.k8s.networking.gateway.v1.HTTPRoute" for
+// gateway.networking.k8s.io/v1 HTTPRoute).
+func ModelName(gvk schema.GroupVersionKind) string {
+	parts := strings.Split(gvk.Group, ".")
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, ".") + "." + gvk.Version + "." + gvk.Kind
 }
 
 type pathItem struct {
@@ -359,6 +423,8 @@ func (b *Builder) paths(r Resource) []pathItem {
 		subKind := ""
 		if sub.Object != nil {
 			subKind = b.Add(sub.Object, sub.GVK)
+		} else if r.Schema != nil && sub.GVK == r.GVK {
+			subKind = kind // a custom resource's status
 		}
 		var ops []operation
 		for _, v := range sub.Verbs {

@@ -58,7 +58,7 @@ func (b *Builder) Add(obj any, gvks ...schema.GroupVersionKind) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	name := b.define(t)
+	name := b.defineType(t)
 	for _, gvk := range gvks {
 		if !containsGVK(b.gvks[name], gvk) {
 			b.gvks[name] = append(b.gvks[name], gvk)
@@ -184,7 +184,16 @@ func hasDefinition(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct
 }
 
-func (b *Builder) define(t reflect.Type) string {
+// define adds a definition given whole, which references deps.
+func (b *Builder) define(name string, s *spec.Schema, deps ...string) {
+	b.defs[name] = s
+	b.deps[name] = map[string]bool{}
+	for _, d := range deps {
+		b.deps[name][d] = true
+	}
+}
+
+func (b *Builder) defineType(t reflect.Type) string {
 	if name, ok := b.names[t]; ok {
 		return name
 	}
@@ -338,7 +347,7 @@ func (b *Builder) schemaOf(t reflect.Type, owner string) spec.Schema {
 		t = t.Elem()
 	}
 	if hasDefinition(t) {
-		name := b.define(t)
+		name := b.defineType(t)
 		b.deps[owner][name] = true
 		return b.Ref(name)
 	}

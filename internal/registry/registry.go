@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // Resource describes one served group/version/resource.
@@ -90,6 +91,11 @@ type Resource struct {
 	// resources): its objects are stored as JSON, and a client that
 	// accepts only protobuf gets 406, as from upstream.
 	JSONOnly bool
+	// OpenAPISchema, when set, is the OpenAPI v3 schema of the objects,
+	// for a resource whose objects have no Go type to describe them
+	// (custom resources): the OpenAPI documents and server-side apply
+	// read it. apiVersion, kind and metadata are the server's to add.
+	OpenAPISchema *spec.Schema
 
 	// ReturnDeletedObject makes a finished DELETE answer with the object,
 	// as upstream does for pods, namespaces, services and nodes; otherwise

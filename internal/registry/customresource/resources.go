@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"k8s.io/kube-openapi/pkg/validation/spec"
+
 	"github.com/skiff-io/skiff/internal/registry"
 )
 
@@ -137,23 +139,36 @@ func newVersion(crd *apiextensionsv1.CustomResourceDefinition, cv *apiextensions
 // resource returns the version's descriptor, without what storage adds.
 func (v *version) resource(cv *apiextensionsv1.CustomResourceDefinitionVersion, names apiextensionsv1.CustomResourceDefinitionNames) *registry.Resource {
 	return &registry.Resource{
-		GroupVersion: v.gvk.GroupVersion(),
-		Name:         names.Plural,
-		Singular:     names.Singular,
-		Kind:         names.Kind,
-		ShortNames:   slices.Clone(names.ShortNames),
-		Categories:   slices.Clone(names.Categories),
-		Namespaced:   v.namespaced,
-		New:          v.newObject,
-		NewList:      v.newList,
-		Strategy:     v.strategy(),
-		Status:       v.status,
-		Scale:        v.scaleSubresource(),
-		Table:        table(cv.AdditionalPrinterColumns),
-		Fields:       v.fieldSet,
-		Prune:        v.prune,
-		JSONOnly:     true,
+		GroupVersion:  v.gvk.GroupVersion(),
+		Name:          names.Plural,
+		Singular:      names.Singular,
+		Kind:          names.Kind,
+		ShortNames:    slices.Clone(names.ShortNames),
+		Categories:    slices.Clone(names.Categories),
+		Namespaced:    v.namespaced,
+		New:           v.newObject,
+		NewList:       v.newList,
+		Strategy:      v.strategy(),
+		Status:        v.status,
+		Scale:         v.scaleSubresource(),
+		Table:         table(cv.AdditionalPrinterColumns),
+		Fields:        v.fieldSet,
+		Prune:         v.prune,
+		JSONOnly:      true,
+		OpenAPISchema: v.openAPISchema(),
 	}
+}
+
+// openAPISchema is the version's schema as OpenAPI publishes it (and
+// server-side apply reads it): the structural schema, or, for a version
+// without one, an object that keeps every field.
+func (v *version) openAPISchema() *spec.Schema {
+	if v.schema.structural != nil {
+		return v.schema.structural.ToKubeOpenAPI()
+	}
+	s := &spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+	s.AddExtension("x-kubernetes-preserve-unknown-fields", true)
+	return s
 }
 
 func (v *version) newObject() runtime.Object {
