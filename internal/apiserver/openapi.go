@@ -241,7 +241,8 @@ func openAPIFormat(accept, protoType string) string {
 	if accept == "" {
 		return "json"
 	}
-	// The deprecated spelling has "." where the current one has "@".
+	// Both spellings are asked for: "@" (deprecated; client-go's) and
+	// "." (a valid media type).
 	deprecated := strings.Replace(protoType, "@", ".", 1)
 	for _, clause := range strings.Split(accept, ",") {
 		mt, _, _ := strings.Cut(clause, ";")
@@ -316,7 +317,10 @@ func serveOpenAPIBlob(w http.ResponseWriter, r *http.Request, b *openAPIBlob, pr
 			writeError(w, r, err)
 			return
 		}
-		b, contentType = pb, protoType
+		// Answered in the spelling a media-type parser accepts, as
+		// upstream answers either request: client-go's parse of "@"
+		// fails ("mime: unexpected content after media subtype").
+		b, contentType = pb, strings.Replace(protoType, "@", ".", 1)
 	default:
 		w.WriteHeader(http.StatusNotAcceptable)
 		return

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -163,8 +164,13 @@ func TestOpenAPIV2Serving(t *testing.T) {
 	// What client-go's discovery asks for: gnostic's protobuf.
 	resp = openAPIGet(t, s.serveOpenAPIV2, "/openapi/v2", map[string]string{"Accept": mimeOpenAPIV2Proto})
 	pb := respBody(t, resp)
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != mimeOpenAPIV2Proto {
+	// Answered with the media type spelled so that it parses, as
+	// upstream answers: client-go reads it with mime.ParseMediaType.
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" {
 		t.Fatalf("v2 protobuf: status %d content type %q", resp.StatusCode, ct)
+	}
+	if _, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil {
+		t.Fatalf("v2 protobuf content type: %v", err)
 	}
 	var gdoc openapiv2.Document
 	if err := proto.Unmarshal(pb, &gdoc); err != nil {

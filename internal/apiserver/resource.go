@@ -17,8 +17,10 @@ import (
 	"github.com/skiff-io/skiff/internal/storage"
 )
 
+// serveNotFound is upstream's 404 for a path that names nothing served:
+// "the server could not find the requested resource".
 func (s *Server) serveNotFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, apierrors.NewNotFound(schema.GroupResource{}, ""))
+	writeError(w, r, apierrors.NewGenericServerResponse(http.StatusNotFound, "", schema.GroupResource{}, "", "", 0, false))
 }
 
 // serveAPI serves everything under /api and /apis: discovery and the

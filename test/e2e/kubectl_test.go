@@ -106,6 +106,15 @@ func (k kubectl) okIn(stdin string, args ...string) string {
 	return out
 }
 
+func (k kubectl) failsIn(stdin string, args ...string) string {
+	k.t.Helper()
+	out, err := k.run(stdin, args...)
+	if err == nil {
+		k.t.Fatalf("kubectl %s: want failure, got:\n%s", strings.Join(args, " "), out)
+	}
+	return out
+}
+
 func (k kubectl) fails(args ...string) string {
 	k.t.Helper()
 	out, err := k.run("", args...)
