@@ -233,26 +233,9 @@ func (s *Server) extensionFieldManagers(added []*served) error {
 	if err != nil {
 		return fmt.Errorf("server-side apply type converter of %s: %w", added[0].res.GroupVersionResource().GroupResource(), err)
 	}
-	conv := objectConverter{s: s}
 	for _, sv := range added {
-		subs := []string{""}
-		if sv.res.Status {
-			subs = append(subs, "status")
-		}
-		if sv.res.Scale != nil {
-			subs = append(subs, "scale")
-		}
-		for _, x := range sv.res.Subresources {
-			subs = append(subs, x.Name)
-		}
-		sv.fields = map[string]*managedfields.FieldManager{}
-		gvk := sv.res.GroupVersionKind()
-		for _, sub := range subs {
-			fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), sub, s.resetFields(sv, sub))
-			if err != nil {
-				return fmt.Errorf("field manager for %s: %w", sv.res.GroupVersionResource(), err)
-			}
-			sv.fields[sub] = fm
+		if sv.fields, err = s.newFieldManagers(tc, sv); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -101,32 +101,46 @@ func (s *Server) buildFieldManagers() {
 		}
 		s.fields.tc = tc
 		s.fields.byKey = map[fieldManagerKey]*managedfields.FieldManager{}
-		conv := objectConverter{s: s}
 		for gvr, sv := range s.resources {
 			if sv.res.Create != nil || sv.res.InMemory() {
 				continue // virtual or in memory: nothing is stored
 			}
-			subs := []string{""}
-			if sv.res.Status {
-				subs = append(subs, "status")
+			fms, err := s.newFieldManagers(tc, sv)
+			if err != nil {
+				s.fields.err = err
+				return
 			}
-			if sv.res.Scale != nil {
-				subs = append(subs, "scale")
-			}
-			for _, x := range sv.res.Subresources {
-				subs = append(subs, x.Name)
-			}
-			gvk := sv.res.GroupVersionKind()
-			for _, sub := range subs {
-				fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), sub, s.resetFields(sv, sub))
-				if err != nil {
-					s.fields.err = fmt.Errorf("field manager for %s: %w", gvr, err)
-					return
-				}
+			for sub, fm := range fms {
 				s.fields.byKey[fieldManagerKey{gvr: gvr, sub: sub}] = fm
 			}
 		}
 	})
+}
+
+// newFieldManagers returns the field managers of a stored resource, by
+// subresource ("" for the main resource).
+func (s *Server) newFieldManagers(tc managedfields.TypeConverter, sv *served) (map[string]*managedfields.FieldManager, error) {
+	subs := []string{""}
+	if sv.res.Status {
+		subs = append(subs, "status")
+	}
+	if sv.res.Scale != nil {
+		subs = append(subs, "scale")
+	}
+	for _, x := range sv.res.Subresources {
+		subs = append(subs, x.Name)
+	}
+	conv := objectConverter{s: s}
+	gvk := sv.res.GroupVersionKind()
+	out := make(map[string]*managedfields.FieldManager, len(subs))
+	for _, sub := range subs {
+		fm, err := managedfields.NewDefaultFieldManager(tc, conv, conv, conv, gvk, gvk.GroupVersion(), sub, s.resetFields(sv, sub))
+		if err != nil {
+			return nil, fmt.Errorf("field manager for %s: %w", sv.res.GroupVersionResource(), err)
+		}
+		out[sub] = fm
+	}
+	return out, nil
 }
 
 // listMapKeyDefaults are the defaults upstream's OpenAPI publishes for
