@@ -141,6 +141,50 @@ func TestControllerRuntime(t *testing.T) {
 			t.Fatalf("leaseTransitions %q, want 1", out)
 		}
 	})
+
+	t.Run("a custom resource with a status subresource", func(t *testing.T) {
+		if mode != "apply" {
+			t.Skip("the widgets controller writes its ConfigMaps with server-side apply")
+		}
+		crd, err := os.ReadFile("testdata/crwatch-widget-crd.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.okIn(string(crd), "apply", "-f", "-")
+		k.ok("wait", "--for=condition=Established", "crd/widgets.crwatch.skiff.io", "--timeout=30s")
+		widgets := startCRWatch(t, crwatch, c, kubeconfig, "widgets", mode, "--widgets", "--lease-name=crwatch-widgets")
+		k.okIn("apiVersion: crwatch.skiff.io/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: crw\nspec:\n  data:\n    a: \"1\"\n", "apply", "-f", "-")
+		waitWidget := func(gen string, data map[string]string) {
+			t.Helper()
+			want := gen + " " + dataHash(data)
+			waitFor(t, k, 30*time.Second, "widget w1 status "+want, func() bool {
+				out, _ := k.run("", "get", "widget", "w1", "-n", "crw", "-o", "jsonpath={.status.observedGeneration} {.status.seen}")
+				return out == want
+			})
+		}
+		waitWidget("1", map[string]string{"a": "1"})
+		widgets.waitLog(t, "widget status")
+		if got := k.ok("get", "configmap", "w1", "-n", "crw", "-o", "jsonpath={.data.a} {.metadata.ownerReferences[0].kind} {.metadata.ownerReferences[0].controller}"); got != "1 Widget true" {
+			t.Fatalf("the widget's configmap: %q", got)
+		}
+		// A spec change is a new generation; the status follows it.
+		k.ok("patch", "widget", "w1", "-n", "crw", "--type=merge", "-p", `{"spec":{"data":{"b":"2"}}}`)
+		waitWidget("2", map[string]string{"a": "1", "b": "2"})
+		out := k.ok("get", "widgets", "-n", "crw")
+		mustContain(t, "kubectl get widgets", out, "SEEN", "OBSERVED", dataHash(map[string]string{"a": "1", "b": "2"}))
+		// A status written through the main resource is dropped.
+		k.ok("patch", "widget", "w1", "-n", "crw", "--type=merge", "-p", `{"status":{"seen":"bogus"}}`)
+		if got := k.ok("get", "widget", "w1", "-n", "crw", "-o", "jsonpath={.status.seen}"); got == "bogus" {
+			t.Fatal("status written through the main resource")
+		}
+		// The garbage collector deletes the ConfigMap with its owner
+		// (it finds a new resource within its 30 s discovery resync).
+		k.ok("delete", "widget", "w1", "-n", "crw")
+		waitFor(t, k, 60*time.Second, "the widget's configmap deleted", func() bool {
+			_, err := k.run("", "get", "configmap", "w1", "-n", "crw")
+			return err != nil
+		})
+	})
 }
 
 // TestHelm installs, upgrades, rolls back and uninstalls a chart (a
@@ -359,15 +403,16 @@ type crwatchProcess struct {
 // startCRWatch runs an instance of crwatch against the cluster's
 // namespace crw with short leader election periods; it is stopped in
 // t.Cleanup unless the test stopped it.
-func startCRWatch(t *testing.T, bin string, c *framework.Cluster, kubeconfig, name, mode string) *crwatchProcess {
+func startCRWatch(t *testing.T, bin string, c *framework.Cluster, kubeconfig, name, mode string, extra ...string) *crwatchProcess {
 	t.Helper()
 	logPath := filepath.Join(c.DataDir, "crwatch-"+name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--kubeconfig", kubeconfig, "--namespace", "crw", "--name", name, "--patch", mode,
-		"--lease-duration=4s", "--renew-deadline=3s", "--retry-period=250ms")
+	args := append([]string{"--kubeconfig", kubeconfig, "--namespace", "crw", "--name", name, "--patch", mode,
+		"--lease-duration=4s", "--renew-deadline=3s", "--retry-period=250ms"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting crwatch: %v", err)

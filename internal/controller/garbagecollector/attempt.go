@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,6 +23,11 @@ func (c *Controller) resource(ref objectRef) (metadata.ResourceInterface, bool, 
 		return nil, false, fmt.Errorf("%s %s: %w", ref.Kind, ref.Name, err)
 	}
 	m, err := c.mapper.RESTMapping(gv.WithKind(ref.Kind).GroupKind(), gv.Version)
+	if meta.IsNoMatchError(err) && c.rereadDiscovery() {
+		// A kind defined since discovery was read (a new custom
+		// resource): its owner references must not wait for the resync.
+		m, err = c.mapper.RESTMapping(gv.WithKind(ref.Kind).GroupKind(), gv.Version)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%s %s: %w", ref.Kind, ref.Name, err)
 	}
@@ -30,6 +36,18 @@ func (c *Controller) resource(ref objectRef) (metadata.ResourceInterface, bool, 
 		return c.metadata.Resource(m.Resource).Namespace(ref.Namespace), true, nil
 	}
 	return c.metadata.Resource(m.Resource), false, nil
+}
+
+// rereadDiscovery makes the mapper read discovery again on its next use,
+// at most once a second, and reports whether it did.
+func (c *Controller) rereadDiscovery() bool {
+	now := time.Now().UnixNano()
+	last := c.mapperReset.Load()
+	if now-last < int64(time.Second) || !c.mapperReset.CompareAndSwap(last, now) {
+		return false
+	}
+	c.mapper.Reset()
+	return true
 }
 
 // getLive reads the object ref names from the server. It returns nil (and

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,12 +62,15 @@ type Controller struct {
 	discovery discovery.DiscoveryInterface
 	metadata  metadata.Interface
 	mapper    *restmapper.DeferredDiscoveryRESTMapper
-	recorder  record.EventRecorder
-	graph     *graph
-	deleteQ   *reconcile.Queue
-	orphanQ   *reconcile.Queue
-	opts      Options
-	log       *slog.Logger
+	// mapperReset is when a kind the mapper did not know last made it
+	// read discovery again (unix nanoseconds).
+	mapperReset atomic.Int64
+	recorder    record.EventRecorder
+	graph       *graph
+	deleteQ     *reconcile.Queue
+	orphanQ     *reconcile.Queue
+	opts        Options
+	log         *slog.Logger
 
 	mu       sync.Mutex
 	monitors map[monitorKey]*monitor

@@ -162,6 +162,24 @@ func (g *graph) remove(n *node) {
 	}
 }
 
+// recheckVirtual queues the virtual nodes of kind gvk. Called once an
+// informer of gvk's resource has listed: the owners it did not show did
+// not exist then, and their dependents must not wait for an event (an
+// owner of a resource defined after the collector last read discovery,
+// created and deleted before its monitor started, sends none).
+func (g *graph) recheckVirtual(gvk schema.GroupVersionKind) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for uid, n := range g.nodes {
+		if !n.virtual || n.ref.Kind != gvk.Kind {
+			continue
+		}
+		if gv, err := schema.ParseGroupVersion(n.ref.APIVersion); err == nil && gv.Group == gvk.Group {
+			g.attemptDelete(uid)
+		}
+	}
+}
+
 // removeVirtual drops a virtual node that a live GET found absent.
 func (g *graph) removeVirtual(uid types.UID) {
 	g.mu.Lock()

@@ -130,3 +130,33 @@ func BenchmarkGraph50k(b *testing.B) {
 		}
 	}
 }
+
+// An owner of a kind the collector started watching after it was named
+// (a new custom resource) is checked again once that kind's informer has
+// listed: the owners still virtual then are queued, other kinds' are not.
+func TestRecheckVirtual(t *testing.T) {
+	r := &recorded{}
+	g := newGraph(func(u types.UID) { r.del = append(r.del, u) }, func(u types.UID) { r.orphan = append(r.orphan, u) })
+	widget := schema.GroupVersionKind{Group: "crwatch.skiff.io", Version: "v1", Kind: "Widget"}
+	cm := obj("cm")
+	cm.OwnerReferences = []metav1.OwnerReference{{APIVersion: "crwatch.skiff.io/v1", Kind: "Widget", Name: "w1", UID: "w1"}}
+	g.observe(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, cm)
+	g.observe(podKind, obj("p1", "rs")) // a virtual ReplicaSet
+	r.take()
+
+	g.recheckVirtual(widget)
+	if del, _ := r.take(); !slices.Equal(del, []types.UID{"w1"}) {
+		t.Fatalf("queued %v after the Widget informer listed, want [w1]", del)
+	}
+	g.recheckVirtual(schema.GroupVersionKind{Group: "other.io", Version: "v1", Kind: "Widget"})
+	if del, _ := r.take(); len(del) != 0 {
+		t.Fatalf("queued %v for another group's Widget", del)
+	}
+	// Once observed, an owner is no longer virtual: nothing to check.
+	g.observe(widget, obj("w1"))
+	r.take()
+	g.recheckVirtual(widget)
+	if del, _ := r.take(); len(del) != 0 {
+		t.Fatalf("queued %v for an observed owner", del)
+	}
+}

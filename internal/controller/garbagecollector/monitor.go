@@ -107,10 +107,16 @@ func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionRe
 		DeleteFunc: func(obj any) { c.graph.forget(c.held(gvk, obj)) },
 	})
 	mctx, cancel := context.WithCancel(ctx)
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
 		inf.Run(mctx.Done())
+	}()
+	go func() {
+		defer c.wg.Done()
+		if cache.WaitForCacheSync(mctx.Done(), inf.HasSynced) {
+			c.graph.recheckVirtual(gvk)
+		}
 	}()
 	return &monitor{resourceInfo: info, informer: inf, cancel: cancel}
 }

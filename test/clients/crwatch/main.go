@@ -11,6 +11,9 @@
 //
 // Each reconcile that writes logs "annotated" with the ConfigMap and the
 // hash; the tests read these lines.
+//
+// With --widgets it also reconciles the Widgets of crwatch.skiff.io/v1, a
+// custom resource with a status subresource (widgets.go).
 package main
 
 import (
@@ -38,6 +41,7 @@ type config struct {
 	renewDeadline time.Duration
 	retryPeriod   time.Duration
 	patch         string
+	widgets       bool
 }
 
 func main() {
@@ -50,6 +54,7 @@ func main() {
 	flag.DurationVar(&cfg.renewDeadline, "renew-deadline", 10*time.Second, "leader election renew deadline")
 	flag.DurationVar(&cfg.retryPeriod, "retry-period", 2*time.Second, "leader election retry period")
 	flag.StringVar(&cfg.patch, "patch", "apply", "how the annotation is written: apply (server-side apply) or merge (JSON merge patch)")
+	flag.BoolVar(&cfg.widgets, "widgets", false, "also reconcile the Widgets (crwatch.skiff.io/v1) of the namespace: an owned ConfigMap each, and their status")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.name)
@@ -94,6 +99,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := r.setup(mgr); err != nil {
 		return err
 	}
+	if cfg.widgets {
+		w := &widgetReconciler{client: mgr.GetClient(), log: log}
+		if err := w.setup(mgr); err != nil {
+			return err
+		}
+	}
 	go func() {
 		// Elected() closes when this instance holds the Lease; the
 		// goroutine ends with the manager either way.
@@ -103,7 +114,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		case <-ctx.Done():
 		}
 	}()
-	log.Info("starting manager", "namespace", cfg.namespace, "patch", cfg.patch)
+	log.Info("starting manager", "namespace", cfg.namespace, "patch", cfg.patch, "widgets", cfg.widgets)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("manager: %w", err)
 	}
