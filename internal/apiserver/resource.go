@@ -46,6 +46,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if sv.res.JSONOnly {
 		r = withJSONOnly(r)
 	}
+	if sv.res.Warning != "" {
+		addWarnings(w, []string{sv.res.Warning})
+	}
 	if sv.res.Create != nil {
 		if err := s.serveVirtual(w, r, info, sv); err != nil {
 			writeError(w, r, err)

@@ -96,6 +96,10 @@ type Resource struct {
 	// (custom resources): the OpenAPI documents and server-side apply
 	// read it. apiVersion, kind and metadata are the server's to add.
 	OpenAPISchema *spec.Schema
+	// Warning, when set, is sent in the Warning header of every request
+	// to the resource: a deprecated custom resource version's
+	// deprecation warning.
+	Warning string
 
 	// ReturnDeletedObject makes a finished DELETE answer with the object,
 	// as upstream does for pods, namespaces, services and nodes; otherwise

@@ -77,9 +77,14 @@ func widgetCRD() *apiextensionsv1.CustomResourceDefinition {
 				ShortNames: []string{"wd"}, Categories: []string{"all"},
 			},
 			Scope:    apiextensionsv1.NamespaceScoped,
-			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{version("v1", true), version("v1beta1", false)},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{version("v1", true), deprecated(version("v1beta1", false))},
 		},
 	}
+}
+
+func deprecated(v apiextensionsv1.CustomResourceDefinitionVersion) apiextensionsv1.CustomResourceDefinitionVersion {
+	v.Deprecated = true
+	return v
 }
 
 // waitEstablished waits for the definition's Established condition.
@@ -213,9 +218,17 @@ func TestCustomResources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		beta, err := dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1beta1", Resource: "widgets"}).Namespace(ns).Get(ctx, "small", metav1.GetOptions{})
+		rec := &warningRecorder{}
+		cfg := rest.CopyConfig(c.Config)
+		cfg.WarningHandler = rec
+		beta, err := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1beta1", Resource: "widgets"}).Namespace(ns).Get(ctx, "small", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// A deprecated version says so on every request, in upstream's
+		// words.
+		if want := "example.com/v1beta1 Widget is deprecated; use example.com/v1 Widget"; !slices.Equal(rec.msgs, []string{want}) {
+			t.Errorf("warnings of a v1beta1 read = %q, want %q", rec.msgs, want)
 		}
 		if beta.GetAPIVersion() != "example.com/v1beta1" || beta.GetUID() != old.GetUID() {
 			t.Errorf("v1beta1 read: apiVersion %s uid %s (v1 uid %s)", beta.GetAPIVersion(), beta.GetUID(), old.GetUID())

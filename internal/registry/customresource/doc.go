@@ -46,6 +46,4 @@
 //     defaulted when read, since a descriptor has no read hook.
 //   - A CRD whose storage version is not served cannot be served (Resources
 //     fails): the registry has no stored-but-not-served descriptor.
-//   - Version deprecation warnings, sent by upstream on every request to a
-//     deprecated version, are the server's to send; they are not here.
 package customresource

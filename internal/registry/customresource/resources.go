@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubeversion "k8s.io/apimachinery/pkg/version"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -103,7 +104,7 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resou
 		if v == nil {
 			continue
 		}
-		res := v.resource(&crd.Spec.Versions[i], names)
+		res := v.resource(&crd.Spec.Versions[i], names, crd)
 		if v != stored {
 			c := &converter{served: v, stored: stored, webhook: webhook}
 			res.StoredAs = &storedAs
@@ -137,7 +138,7 @@ func newVersion(crd *apiextensionsv1.CustomResourceDefinition, cv *apiextensions
 }
 
 // resource returns the version's descriptor, without what storage adds.
-func (v *version) resource(cv *apiextensionsv1.CustomResourceDefinitionVersion, names apiextensionsv1.CustomResourceDefinitionNames) *registry.Resource {
+func (v *version) resource(cv *apiextensionsv1.CustomResourceDefinitionVersion, names apiextensionsv1.CustomResourceDefinitionNames, crd *apiextensionsv1.CustomResourceDefinition) *registry.Resource {
 	return &registry.Resource{
 		GroupVersion:  v.gvk.GroupVersion(),
 		Name:          names.Plural,
@@ -156,7 +157,35 @@ func (v *version) resource(cv *apiextensionsv1.CustomResourceDefinitionVersion, 
 		Prune:         v.prune,
 		JSONOnly:      true,
 		OpenAPISchema: v.openAPISchema(),
+		Warning:       deprecationWarning(cv, v.gvk, names.Kind, crd),
 	}
+}
+
+// deprecationWarning is what every request to a deprecated version is
+// told: the version's deprecationWarning, or, as upstream words it,
+// "<group>/<version> <Kind> is deprecated" followed by the newest served
+// version that is not ("; use <group>/<version> <Kind>").
+func deprecationWarning(cv *apiextensionsv1.CustomResourceDefinitionVersion, gvk schema.GroupVersionKind, kind string, crd *apiextensionsv1.CustomResourceDefinition) string {
+	if !cv.Deprecated {
+		return ""
+	}
+	if cv.DeprecationWarning != nil {
+		return *cv.DeprecationWarning
+	}
+	msg := fmt.Sprintf("%s/%s %s is deprecated", gvk.Group, cv.Name, kind)
+	newest := ""
+	for _, other := range crd.Spec.Versions {
+		if !other.Served || other.Deprecated || kubeversion.CompareKubeAwareVersionStrings(cv.Name, other.Name) >= 0 {
+			continue
+		}
+		if newest == "" || kubeversion.CompareKubeAwareVersionStrings(other.Name, newest) > 0 {
+			newest = other.Name
+		}
+	}
+	if newest != "" {
+		msg += fmt.Sprintf("; use %s/%s %s", gvk.Group, newest, kind)
+	}
+	return msg
 }
 
 // openAPISchema is the version's schema as OpenAPI publishes it (and
