@@ -54,6 +54,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, info requestInfo
 // as stored (or as it would be, on a dry run). managedFields the request
 // gives are kept when valid (an empty list resets them), as upstream.
 func (s *Server) createObject(ctx context.Context, sv *served, namespace string, obj runtime.Object, dry bool, owner fieldOwner) (runtime.Object, error) {
+	if sv.res.Terminating {
+		err := apierrors.NewMethodNotSupported(sv.groupResource(), "create")
+		err.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
+		return nil, err
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())

@@ -96,6 +96,9 @@ type Resource struct {
 	// (custom resources): the OpenAPI documents and server-side apply
 	// read it. apiVersion, kind and metadata are the server's to add.
 	OpenAPISchema *spec.Schema
+	// Terminating refuses new objects (405) while the existing ones stay
+	// served: the custom resources of a CRD being deleted.
+	Terminating bool
 	// Warning, when set, is sent in the Warning header of every request
 	// to the resource: a deprecated custom resource version's
 	// deprecation warning.

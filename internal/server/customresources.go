@@ -114,7 +114,7 @@ func (c *customResources) start(ctx context.Context, wg *sync.WaitGroup, loopbac
 		crds, _ := c.lister.List(labels.Everything())
 		for _, crd := range crds {
 			if apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.NamesAccepted) {
-				c.serve(crd)
+				c.serve(crd, crd.DeletionTimestamp != nil)
 			}
 		}
 		c.syncOnce.Do(func() { close(c.synced) })
@@ -167,6 +167,13 @@ func (c *customResources) sync(ctx context.Context, name string) (time.Duration,
 		return 0, err
 	}
 	if crd.DeletionTimestamp != nil {
+		// Its objects stay served while they are deleted; new ones are
+		// refused, as upstream refuses them.
+		if apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
+			if err := c.serve(crd, true); err != nil {
+				return 0, err
+			}
+		}
 		return c.finalize(ctx, crd.DeepCopy())
 	}
 	crd = crd.DeepCopy()
@@ -174,7 +181,7 @@ func (c *customResources) sync(ctx context.Context, name string) (time.Duration,
 	if accepted.Status == apiextensionsv1.ConditionTrue || established.Status == apiextensionsv1.ConditionTrue {
 		served := crd.DeepCopy()
 		served.Status.AcceptedNames = names
-		if err := c.serve(served); err != nil {
+		if err := c.serve(served, false); err != nil {
 			return 0, err
 		}
 		if established.Status != apiextensionsv1.ConditionTrue {
@@ -200,11 +207,15 @@ func (c *customResources) sync(ctx context.Context, name string) (time.Duration,
 	return 0, err
 }
 
-// serve adds crd's resources to the API server.
-func (c *customResources) serve(crd *apiextensionsv1.CustomResourceDefinition) error {
+// serve adds crd's resources to the API server; terminating ones refuse
+// new objects.
+func (c *customResources) serve(crd *apiextensionsv1.CustomResourceDefinition, terminating bool) error {
 	resources, err := customresource.Resources(crd)
 	if err != nil {
 		return fmt.Errorf("resources of %s: %w", crd.Name, err)
+	}
+	for _, res := range resources {
+		res.Terminating = terminating
 	}
 	if err := c.api.Extend(crd.Name, resources); err != nil {
 		return fmt.Errorf("serve %s: %w", crd.Name, err)

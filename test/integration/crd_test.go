@@ -410,7 +410,28 @@ func TestCustomResources(t *testing.T) {
 	t.Run("deleting the definition deletes its objects", func(t *testing.T) {
 		ext := apiextensionsclient.NewForConfigOrDie(c.Config)
 		dyn := dynamic.NewForConfigOrDie(c.Config)
+		// A finalizer holds one object: the definition waits for it,
+		// and meanwhile refuses new objects as upstream does.
+		held := widget("held", map[string]any{"size": "small"})
+		held.SetFinalizers([]string{"example.com/hold"})
+		if _, err := dyn.Resource(widgetsV1).Namespace(ns).Create(ctx, held, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		err := ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, "widgets.example.com", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := dyn.Resource(widgetsV1).Namespace(ns).Create(ctx, widget("late", map[string]any{"size": "small"}), metav1.CreateOptions{})
+			return apierrors.IsMethodNotSupported(err) && strings.Contains(err.Error(), "create not allowed while custom resource definition is terminating"), nil
+		})
+		if err != nil {
+			t.Errorf("creates while the definition terminates were not refused: %v", err)
+		}
+		if _, err := dyn.Resource(widgetsV1).Namespace(ns).Get(ctx, "held", metav1.GetOptions{}); err != nil {
+			t.Errorf("the held object is not served while the definition terminates: %v", err)
+		}
+		_, err = dyn.Resource(widgetsV1).Namespace(ns).Patch(ctx, "held", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
