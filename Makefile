@@ -7,8 +7,8 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: build run test unit integration e2e fuzz vet deps host-deps clean images
 
-# -trimpath and stripped symbols: 84 MB instead of 120 (stack traces and
-# pprof keep their function names and lines).
+# -trimpath and stripped symbols: 96 MB (stack traces and pprof keep their
+# function names and lines).
 build:
 	$(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/skiff
 
