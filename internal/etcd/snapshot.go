@@ -100,6 +100,12 @@ func Save(ctx context.Context, client *clientv3.Client, dir, name string) (Snaps
 	if strings.HasPrefix(name, ".") {
 		return Snapshot{}, fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}
+	// Ended already: do not ask. An embedded member starts serving the
+	// snapshot whatever the client's context says, and etcd 3.6 panics
+	// should the member close while it begins.
+	if err := ctx.Err(); err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot directory: %w", err)
 	}
