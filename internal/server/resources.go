@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-io/skiff/internal/registry"
+	"github.com/skiff-io/skiff/internal/registry/admissionregistration"
 	"github.com/skiff-io/skiff/internal/registry/apiextensions"
 	"github.com/skiff-io/skiff/internal/registry/apps"
 	"github.com/skiff-io/skiff/internal/registry/autoscaling"
@@ -26,7 +27,7 @@ func Resources() []*registry.Resource {
 		core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
 		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
-		apiextensions.Resources(),
+		apiextensions.Resources(), admissionregistration.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {
