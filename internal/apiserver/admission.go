@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/admission"
 
 	"github.com/skiff-io/skiff/internal/registry"
 )
@@ -30,6 +31,10 @@ type AdmissionRequest struct {
 	Obj       runtime.Object
 	Old       runtime.Object
 	DryRun    bool
+
+	// attrs is the request as the dynamic admission sees it, made once
+	// (dynamicadmission.go).
+	attrs admission.Attributes
 }
 
 // Admission is a built-in admission plugin: it may mutate Obj, or reject
@@ -46,11 +51,26 @@ type AdmissionFunc func(ctx context.Context, req *AdmissionRequest) error
 
 func (f AdmissionFunc) Admit(ctx context.Context, req *AdmissionRequest) error { return f(ctx, req) }
 
+// admit runs the mutating phase of admission on a write: the built-in
+// Admission, then the mutating webhooks. Its caller validates the object
+// next, then calls validate.
 func (s *Server) admit(ctx context.Context, req *AdmissionRequest) error {
 	for _, a := range s.cfg.Admission {
 		if err := a.Admit(ctx, req); err != nil {
 			return err
 		}
 	}
-	return nil
+	return s.admitDynamic(ctx, req)
+}
+
+// validate runs the validating phase of admission, after the object's
+// own validation: the built-in Validation, then the validating webhooks
+// and ValidatingAdmissionPolicies. Nothing here changes the object.
+func (s *Server) validate(ctx context.Context, req *AdmissionRequest) error {
+	for _, a := range s.cfg.Validation {
+		if err := a.Admit(ctx, req); err != nil {
+			return err
+		}
+	}
+	return s.validateDynamic(ctx, req)
 }

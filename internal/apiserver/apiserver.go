@@ -48,8 +48,14 @@ type Config struct {
 	Authenticator Authenticator
 	Authorizer    Authorizer
 	// Admission runs on every write after defaulting and before
-	// validation, in order.
-	Admission []Admission
+	// validation, in order: upstream's mutating admission plugins.
+	// Validation runs after validation: the validating ones, which must
+	// see the object as the mutating webhooks left it.
+	Admission  []Admission
+	Validation []Admission
+	// Dynamic is the admission the cluster's objects configure: the
+	// webhooks and ValidatingAdmissionPolicies. Nil: none.
+	Dynamic DynamicAdmission
 	// IssueToken signs service account tokens (serviceaccounts/token);
 	// nil serves 503 there. APIAudiences is the audience a token gets
 	// when its request names none.

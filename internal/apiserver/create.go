@@ -101,7 +101,8 @@ func (s *Server) createObject(ctx context.Context, sv *served, namespace string,
 	} else {
 		registry.DefaultPrepareForCreate(ctx, obj)
 	}
-	if err := s.admit(ctx, &AdmissionRequest{Operation: Create, Resource: sv.res, Namespace: namespace, Name: m.GetName(), Obj: obj, DryRun: dry}); err != nil {
+	req := &AdmissionRequest{Operation: Create, Resource: sv.res, Namespace: namespace, Name: m.GetName(), Obj: obj, DryRun: dry}
+	if err := s.admit(ctx, req); err != nil {
 		return nil, err
 	}
 	errs := validateMeta(sv, m)
@@ -110,6 +111,9 @@ func (s *Server) createObject(ctx context.Context, sv *served, namespace string,
 	}
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), m.GetName(), errs)
+	}
+	if err := s.validate(ctx, req); err != nil {
+		return nil, err
 	}
 	stored, err := sv.toStored(obj)
 	if err != nil {

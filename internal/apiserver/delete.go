@@ -139,7 +139,15 @@ func (s *Server) deleteObject(ctx context.Context, sv *served, namespace, name s
 				return nil, false, apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
 		}
-		if err := s.admit(ctx, &AdmissionRequest{Operation: Delete, Resource: sv.res, Namespace: namespace, Name: name, Old: cur, DryRun: dry}); err != nil {
+		old, err := sv.fromStored(cur)
+		if err != nil {
+			return nil, false, err
+		}
+		req := &AdmissionRequest{Operation: Delete, Resource: sv.res, Namespace: namespace, Name: name, Old: old, DryRun: dry}
+		if err := s.admit(ctx, req); err != nil {
+			return nil, false, err
+		}
+		if err := s.validate(ctx, req); err != nil {
 			return nil, false, err
 		}
 		grace := int64(0)

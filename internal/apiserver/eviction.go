@@ -50,8 +50,12 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, info requ
 	// Admission sees the eviction as upstream's does: a create of the
 	// pods/eviction subresource (NodeRestriction lets a node evict only
 	// its own pods).
-	if err := s.admit(ctx, &AdmissionRequest{Operation: Create, Resource: sv.res, Sub: "eviction", Namespace: info.namespace,
-		Name: info.name, Obj: ev, DryRun: wr.dry}); err != nil {
+	req := &AdmissionRequest{Operation: Create, Resource: sv.res, Sub: "eviction", Namespace: info.namespace,
+		Name: info.name, Obj: ev, DryRun: wr.dry}
+	if err := s.admit(ctx, req); err != nil {
+		return err
+	}
+	if err := s.validate(ctx, req); err != nil {
 		return err
 	}
 	pod := &corev1.Pod{}

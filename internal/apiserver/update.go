@@ -170,7 +170,8 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 		}
 		x.PrepareForUpdate(ctx, obj, old)
 	}
-	if err := s.admit(ctx, &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}); err != nil {
+	req := &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}
+	if err := s.admit(ctx, req); err != nil {
 		return nil, err
 	}
 	errs = append(errs, validateMeta(sv, nm)...)
@@ -191,6 +192,9 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 	}
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(sv.res.GroupVersionKind().GroupKind(), info.name, errs)
+	}
+	if err := s.validate(ctx, req); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }

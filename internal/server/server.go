@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-io/skiff/internal/admission"
+	"github.com/skiff-io/skiff/internal/admission/dynamic"
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/dns"
 	"github.com/skiff-io/skiff/internal/etcd"
@@ -265,6 +266,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	dynamicAdmission, err := dynamic.New()
+	if err != nil {
+		return err
+	}
 	host := cfg.BindAddress
 	if unspecified(host) {
 		host = "127.0.0.1"
@@ -292,7 +297,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewExtensionStorage: newExtensionStorage,
 		Authenticator:       authn,
 		Authorizer:          authz.authorizer(),
-		Admission:           []apiserver.Admission{nsLifecycle, priority, saAdmission, nodeRestriction, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}, podSecurity},
+		Admission:           []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
+		// The checks that must see the object as the mutating webhooks
+		// left it.
+		Validation: []apiserver.Admission{nodeRestriction, podSecurity},
+		Dynamic:    dynamicAdmission,
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
 			"informer-sync": func(context.Context) error {
@@ -396,6 +405,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	if err := enc.start(apiInformersCtx, &wg, db.Client(), loopback); err != nil {
 		return err
+	}
+	if err := dynamicAdmission.Start(apiInformersCtx, loopback, authz.authorizer()); err != nil {
+		return fmt.Errorf("dynamic admission: %w", err)
 	}
 	if cfg.Loopback != nil {
 		cfg.Loopback(rest.CopyConfig(loopback))
@@ -503,7 +515,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 	crds.api = api
-	if err := crds.start(apiInformersCtx, &wg, loopback); err != nil {
+	if err := crds.start(apiInformersCtx, &wg, loopback, dynamicAdmission.Services()); err != nil {
 		return fmt.Errorf("custom resources: %w", err)
 	}
 	if err := authz.start(apiInformersCtx, &wg, loopback); err != nil {

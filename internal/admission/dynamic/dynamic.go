@@ -1,0 +1,278 @@
+// Package dynamic is the admission that the cluster's own objects
+// configure, upstream's "dynamic admission control": the webhooks of
+// MutatingWebhookConfigurations and ValidatingWebhookConfigurations, and
+// ValidatingAdmissionPolicies with their bindings.
+//
+// It runs upstream's plugins for them (k8s.io/apiserver's
+// MutatingAdmissionWebhook, ValidatingAdmissionWebhook and
+// ValidatingAdmissionPolicy): matching by rules, matchPolicy, selectors and
+// CEL matchConditions, the AdmissionReview calls with their TLS, timeouts
+// and failurePolicy, and the CEL of the policies are theirs, so that
+// webhooks and policies behave, and fail, in upstream's words. What is
+// skiff's: the informers that read the configurations through the
+// server's loopback client, the service resolution, the authorizer the
+// CEL sees, the reinvocation of webhooks, and where in the server's write
+// pipeline the two phases run (apiserver.DynamicAdmission).
+package dynamic
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/initializer"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
+	validatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/validating"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	webhookutil "k8s.io/apiserver/pkg/util/webhook"
+	"k8s.io/client-go/discovery/cached/memory"
+	dynamicclient "k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/skiff-io/skiff/internal/apiserver"
+)
+
+// readyWait is how long a write waits at start for the plugins to be
+// started before it is refused.
+const readyWait = 10 * time.Second
+
+// Admission is the dynamic admission of one API server: New, then Start
+// once the server serves; writes before Start wait for it.
+type Admission struct {
+	mutating   admission.MutationInterface
+	validating []admission.ValidationInterface
+	plugins    []plugin
+	started    chan struct{}
+	services   clusterIPResolver
+}
+
+var _ apiserver.DynamicAdmission = (*Admission)(nil)
+
+// plugin is one of upstream's plugins before it starts.
+type plugin interface {
+	admission.Interface
+	admission.InitializationValidator
+}
+
+// New builds the plugins; they admit nothing until Start.
+func New() (*Admission, error) {
+	mw, err := mutating.NewMutatingWebhook(nil)
+	if err != nil {
+		return nil, err
+	}
+	vw, err := validatingwebhook.NewValidatingAdmissionWebhook(nil)
+	if err != nil {
+		return nil, err
+	}
+	vap, err := validating.NewPlugin(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Admission{
+		mutating: mw,
+		// Upstream's order: the policies, then the webhooks.
+		validating: []admission.ValidationInterface{vap, vw},
+		plugins:    []plugin{mw, vw, vap},
+		started:    make(chan struct{}),
+	}, nil
+}
+
+// Start gives the plugins their clients, through loopback, and starts the
+// informers they read the configurations and namespaces from. authz
+// answers the CEL's authorizer checks.
+func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apiserver.Authorizer) error {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamicclient.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))}
+	return a.start(ctx, client, dyn, mapper, authz)
+}
+
+// start is Start with the clients made.
+func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, mapper meta.RESTMapper, authz apiserver.Authorizer) error {
+	factory := informers.NewSharedInformerFactory(client, 0)
+	plugins := initializer.New(client, dyn, factory, nil, utilfeature.DefaultFeatureGate, nil, ctx.Done(), mapper)
+	a.services = clusterIPResolver{factory.Core().V1().Services().Lister()}
+	for _, p := range a.plugins {
+		plugins.Initialize(p)
+		if w, ok := p.(interface {
+			SetUnconditionalAuthorizer(authorizer.UnconditionalAuthorizer)
+		}); ok {
+			w.SetUnconditionalAuthorizer(unconditional{authz})
+		}
+		if w, ok := p.(interface{ SetServiceResolver(webhookutil.ServiceResolver) }); ok {
+			w.SetServiceResolver(a.services)
+		}
+		if err := p.ValidateInitialization(); err != nil {
+			return fmt.Errorf("admission plugin %T: %w", p, err)
+		}
+	}
+	factory.Start(ctx.Done())
+	close(a.started)
+	return nil
+}
+
+// Admit calls the mutating webhooks. A webhook with reinvocationPolicy
+// IfNeeded is called once more when a later one changed the object, as
+// upstream reinvokes its chain (skiff's built-in plugins, which run
+// before, are not called again).
+func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
+	if err := a.wait(ctx, attrs); err != nil || !a.mutating.Handles(attrs.GetOperation()) {
+		return err
+	}
+	if err := a.mutating.Admit(ctx, attrs, o); err != nil {
+		return err
+	}
+	if rc := attrs.GetReinvocationContext(); rc.ShouldReinvoke() {
+		rc.SetIsReinvoke()
+		return a.mutating.Admit(ctx, attrs, o)
+	}
+	return nil
+}
+
+// Validate runs the ValidatingAdmissionPolicies, then calls the
+// validating webhooks.
+func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
+	if err := a.wait(ctx, attrs); err != nil {
+		return err
+	}
+	for _, v := range a.validating {
+		if !v.Handles(attrs.GetOperation()) {
+			continue
+		}
+		if err := v.Validate(ctx, attrs, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Services resolves a webhook's service reference to the address its
+// calls go to, for the other webhook clients of the server (CRD
+// conversion). Valid after Start.
+func (a *Admission) Services() webhookutil.ServiceResolver { return a.services }
+
+// wait holds a write that comes before Start, for a while.
+func (a *Admission) wait(ctx context.Context, attrs admission.Attributes) error {
+	select {
+	case <-a.started:
+		return nil
+	default:
+	}
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	select {
+	case <-a.started:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return admission.NewForbidden(attrs, fmt.Errorf("not yet ready to handle request"))
+	}
+}
+
+// clusterIPResolver sends a webhook's calls to its Service's cluster IP,
+// as upstream's API server does unless told to route to endpoints: the
+// node's proxy carries them on to a ready pod.
+type clusterIPResolver struct{ services corelisters.ServiceLister }
+
+func (r clusterIPResolver) ResolveEndpoint(namespace, name string, port int32) (*url.URL, error) {
+	svc, err := r.services.Services(namespace).Get(name)
+	if err != nil {
+		return nil, err
+	}
+	switch svc.Spec.Type {
+	case corev1.ServiceTypeExternalName:
+		return &url.URL{Scheme: "https", Host: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port)))}, nil
+	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, "":
+	default:
+		return nil, fmt.Errorf("unsupported service type %q", svc.Spec.Type)
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone || svc.Spec.ClusterIP == "" {
+		return nil, fmt.Errorf(`cannot route to service with ClusterIP "None"`)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port == port {
+			return &url.URL{Scheme: "https", Host: net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port)))}, nil
+		}
+	}
+	return nil, fmt.Errorf("no service port %d found for service %q", port, svc.Name)
+}
+
+// unconditional is the server's authorizer as upstream's CEL asks it
+// (authorizer.group(...).resource(...).check(verb)).
+type unconditional struct{ authz apiserver.Authorizer }
+
+func (u unconditional) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	var usr *apiserver.User
+	if info := a.GetUser(); info != nil {
+		usr = &apiserver.User{Name: info.GetName(), UID: info.GetUID(), Groups: info.GetGroups(), Extra: info.GetExtra()}
+	}
+	allowed, reason, err := u.authz.Authorize(ctx, apiserver.Attributes{
+		User: usr, Verb: a.GetVerb(), Namespace: a.GetNamespace(), APIGroup: a.GetAPIGroup(), APIVersion: a.GetAPIVersion(),
+		Resource: a.GetResource(), Subresource: a.GetSubresource(), Name: a.GetName(), Path: a.GetPath(),
+		ResourceRequest: a.IsResourceRequest(),
+	})
+	switch {
+	case err != nil:
+		return authorizer.DecisionNoOpinion, reason, err
+	case allowed:
+		return authorizer.DecisionAllow, reason, nil
+	}
+	return authorizer.DecisionDeny, reason, nil
+}
+
+// refreshingMapper reads discovery again when a policy's paramKind names
+// a kind it has not seen (a CRD created after the server started), at
+// most once a second.
+type refreshingMapper struct {
+	*restmapper.DeferredDiscoveryRESTMapper
+	mu    sync.Mutex
+	reset time.Time
+}
+
+func (m *refreshingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	mapping, err := m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
+	if meta.IsNoMatchError(err) && m.refresh() {
+		return m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
+	}
+	return mapping, err
+}
+
+func (m *refreshingMapper) KindFor(resource schema.GroupVersionResource) (schema.GroupVersionKind, error) {
+	gvk, err := m.DeferredDiscoveryRESTMapper.KindFor(resource)
+	if meta.IsNoMatchError(err) && m.refresh() {
+		return m.DeferredDiscoveryRESTMapper.KindFor(resource)
+	}
+	return gvk, err
+}
+
+func (m *refreshingMapper) refresh() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if time.Since(m.reset) < time.Second {
+		return false
+	}
+	m.reset = time.Now()
+	m.DeferredDiscoveryRESTMapper.Reset()
+	return true
+}

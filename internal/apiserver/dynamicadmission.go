@@ -1,0 +1,296 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/warning"
+)
+
+// DynamicAdmission is the admission that the cluster's own objects
+// configure: MutatingWebhookConfigurations, ValidatingWebhookConfigurations
+// and ValidatingAdmissionPolicies (internal/admission/dynamic runs
+// upstream's plugins for them). It speaks upstream's admission interface,
+// so the server hands it upstream's attributes. Admit runs after the
+// built-in admission and before validation; Validate after validation,
+// with the built-in Validation.
+type DynamicAdmission interface {
+	Admit(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
+	Validate(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
+}
+
+// admitDynamic runs the mutating phase of the dynamic admission on req. A
+// patched object is copied into req.Obj in place, so the caller's object
+// is the one the webhooks returned.
+func (s *Server) admitDynamic(ctx context.Context, req *AdmissionRequest) error {
+	if s.cfg.Dynamic == nil {
+		return nil
+	}
+	return dynamicError(s.cfg.Dynamic.Admit(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))
+}
+
+// validateDynamic runs the validating phase of the dynamic admission.
+func (s *Server) validateDynamic(ctx context.Context, req *AdmissionRequest) error {
+	if s.cfg.Dynamic == nil {
+		return nil
+	}
+	return dynamicError(s.cfg.Dynamic.Validate(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))
+}
+
+// attributesOf is req as upstream's admission sees it. The record is kept
+// in req, so that both phases of one request share it (and its audit
+// annotations), as upstream's do.
+func (s *Server) attributesOf(ctx context.Context, req *AdmissionRequest) admission.Attributes {
+	if req.attrs != nil {
+		return req.attrs
+	}
+	res := req.Resource
+	gvk := subresourceKind(res, req.Sub)
+	for _, o := range []runtime.Object{req.Obj, req.Old} {
+		if o != nil && (req.Sub == "" || gvk == res.GroupVersionKind()) {
+			// The objects carry their kind, as upstream's versioned ones do:
+			// a webhook's AdmissionReview names it.
+			o.GetObjectKind().SetGroupVersionKind(gvk)
+		}
+	}
+	var opts runtime.Object
+	var dry []string
+	if req.DryRun {
+		dry = []string{metav1.DryRunAll}
+	}
+	switch req.Operation {
+	case Create:
+		opts = &metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}, DryRun: dry}
+	case Update:
+		opts = &metav1.UpdateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "UpdateOptions"}, DryRun: dry}
+	case Delete:
+		opts = &metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "DeleteOptions"}, DryRun: dry}
+	}
+	info := &user.DefaultInfo{}
+	if u, ok := UserFrom(ctx); ok {
+		info = &user.DefaultInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+	}
+	// Obj and Old are typed interfaces: a nil one must reach upstream's
+	// code as a nil interface, not a typed nil.
+	var obj, old runtime.Object
+	if req.Obj != nil && !reflect.ValueOf(req.Obj).IsNil() {
+		obj = req.Obj
+	}
+	if req.Old != nil && !reflect.ValueOf(req.Old).IsNil() {
+		old = req.Old
+	}
+	rec := admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, res.GroupVersionResource(), req.Sub,
+		admission.Operation(req.Operation), opts, req.DryRun, info)
+	req.attrs = auditedAttributes{Attributes: rec, ctx: ctx}
+	return req.attrs
+}
+
+// subresourceKind is the kind a write of res's subresource sub carries.
+func subresourceKind(res interface{ GroupVersionKind() schema.GroupVersionKind }, sub string) schema.GroupVersionKind {
+	switch sub {
+	case "eviction":
+		return policyv1.SchemeGroupVersion.WithKind("Eviction")
+	case "scale":
+		return autoscalingv1.SchemeGroupVersion.WithKind("Scale")
+	case "binding":
+		return corev1.SchemeGroupVersion.WithKind("Binding")
+	}
+	return res.GroupVersionKind()
+}
+
+// auditedAttributes sends the annotations admission adds (a webhook's
+// patch, a policy's audit annotations) to the request's audit record.
+type auditedAttributes struct {
+	admission.Attributes
+	ctx context.Context
+}
+
+func (a auditedAttributes) AddAnnotation(key, value string) error {
+	if err := a.Attributes.AddAnnotation(key, value); err != nil {
+		return err
+	}
+	AnnotateAudit(a.ctx, key, value)
+	return nil
+}
+
+func (a auditedAttributes) AddAnnotationWithLevel(key, value string, level auditinternal.Level) error {
+	if err := a.Attributes.AddAnnotationWithLevel(key, value, level); err != nil {
+		return err
+	}
+	AnnotateAudit(a.ctx, key, value)
+	return nil
+}
+
+// withWarnings lets upstream's plugins send warnings (warning.AddWarning)
+// to the client, through the request's notes.
+func withWarnings(ctx context.Context) context.Context {
+	return warning.WithWarningRecorder(ctx, notesRecorder{ctx})
+}
+
+type notesRecorder struct{ ctx context.Context }
+
+func (r notesRecorder) AddWarning(_, text string) { AddWarning(r.ctx, text) }
+
+// objectInterfaces lets upstream's admission create, convert and map the
+// server's objects: a webhook that asks for another version of the same
+// resource (matchPolicy Equivalent) gets the object converted through
+// its stored form.
+type objectInterfaces struct{ s *Server }
+
+func (o objectInterfaces) GetObjectCreater() runtime.ObjectCreater     { return o }
+func (o objectInterfaces) GetObjectTyper() runtime.ObjectTyper         { return o }
+func (o objectInterfaces) GetObjectDefaulter() runtime.ObjectDefaulter { return o }
+func (o objectInterfaces) GetObjectConvertor() runtime.ObjectConvertor { return o }
+func (o objectInterfaces) GetEquivalentResourceMapper() runtime.EquivalentResourceMapper {
+	return o
+}
+
+// New returns an empty object of kind.
+func (o objectInterfaces) New(kind schema.GroupVersionKind) (runtime.Object, error) {
+	sv := o.s.lookupKind(kind)
+	if sv == nil {
+		return nil, runtime.NewNotRegisteredErrForKind("skiff", kind)
+	}
+	obj := sv.res.New()
+	obj.GetObjectKind().SetGroupVersionKind(kind)
+	return obj, nil
+}
+
+// ObjectKinds returns the kind obj carries, or the one its Go type is
+// served as.
+func (o objectInterfaces) ObjectKinds(obj runtime.Object) ([]schema.GroupVersionKind, bool, error) {
+	if gvk := obj.GetObjectKind().GroupVersionKind(); !gvk.Empty() {
+		return []schema.GroupVersionKind{gvk}, false, nil
+	}
+	return nil, false, runtime.NewNotRegisteredErrForType("skiff", reflect.TypeOf(obj))
+}
+
+func (o objectInterfaces) Recognizes(gvk schema.GroupVersionKind) bool { return o.s.lookupKind(gvk) != nil }
+
+// Default applies the served version's defaults, as upstream defaults a
+// webhook's patched object.
+func (o objectInterfaces) Default(obj runtime.Object) {
+	if sv := o.s.lookupKind(obj.GetObjectKind().GroupVersionKind()); sv != nil && sv.res.Strategy.Default != nil {
+		sv.res.Strategy.Default(obj)
+	}
+}
+
+// Convert copies in into out, through the stored version when their
+// kinds differ: only versions of one resource convert into each other.
+func (o objectInterfaces) Convert(in, out, _ any) error {
+	src, ok1 := in.(runtime.Object)
+	dst, ok2 := out.(runtime.Object)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("cannot convert %T to %T", in, out)
+	}
+	from, to := src.GetObjectKind().GroupVersionKind(), dst.GetObjectKind().GroupVersionKind()
+	if !to.Empty() && from != to {
+		a, b := o.s.lookupKind(from), o.s.lookupKind(to)
+		if a == nil || b == nil || a.prefix != b.prefix {
+			return fmt.Errorf("cannot convert %s to %s", from, to)
+		}
+		stored, err := a.toStored(src)
+		if err != nil {
+			return err
+		}
+		if src, err = b.fromStored(stored); err != nil {
+			return err
+		}
+		src.GetObjectKind().SetGroupVersionKind(to)
+	}
+	return copyObject(src, dst)
+}
+
+// copyObject sets dst, of the same Go type as src, to src.
+func copyObject(src, dst runtime.Object) error {
+	if u, ok := dst.(*unstructured.Unstructured); ok {
+		su, ok := src.(*unstructured.Unstructured)
+		if !ok {
+			return fmt.Errorf("cannot convert %T to %T", src, dst)
+		}
+		u.SetUnstructuredContent(su.DeepCopy().UnstructuredContent())
+		return nil
+	}
+	sv, dv := reflect.ValueOf(src), reflect.ValueOf(dst)
+	if sv.Type() != dv.Type() || sv.Kind() != reflect.Pointer {
+		return fmt.Errorf("cannot convert %T to %T", src, dst)
+	}
+	dv.Elem().Set(reflect.ValueOf(src.DeepCopyObject()).Elem())
+	return nil
+}
+
+func (o objectInterfaces) ConvertToVersion(in runtime.Object, gv runtime.GroupVersioner) (runtime.Object, error) {
+	from := in.GetObjectKind().GroupVersionKind()
+	to, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{from})
+	if !ok {
+		return nil, fmt.Errorf("cannot convert %s to %v", from, gv)
+	}
+	out, err := o.New(to)
+	if err != nil {
+		return nil, err
+	}
+	return out, o.Convert(in, out, nil)
+}
+
+func (o objectInterfaces) ConvertFieldLabel(gvk schema.GroupVersionKind, label, value string) (string, string, error) {
+	return label, value, nil
+}
+
+// EquivalentResourcesFor returns the resources stored as resource is: its
+// other versions.
+func (o objectInterfaces) EquivalentResourcesFor(resource schema.GroupVersionResource, sub string) []schema.GroupVersionResource {
+	sv, ok := o.s.lookup(resource)
+	if !ok {
+		return nil
+	}
+	if sv.prefix == "" {
+		return []schema.GroupVersionResource{resource} // not stored: no other versions
+	}
+	var out []schema.GroupVersionResource
+	for gvr, other := range o.s.resources {
+		if other.prefix == sv.prefix {
+			out = append(out, gvr)
+		}
+	}
+	if ext := o.s.ext.Load(); ext != nil {
+		for gvr, other := range ext.resources {
+			if other.prefix == sv.prefix {
+				out = append(out, gvr)
+			}
+		}
+	}
+	return out
+}
+
+// KindFor returns the kind resource/sub carries.
+func (o objectInterfaces) KindFor(resource schema.GroupVersionResource, sub string) schema.GroupVersionKind {
+	sv, ok := o.s.lookup(resource)
+	if !ok {
+		return schema.GroupVersionKind{}
+	}
+	return subresourceKind(sv.res, sub)
+}
+
+// dynamicError makes sure what the dynamic admission returns reaches the
+// client as an API status.
+func dynamicError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(apierrors.APIStatus); ok {
+		return err
+	}
+	return apierrors.NewInternalError(err)
+}
