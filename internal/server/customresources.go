@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/conversion"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apiextensionsinformers "k8s.io/apiextensions-apiserver/pkg/client/informers/externalversions"
 	apiextensionslisters "k8s.io/apiextensions-apiserver/pkg/client/listers/apiextensions/v1"
@@ -19,8 +20,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
+	webhookutil "k8s.io/apiserver/pkg/util/webhook"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -52,6 +55,9 @@ type customResources struct {
 	client apiextensionsclient.Interface
 	dyn    dynamic.Interface
 	queue  workqueue.TypedRateLimitingInterface[string]
+	// conversions makes the conversion webhook clients of definitions
+	// with strategy Webhook.
+	conversions *conversion.CRConverterFactory
 }
 
 // newCustomResources returns the loop; its api is set once the server
@@ -71,8 +77,12 @@ func (c *customResources) ready(context.Context) error {
 }
 
 // start watches the definitions through loopback until ctx ends.
-func (c *customResources) start(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config) error {
+// Conversion webhooks named by a service are reached through services.
+func (c *customResources) start(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config, services webhookutil.ServiceResolver) error {
 	var err error
+	if c.conversions, err = conversion.NewCRConverterFactory(services, nil); err != nil {
+		return err
+	}
 	if c.client, err = apiextensionsclient.NewForConfig(loopback); err != nil {
 		return err
 	}
@@ -210,7 +220,17 @@ func (c *customResources) sync(ctx context.Context, name string) (time.Duration,
 // serve adds crd's resources to the API server; terminating ones refuse
 // new objects.
 func (c *customResources) serve(crd *apiextensionsv1.CustomResourceDefinition, terminating bool) error {
-	resources, err := customresource.Resources(crd)
+	var webhook runtime.ObjectConvertor
+	if conv := crd.Spec.Conversion; conv != nil && conv.Strategy == apiextensionsv1.WebhookConverter {
+		// Upstream's client: it sends ConversionReviews and checks what
+		// comes back (uids, metadata the webhook may not change).
+		_, unsafe, err := c.conversions.NewConverter(crd)
+		if err != nil {
+			return fmt.Errorf("conversion webhook of %s: %w", crd.Name, err)
+		}
+		webhook = unsafe
+	}
+	resources, err := customresource.Resources(crd, webhook)
 	if err != nil {
 		return fmt.Errorf("resources of %s: %w", crd.Name, err)
 	}

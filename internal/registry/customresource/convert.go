@@ -9,16 +9,19 @@ import (
 )
 
 // ErrWebhookConversion is returned by ToStored and FromStored of the
-// versions of a CRD whose conversion strategy is Webhook: skiff does not
-// call conversion webhooks yet. The storage version itself is served.
-var ErrWebhookConversion = errors.New("conversion webhooks are not supported yet")
+// versions of a CRD whose conversion strategy is Webhook when Resources
+// was given no webhook client. The storage version itself is served.
+var ErrWebhookConversion = errors.New("no conversion webhook client")
 
 // converter converts objects between one served version and the storage
 // version.
 type converter struct {
 	served, stored *version
-	// webhook is set for strategy Webhook: every conversion fails.
-	webhook bool
+	// webhook is set for strategy Webhook: webhookClient converts (upstream's
+	// conversion webhook client, which checks what the webhook returns), or
+	// every conversion fails when it is nil.
+	webhook       bool
+	webhookClient runtime.ObjectConvertor
 }
 
 // toStored converts an object of the served version to the storage
@@ -41,7 +44,7 @@ func (c *converter) convert(obj runtime.Object, from, to *version, read bool) (r
 	if !ok {
 		return nil, fmt.Errorf("converting %T: not an unstructured object", obj)
 	}
-	if c.webhook {
+	if c.webhook && c.webhookClient == nil {
 		return nil, fmt.Errorf("converting %s to %s: %w", from.gvk.GroupVersion(), to.gvk.GroupVersion(), ErrWebhookConversion)
 	}
 	// Stored objects may be shared with the watch cache: work on a copy.
@@ -52,7 +55,17 @@ func (c *converter) convert(obj runtime.Object, from, to *version, read bool) (r
 	if read {
 		from.schema.applyDefaults(out)
 	}
-	out.SetAPIVersion(to.gvk.GroupVersion().String())
+	if c.webhook {
+		converted, err := c.webhookClient.ConvertToVersion(out, to.gvk.GroupVersion())
+		if err != nil {
+			return nil, err
+		}
+		if out, ok = converted.(*unstructured.Unstructured); !ok {
+			return nil, fmt.Errorf("conversion webhook returned %T", converted)
+		}
+	} else {
+		out.SetAPIVersion(to.gvk.GroupVersion().String())
+	}
 	to.schema.coerce(out.Object, false)
 	return out, nil
 }

@@ -37,10 +37,11 @@
 //   - A metadata object that cannot be decoded as ObjectMeta is reported by
 //     the Validate funcs as a 422 on "metadata"; upstream refuses it while
 //     decoding, with a 400. Resource.Prune has no way to fail.
-//   - Only conversion strategy None is served: another served version is
-//     stored as the storage version with only apiVersion rewritten, as
-//     upstream's nopConverter does. With strategy Webhook the other
-//     versions' ToStored and FromStored fail with ErrWebhookConversion.
+//   - Another served version is stored as the storage version: with
+//     strategy None only apiVersion is rewritten, as upstream's
+//     nopConverter does; with strategy Webhook the webhook client that
+//     Resources is given converts, one object at a time (upstream sends
+//     a list in one review).
 //   - Defaulting on read happens in FromStored, for versions other than
 //     the storage version; the storage version's own objects are not
 //     defaulted when read, since a descriptor has no read hook.

@@ -162,7 +162,7 @@ func widgets(t testing.TB) map[string]*registry.Resource {
 
 func resourcesByVersion(t testing.TB, crd *apiextensionsv1.CustomResourceDefinition) map[string]*registry.Resource {
 	t.Helper()
-	rs, err := Resources(crd)
+	rs, err := Resources(crd, nil)
 	if err != nil {
 		t.Fatalf("Resources: %v", err)
 	}

@@ -35,15 +35,16 @@ type version struct {
 // served version, in the order of spec.versions. The storage version's
 // descriptor is stored as itself; every other one is StoredAs the storage
 // version and converted to it and back (conversion strategy None: only
-// apiVersion changes; strategy Webhook: ToStored and FromStored fail with
-// ErrWebhookConversion). Names are status.acceptedNames when set, else
-// spec.names.
+// apiVersion changes; strategy Webhook: by webhook, the CRD's conversion
+// webhook client, or, when it is nil, not at all: ToStored and FromStored
+// fail with ErrWebhookConversion). Names are status.acceptedNames when
+// set, else spec.names.
 //
 // It fails when crd cannot be served: no storage version, a storage
 // version that is not served while others are, a schema that is not
 // structural (unless spec.preserveUnknownFields), or an unknown conversion
 // strategy. A CRD that serves no version gives no descriptors.
-func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resource, error) {
+func Resources(crd *apiextensionsv1.CustomResourceDefinition, webhook runtime.ObjectConvertor) ([]*registry.Resource, error) {
 	if crd == nil {
 		return nil, errors.New("no CustomResourceDefinition")
 	}
@@ -61,12 +62,12 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resou
 		names.ListKind = names.Kind + "List"
 	}
 
-	webhook := false
+	useWebhook := false
 	if c := crd.Spec.Conversion; c != nil {
 		switch c.Strategy {
 		case "", apiextensionsv1.NoneConverter:
 		case apiextensionsv1.WebhookConverter:
-			webhook = true
+			useWebhook = true
 		default:
 			return nil, fmt.Errorf("CustomResourceDefinition %s: unknown conversion strategy %q", crd.Name, c.Strategy)
 		}
@@ -106,7 +107,7 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resou
 		}
 		res := v.resource(&crd.Spec.Versions[i], names, crd)
 		if v != stored {
-			c := &converter{served: v, stored: stored, webhook: webhook}
+			c := &converter{served: v, stored: stored, webhook: useWebhook, webhookClient: webhook}
 			res.StoredAs = &storedAs
 			res.ToStored = c.toStored
 			res.FromStored = c.fromStored

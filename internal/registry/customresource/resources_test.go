@@ -132,7 +132,7 @@ func TestResourcesVersions(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs, err := Resources(loadCRD(t, widgetsCRD, tt.edit))
+			rs, err := Resources(loadCRD(t, widgetsCRD, tt.edit), nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Resources() error = %v, want one saying %q", err, tt.wantErr)
