@@ -17,6 +17,8 @@ import (
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/warning"
+
+	"github.com/skiff-io/skiff/internal/registry"
 )
 
 // DynamicAdmission is the admission that the cluster's own objects
@@ -98,7 +100,7 @@ func (s *Server) attributesOf(ctx context.Context, req *AdmissionRequest) admiss
 }
 
 // subresourceKind is the kind a write of res's subresource sub carries.
-func subresourceKind(res interface{ GroupVersionKind() schema.GroupVersionKind }, sub string) schema.GroupVersionKind {
+func subresourceKind(res *registry.Resource, sub string) schema.GroupVersionKind {
 	switch sub {
 	case "eviction":
 		return policyv1.SchemeGroupVersion.WithKind("Eviction")
@@ -177,7 +179,9 @@ func (o objectInterfaces) ObjectKinds(obj runtime.Object) ([]schema.GroupVersion
 	return nil, false, runtime.NewNotRegisteredErrForType("skiff", reflect.TypeOf(obj))
 }
 
-func (o objectInterfaces) Recognizes(gvk schema.GroupVersionKind) bool { return o.s.lookupKind(gvk) != nil }
+func (o objectInterfaces) Recognizes(gvk schema.GroupVersionKind) bool {
+	return o.s.lookupKind(gvk) != nil
+}
 
 // Default applies the served version's defaults, as upstream defaults a
 // webhook's patched object.

@@ -62,6 +62,17 @@ type Admission struct {
 
 var _ apiserver.DynamicAdmission = (*Admission)(nil)
 
+// wantsAuthorizer and wantsServiceResolver are what some of the plugins
+// take beyond upstream's generic initializer.
+type (
+	wantsAuthorizer interface {
+		SetUnconditionalAuthorizer(authorizer.UnconditionalAuthorizer)
+	}
+	wantsServiceResolver interface {
+		SetServiceResolver(webhookutil.ServiceResolver)
+	}
+)
+
 // plugin is one of upstream's plugins before it starts.
 type plugin interface {
 	admission.Interface
@@ -114,12 +125,10 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 	a.services = clusterIPResolver{factory.Core().V1().Services().Lister()}
 	for _, p := range a.plugins {
 		plugins.Initialize(p)
-		if w, ok := p.(interface {
-			SetUnconditionalAuthorizer(authorizer.UnconditionalAuthorizer)
-		}); ok {
+		if w, ok := p.(wantsAuthorizer); ok {
 			w.SetUnconditionalAuthorizer(unconditional{authz})
 		}
-		if w, ok := p.(interface{ SetServiceResolver(webhookutil.ServiceResolver) }); ok {
+		if w, ok := p.(wantsServiceResolver); ok {
 			w.SetServiceResolver(a.services)
 		}
 		if err := p.ValidateInitialization(); err != nil {
