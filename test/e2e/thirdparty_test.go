@@ -42,7 +42,14 @@ const helmVersion = "v3.22.0"
 // Lease between two instances.
 func TestControllerRuntime(t *testing.T) {
 	crwatch := crwatchBuild.get(t)
-	c := framework.StartBinary(t, skiffBin)
+	// A node: crwatch also serves its webhooks from a pod.
+	if why := framework.CanRunContainers(); why != "" {
+		t.Skipf("skipping: %s", why)
+	}
+	images := t.TempDir()
+	framework.BuildImages(t, images)
+	writeCRWatchImage(t, crwatch, images)
+	c := framework.StartNode(t, skiffBin, images)
 	k := kubectl{t: t, c: c}
 	k.ok("create", "namespace", "crw")
 
@@ -184,6 +191,13 @@ func TestControllerRuntime(t *testing.T) {
 			_, err := k.run("", "get", "configmap", "w1", "-n", "crw")
 			return err != nil
 		})
+	})
+
+	t.Run("webhooks", func(t *testing.T) {
+		if mode != "apply" {
+			t.Skip("needs the Widget definition of the subtest before")
+		}
+		crwatchWebhooks(t, kubectl{t: t, c: c})
 	})
 }
 
@@ -548,7 +562,8 @@ func buildCRWatch() (string, string, error) {
 	if out, err := goCommand(src, nil, "mod", "download"); err != nil {
 		return "", downloadSkip(out), fmt.Errorf("go mod download in %s: %w\n%s", src, err, out)
 	}
-	if out, err := goCommand(src, nil, "build", "-o", bin, "."); err != nil {
+	// Static: the same binary runs in a container image with nothing else.
+	if out, err := goCommand(src, []string{"CGO_ENABLED=0"}, "build", "-o", bin, "."); err != nil {
 		return "", "", fmt.Errorf("go build in %s: %w\n%s", src, err, out)
 	}
 	return bin, "", nil

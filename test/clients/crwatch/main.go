@@ -14,6 +14,17 @@
 //
 // With --widgets it also reconciles the Widgets of crwatch.skiff.io/v1, a
 // custom resource with a status subresource (widgets.go).
+//
+// With --webhooks it is instead a webhook server for Widgets, meant to run
+// in a pod behind a Service: controller-runtime's webhook server on
+// --webhook-port, with the tls.crt and tls.key of --cert-dir, serving the
+// mutating webhook /mutate-widget, the validating webhooks
+// /validate-widget and /slow (admission.go), and the CRD conversion
+// webhook /convert between crwatch.skiff.io/v1 and v2 (convert.go). This
+// mode runs no manager and loads no kubeconfig: it never calls the API
+// server, so its pod needs no RBAC at all. It serves until SIGTERM; each
+// request logs one "webhook" line with its path, the object's name and the
+// decision.
 package main
 
 import (
@@ -42,6 +53,9 @@ type config struct {
 	retryPeriod   time.Duration
 	patch         string
 	widgets       bool
+	webhooks      bool
+	webhookPort   int
+	certDir       string
 }
 
 func main() {
@@ -55,6 +69,9 @@ func main() {
 	flag.DurationVar(&cfg.retryPeriod, "retry-period", 2*time.Second, "leader election retry period")
 	flag.StringVar(&cfg.patch, "patch", "apply", "how the annotation is written: apply (server-side apply) or merge (JSON merge patch)")
 	flag.BoolVar(&cfg.widgets, "widgets", false, "also reconcile the Widgets (crwatch.skiff.io/v1) of the namespace: an owned ConfigMap each, and their status")
+	flag.BoolVar(&cfg.webhooks, "webhooks", false, "serve only the Widget admission and conversion webhooks (no reconcilers, no API access) until SIGTERM")
+	flag.IntVar(&cfg.webhookPort, "webhook-port", 9443, "with --webhooks: the HTTPS port of the webhook server")
+	flag.StringVar(&cfg.certDir, "cert-dir", "/certs", "with --webhooks: directory holding the serving certificate tls.crt and its key tls.key")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("instance", cfg.name)
@@ -67,13 +84,20 @@ func main() {
 	log.Info("crwatch stopped")
 }
 
-// run starts the manager and blocks until ctx ends and the manager has
-// stopped (having released the Lease if it held it).
+// run starts the manager, or with --webhooks the webhook server, and
+// blocks until ctx ends and it has stopped (the manager having released
+// the Lease if it held it).
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
+	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	if cfg.webhooks {
+		if cfg.widgets {
+			return fmt.Errorf("--webhooks serves only the webhooks: it does not combine with --widgets")
+		}
+		return serveWebhooks(ctx, cfg, log)
+	}
 	if cfg.patch != "apply" && cfg.patch != "merge" {
 		return fmt.Errorf("--patch=%q: want apply or merge", cfg.patch)
 	}
-	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 	rc, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
