@@ -471,7 +471,7 @@ func BenchmarkWebhookCreate(b *testing.B) {
 	n := 0
 	waitAdmits(b, "the webhooks", func() bool {
 		n++
-		cm, err := cms.Create(ctx, labelled(fmt.Sprintf("probe-%d", n), "on", map[string]string{}), metav1.CreateOptions{})
+		cm, err := cms.Create(ctx, labelled(fmt.Sprintf("probe-%d", n), "on", map[string]string{"k": "v"}), metav1.CreateOptions{})
 		return err == nil && cm.Data["mutated"] == "yes"
 	})
 	for _, tc := range []struct{ name, label string }{{"none", "off"}, {"webhooks", "on"}} {
@@ -480,7 +480,7 @@ func BenchmarkWebhookCreate(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				began := time.Now()
-				if _, err := cms.Create(ctx, labelled(fmt.Sprintf("%s-%d-%d", tc.name, b.N, i), tc.label, map[string]string{}), metav1.CreateOptions{}); err != nil {
+				if _, err := cms.Create(ctx, labelled(fmt.Sprintf("%s-%d-%d", tc.name, b.N, i), tc.label, map[string]string{"k": "v"}), metav1.CreateOptions{}); err != nil {
 					b.Fatal(err)
 				}
 				took = append(took, time.Since(began))
