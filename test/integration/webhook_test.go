@@ -435,6 +435,32 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	if _, err := deployments.Update(ctx, d, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
 		t.Errorf("update to 4 replicas = %v, want the policy's denial", err)
 	}
+
+	// The status controller type-checks the expressions against the
+	// Deployment's schema: a misspelt field is a warning.
+	p, err := regs.ValidatingAdmissionPolicies().Get(ctx, "max-replicas", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Validations = append(p.Spec.Validations, admissionregistrationv1.Validation{Expression: "object.spec.replica > 0"})
+	if _, err := regs.ValidatingAdmissionPolicies().Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []admissionregistrationv1.ExpressionWarning
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		p, err := regs.ValidatingAdmissionPolicies().Get(ctx, "max-replicas", metav1.GetOptions{})
+		if err != nil || p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
+			return false, nil
+		}
+		warnings = p.Status.TypeChecking.ExpressionWarnings
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the policy's status does not speak of its generation: %v", err)
+	}
+	if len(warnings) != 1 || warnings[0].FieldRef != "spec.validations[1].expression" || !strings.Contains(warnings[0].Warning, "undefined field 'replica'") {
+		t.Errorf("type checking = %+v, want one warning on spec.validations[1].expression about 'replica'", warnings)
+	}
 }
 
 // BenchmarkWebhookCreate measures what a webhook adds to a create: the

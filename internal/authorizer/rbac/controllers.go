@@ -156,6 +156,10 @@ func controllerRoles() []*rbacv1.ClusterRole {
 		controllerRole("ttl-after-finished-controller",
 			on(l(batch), l("jobs"), l("delete", "get", "list", "watch")),
 		),
+		controllerRole("validatingadmissionpolicy-status-controller",
+			on(l("admissionregistration.k8s.io"), l("validatingadmissionpolicies"), l("get", "list", "watch")),
+			on(l("admissionregistration.k8s.io"), l("validatingadmissionpolicies/status"), l("get", "patch", "update")),
+		),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/skiff-io/skiff/internal/cloud/servicelb"
+	"github.com/skiff-io/skiff/internal/controller/admissionpolicystatus"
 	"github.com/skiff-io/skiff/internal/controller/bootstraptoken"
 	"github.com/skiff-io/skiff/internal/controller/certificates"
 	"github.com/skiff-io/skiff/internal/controller/cronjob"
@@ -53,6 +54,7 @@ var accounts = map[string]string{
 	certificates.SignerName:    "certificate-controller",
 	certificates.CleanerName:   "certificate-controller",
 	bootstraptoken.Name:        "token-cleaner",
+	admissionpolicystatus.Name: "validatingadmissionpolicy-status-controller",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -61,6 +63,9 @@ func Account(controller string) string { return accounts[controller] }
 
 // known maps each controller's --controllers name to its constructor.
 var known = map[string]Constructor{
+	admissionpolicystatus.Name: func(c Context) (Runnable, error) {
+		return admissionpolicystatus.New(c.Client, c.Informers)
+	},
 	"garbagecollector": func(c Context) (Runnable, error) {
 		return garbagecollector.New(c.RESTConfig, c.Recorder("garbage-collector-controller"))
 	},

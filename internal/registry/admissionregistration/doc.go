@@ -30,10 +30,6 @@
 //     spec.paramRef. That check needs the request's user and the
 //     authorizer, which a registry.Strategy does not have; skiff leaves it
 //     out.
-//   - Upstream's type-checking controller fills a policy's
-//     status.typeChecking and status.observedGeneration. skiff has no such
-//     controller yet: the status stays as clients write it through
-//     /status.
 //   - mutatingadmissionpolicies and mutatingadmissionpolicybindings, in v1
 //     since Kubernetes 1.36, are not served.
 package admissionregistration
