@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skiff-io/skiff/test/framework"
 )
@@ -180,6 +181,59 @@ spec:
     - name: svc
 `, "apply", "--server-side", "-f", "-")
 	mustContain(t, "backendRef without a port (a CEL rule)", out, "Must have port for Service reference")
+
+	// The Gateway API's own ValidatingAdmissionPolicy, shipped beside
+	// its definitions: it refuses definitions of a release before v1.5.
+	dir := moduleDir(t, "sigs.k8s.io/gateway-api", "v1.6.3")
+	vap := filepath.Join(dir, "config/crd/standard/gateway.networking.k8s.io_vap_safeupgrades.yaml")
+	out = k.ok("apply", "--server-side", "-f", vap)
+	mustContain(t, "apply the Gateway API's policy", out, "validatingadmissionpolicy.admissionregistration.k8s.io/safe-upgrades.gateway.networking.k8s.io serverside-applied",
+		"validatingadmissionpolicybinding.admissionregistration.k8s.io/safe-upgrades.gateway.networking.k8s.io serverside-applied")
+	old := "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: tcproutes.gateway.networking.k8s.io\n" +
+		"  annotations:\n    gateway.networking.k8s.io/bundle-version: v1.4.0\n"
+	waitFor(t, k, 30*time.Second, "the Gateway API's policy in effect", func() bool {
+		out, err := k.run(old, "apply", "--server-side", "--field-manager=downgrade", "--force-conflicts", "-f", "-")
+		return err != nil && strings.Contains(out, "ValidatingAdmissionPolicy")
+	})
+	out = k.failsIn(old, "apply", "--server-side", "--field-manager=downgrade", "--force-conflicts", "-f", "-")
+	mustContain(t, "a definition of v1.4.0 under the Gateway API's policy", out,
+		`ValidatingAdmissionPolicy 'safe-upgrades.gateway.networking.k8s.io' with binding 'safe-upgrades.gateway.networking.k8s.io' denied request: Installing CRDs with version before v1.5.0 is prohibited by default.`)
+
+	// A policy of one's own: no Deployment of more than 3 replicas.
+	k.okIn(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: max-replicas
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "object.spec.replicas <= 3"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: max-replicas
+spec:
+  policyName: max-replicas
+  validationActions: [Deny]
+`, "apply", "-f", "-")
+	n := 0
+	waitFor(t, k, 30*time.Second, "the replicas policy in effect", func() bool {
+		n++
+		_, err := k.run("", "create", "deployment", fmt.Sprintf("big-%d", n), "--image=busybox", "--replicas=5")
+		return err != nil
+	})
+	out = k.fails("create", "deployment", "big", "--image=busybox", "--replicas=5")
+	mustContain(t, "a deployment of 5 replicas", out,
+		`deployments.apps "big" is forbidden: ValidatingAdmissionPolicy 'max-replicas' with binding 'max-replicas' denied request: failed expression: object.spec.replicas <= 3`)
+	k.ok("create", "deployment", "small", "--image=busybox", "--replicas=3")
+	mustContain(t, "kubectl get validatingadmissionpolicies", k.ok("get", "validatingadmissionpolicies"), "VALIDATIONS", "PARAMKIND", "max-replicas")
 
 	// Deleting a definition deletes its objects.
 	k.ok("delete", "crd", "certificates.cert-manager.io", "--timeout=60s")
