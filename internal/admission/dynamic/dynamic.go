@@ -22,9 +22,11 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
@@ -42,6 +44,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-io/skiff/internal/apiserver"
 )
@@ -52,12 +55,24 @@ const readyWait = 10 * time.Second
 
 // Admission is the dynamic admission of one API server: New, then Start
 // once the server serves; writes before Start wait for it.
+//
+// Upstream's plugins are built when the first configuration or policy
+// appears: their CEL environments cost an idle server about 10 MiB that
+// a cluster without any webhook or policy need not pay. Until then every
+// write is admitted at the cost of an atomic load.
 type Admission struct {
+	started  chan struct{}
+	services clusterIPResolver
+	chain    atomic.Pointer[chain]
+	once     sync.Once
+}
+
+// chain is upstream's plugins, built: or err, which then refuses every
+// write rather than let it pass unchecked.
+type chain struct {
 	mutating   admission.MutationInterface
 	validating []admission.ValidationInterface
-	plugins    []plugin
-	started    chan struct{}
-	services   clusterIPResolver
+	err        error
 }
 
 var _ apiserver.DynamicAdmission = (*Admission)(nil)
@@ -79,32 +94,14 @@ type plugin interface {
 	admission.InitializationValidator
 }
 
-// New builds the plugins; they admit nothing until Start.
+// New returns the dynamic admission; it admits nothing until Start.
 func New() (*Admission, error) {
-	mw, err := mutating.NewMutatingWebhook(nil)
-	if err != nil {
-		return nil, err
-	}
-	vw, err := validatingwebhook.NewValidatingAdmissionWebhook(nil)
-	if err != nil {
-		return nil, err
-	}
-	vap, err := validating.NewPlugin(nil)
-	if err != nil {
-		return nil, err
-	}
-	return &Admission{
-		mutating: mw,
-		// Upstream's order: the policies, then the webhooks.
-		validating: []admission.ValidationInterface{vap, vw},
-		plugins:    []plugin{mw, vw, vap},
-		started:    make(chan struct{}),
-	}, nil
+	return &Admission{started: make(chan struct{})}, nil
 }
 
-// Start gives the plugins their clients, through loopback, and starts the
-// informers they read the configurations and namespaces from. authz
-// answers the CEL's authorizer checks.
+// Start reads the configurations and policies through loopback, and
+// builds upstream's plugins once one exists. authz answers the CEL's
+// authorizer checks.
 func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apiserver.Authorizer) error {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
@@ -121,23 +118,75 @@ func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apis
 // start is Start with the clients made.
 func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, mapper meta.RESTMapper, authz apiserver.Authorizer) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
+	services := factory.Core().V1().Services()
+	a.services = clusterIPResolver{services.Lister()}
+	build := func() {
+		a.once.Do(func() {
+			c := newChain(ctx, client, dyn, factory, mapper, authz, a.services)
+			// The plugins' own informers (configurations, namespaces).
+			factory.Start(ctx.Done())
+			a.chain.Store(c)
+		})
+	}
+	regs := factory.Admissionregistration().V1()
+	watched := []cache.SharedIndexInformer{
+		regs.MutatingWebhookConfigurations().Informer(), regs.ValidatingWebhookConfigurations().Informer(),
+		regs.ValidatingAdmissionPolicies().Informer(), regs.ValidatingAdmissionPolicyBindings().Informer(),
+	}
+	synced := []cache.InformerSynced{services.Informer().HasSynced}
+	for _, inf := range watched {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(any) { build() }}); err != nil {
+			return err
+		}
+		synced = append(synced, inf.HasSynced)
+	}
+	factory.Start(ctx.Done())
+	go func() {
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+			return
+		}
+		// What exists at start is in force before the first write is
+		// admitted.
+		for _, inf := range watched {
+			if len(inf.GetStore().ListKeys()) > 0 {
+				build()
+			}
+		}
+		close(a.started)
+	}()
+	return nil
+}
+
+// newChain builds upstream's plugins on factory.
+func newChain(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, factory informers.SharedInformerFactory,
+	mapper meta.RESTMapper, authz apiserver.Authorizer, services clusterIPResolver) *chain {
+	mw, err := mutating.NewMutatingWebhook(nil)
+	if err != nil {
+		return &chain{err: err}
+	}
+	vw, err := validatingwebhook.NewValidatingAdmissionWebhook(nil)
+	if err != nil {
+		return &chain{err: err}
+	}
+	vap, err := validating.NewPlugin(nil)
+	if err != nil {
+		return &chain{err: err}
+	}
 	plugins := initializer.New(client, dyn, factory, nil, utilfeature.DefaultFeatureGate, nil, ctx.Done(), mapper)
-	a.services = clusterIPResolver{factory.Core().V1().Services().Lister()}
-	for _, p := range a.plugins {
+	for _, p := range []plugin{mw, vw, vap} {
 		plugins.Initialize(p)
 		if w, ok := p.(wantsAuthorizer); ok {
 			w.SetUnconditionalAuthorizer(unconditional{authz})
 		}
 		if w, ok := p.(wantsServiceResolver); ok {
-			w.SetServiceResolver(a.services)
+			w.SetServiceResolver(services)
 		}
 		if err := p.ValidateInitialization(); err != nil {
-			return fmt.Errorf("admission plugin %T: %w", p, err)
+			return &chain{err: fmt.Errorf("admission plugin %T: %w", p, err)}
 		}
 	}
-	factory.Start(ctx.Done())
-	close(a.started)
-	return nil
+	// Upstream's order: the policies, then the webhooks.
+	return &chain{mutating: mw, validating: []admission.ValidationInterface{vap, vw}}
 }
 
 // Admit calls the mutating webhooks. A webhook with reinvocationPolicy
@@ -145,15 +194,16 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 // upstream reinvokes its chain (skiff's built-in plugins, which run
 // before, are not called again).
 func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
-	if err := a.wait(ctx, attrs); err != nil || !a.mutating.Handles(attrs.GetOperation()) {
+	c, err := a.current(ctx, attrs)
+	if c == nil || err != nil || !c.mutating.Handles(attrs.GetOperation()) {
 		return err
 	}
-	if err := a.mutating.Admit(ctx, attrs, o); err != nil {
+	if err := c.mutating.Admit(ctx, attrs, o); err != nil {
 		return err
 	}
 	if rc := attrs.GetReinvocationContext(); rc.ShouldReinvoke() {
 		rc.SetIsReinvoke()
-		return a.mutating.Admit(ctx, attrs, o)
+		return c.mutating.Admit(ctx, attrs, o)
 	}
 	return nil
 }
@@ -161,10 +211,11 @@ func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, o adm
 // Validate runs the ValidatingAdmissionPolicies, then calls the
 // validating webhooks.
 func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
-	if err := a.wait(ctx, attrs); err != nil {
+	c, err := a.current(ctx, attrs)
+	if c == nil || err != nil {
 		return err
 	}
-	for _, v := range a.validating {
+	for _, v := range c.validating {
 		if !v.Handles(attrs.GetOperation()) {
 			continue
 		}
@@ -179,6 +230,19 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, o 
 // calls go to, for the other webhook clients of the server (CRD
 // conversion). Valid after Start.
 func (a *Admission) Services() webhookutil.ServiceResolver { return a.services }
+
+// current returns the plugins once started: nil while no configuration or
+// policy has ever existed.
+func (a *Admission) current(ctx context.Context, attrs admission.Attributes) (*chain, error) {
+	if err := a.wait(ctx, attrs); err != nil {
+		return nil, err
+	}
+	c := a.chain.Load()
+	if c != nil && c.err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("dynamic admission: %w", c.err))
+	}
+	return c, nil
+}
 
 // wait holds a write that comes before Start, for a while.
 func (a *Admission) wait(ctx context.Context, attrs admission.Attributes) error {
