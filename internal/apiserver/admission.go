@@ -16,6 +16,10 @@ const (
 	Create Operation = "CREATE"
 	Update Operation = "UPDATE"
 	Delete Operation = "DELETE"
+	// Connect is pods/exec, attach and portforward: only the dynamic
+	// admission (webhooks, policies) sees it, as upstream's built-in
+	// plugins mostly ignore it.
+	Connect Operation = "CONNECT"
 )
 
 // AdmissionRequest is one write as admission sees it. Obj is the object

@@ -51,6 +51,17 @@ func (s *Server) validateDynamic(ctx context.Context, req *AdmissionRequest) err
 	return dynamicError(s.cfg.Dynamic.Validate(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))
 }
 
+// admitConnect runs the dynamic admission on a CONNECT (pods/exec,
+// attach, portforward) whose options are opts, as upstream does before it
+// connects: the webhooks and policies see the options object.
+func (s *Server) admitConnect(ctx context.Context, sv *served, info requestInfo, opts runtime.Object) error {
+	req := &AdmissionRequest{Operation: Connect, Resource: sv.res, Sub: info.sub, Namespace: info.namespace, Name: info.name, Obj: opts}
+	if err := s.admitDynamic(ctx, req); err != nil {
+		return err
+	}
+	return s.validateDynamic(ctx, req)
+}
+
 // attributesOf is req as upstream's admission sees it. The record is kept
 // in req, so that both phases of one request share it (and its audit
 // annotations), as upstream's do.
@@ -108,6 +119,12 @@ func subresourceKind(res *registry.Resource, sub string) schema.GroupVersionKind
 		return autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 	case "binding":
 		return corev1.SchemeGroupVersion.WithKind("Binding")
+	case "exec":
+		return corev1.SchemeGroupVersion.WithKind("PodExecOptions")
+	case "attach":
+		return corev1.SchemeGroupVersion.WithKind("PodAttachOptions")
+	case "portforward":
+		return corev1.SchemeGroupVersion.WithKind("PodPortForwardOptions")
 	}
 	return res.GroupVersionKind()
 }

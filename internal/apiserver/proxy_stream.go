@@ -7,7 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/apimachinery/pkg/util/remotecommand"
@@ -30,6 +33,30 @@ func parseStreamOptions(q url.Values) streamOptions {
 		stderr:    queryBool(q, "stderr"),
 		tty:       queryBool(q, "tty"),
 	}
+}
+
+// object is the options of a CONNECT as admission sees them:
+// PodExecOptions, PodAttachOptions or PodPortForwardOptions.
+func (o streamOptions) object(sub, container string, ports url.Values) runtime.Object {
+	meta := metav1.TypeMeta{APIVersion: "v1"}
+	switch sub {
+	case "exec":
+		meta.Kind = "PodExecOptions"
+		return &corev1.PodExecOptions{TypeMeta: meta, Container: container, Command: o.command,
+			Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr, TTY: o.tty}
+	case "attach":
+		meta.Kind = "PodAttachOptions"
+		return &corev1.PodAttachOptions{TypeMeta: meta, Container: container,
+			Stdin: o.stdin, Stdout: o.stdout, Stderr: o.stderr, TTY: o.tty}
+	}
+	meta.Kind = "PodPortForwardOptions"
+	pf := &corev1.PodPortForwardOptions{TypeMeta: meta}
+	for _, p := range strings.Split(ports.Get("port"), ",") {
+		if n, err := strconv.ParseInt(p, 10, 32); err == nil {
+			pf.Ports = append(pf.Ports, int32(n))
+		}
+	}
+	return pf
 }
 
 // kubeletQuery is the query of the kubelet's /exec or /attach: input,
@@ -82,6 +109,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, info reques
 		if container, err = podContainer(pod, opts.container); err != nil {
 			return err
 		}
+	}
+	if err := s.admitConnect(r.Context(), sv, info, opts.object(info.sub, container, ports)); err != nil {
+		return err
 	}
 	if pod.Spec.NodeName == "" {
 		return noHost(pod.Name)

@@ -160,6 +160,17 @@ func TestAdmissionWebhooks(t *testing.T) {
 			return allow(req)
 		},
 		"/allow": allow,
+		// /noexec refuses an exec of rm.
+		"/noexec": func(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+			var opts corev1.PodExecOptions
+			if err := json.Unmarshal(req.Object.Raw, &opts); err != nil || req.Kind.Kind != "PodExecOptions" || req.Operation != admissionv1.Connect {
+				return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: fmt.Sprintf("unexpected review: %s %s %v", req.Operation, req.Kind, err)}}
+			}
+			if slices.Contains(opts.Command, "rm") {
+				return &admissionv1.AdmissionResponse{Result: &metav1.Status{Code: http.StatusForbidden, Message: "no rm in " + opts.Container}}
+			}
+			return allow(req)
+		},
 	})
 
 	none := admissionregistrationv1.SideEffectClassNone
@@ -340,6 +351,40 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		if took := time.Since(began); took > 3*time.Second {
 			t.Errorf("the create under Ignore took %v", took)
+		}
+	})
+
+	t.Run("exec is a CONNECT", func(t *testing.T) {
+		_, err := regs.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "noexec"},
+			Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+				Name: "noexec.skiff.test", ClientConfig: rv.clientConfig("/noexec"), SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+				Rules: []admissionregistrationv1.RuleWithOperations{{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Connect},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/exec"}},
+				}},
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sh"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		exec := func(command string) error {
+			return cs.CoreV1().RESTClient().Post().Namespace("default").Resource("pods").Name("sh").SubResource("exec").
+				Param("command", command).Param("stdout", "true").Do(ctx).Error()
+		}
+		waitAdmits(t, "the exec webhook", func() bool {
+			return apierrors.IsForbidden(exec("rm"))
+		})
+		if err := exec("rm"); !strings.Contains(fmt.Sprint(err), `admission webhook "noexec.skiff.test" denied the request: no rm in c`) {
+			t.Errorf("exec rm = %v, want the webhook's denial", err)
+		}
+		// Admitted, it goes on to find the pod has no node yet.
+		if err := exec("ls"); !apierrors.IsBadRequest(err) || strings.Contains(err.Error(), "admission webhook") {
+			t.Errorf("exec ls = %v, want past admission (400: no node yet)", err)
 		}
 	})
 
