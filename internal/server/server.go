@@ -327,7 +327,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		KubeletCAs:      bundle.TrustPool,
 		ExternalAddress: address,
 		Registerer:      reg,
-		Gatherer:        reg,
+		Gatherer:        withUpstreamMetrics(reg),
 		Logger:          lg,
 
 		RequestTimeout:              cfg.RequestTimeout,

@@ -388,6 +388,23 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 	})
 
+	t.Run("upstream's admission metrics", func(t *testing.T) {
+		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`apiserver_admission_webhook_admission_duration_seconds_count{name="mutate.skiff.test",operation="CREATE",rejected="false",type="admit"}`,
+			`apiserver_admission_webhook_rejection_count{error_type="calling_webhook_error",name="down-fail.skiff.test",operation="CREATE",rejection_code="503",type="validating"}`,
+			`apiserver_admission_webhook_rejection_count{error_type="no_error",name="validate.skiff.test",operation="CREATE",rejection_code="422",type="validating"}`,
+			`apiserver_admission_webhook_fail_open_count{name="down-ignore.skiff.test",type="validating"}`,
+		} {
+			if !strings.Contains(string(raw), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
 	t.Run("deletes", func(t *testing.T) {
 		_, err := regs.ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
 			ObjectMeta: metav1.ObjectMeta{Name: "nodelete"},
@@ -686,6 +703,13 @@ func TestConversionWebhook(t *testing.T) {
 	mu.Unlock()
 	if n == 0 {
 		t.Error("the conversion webhook was never called")
+	}
+	raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `apiserver_crd_conversion_webhook_duration_seconds_count{crd_name="gadgets.example.com"`; !strings.Contains(string(raw), want) {
+		t.Errorf("/metrics lacks upstream's conversion webhook metric %s", want)
 	}
 	// A webhook that is down fails the read, in upstream's words.
 	srv.Close()
