@@ -29,6 +29,10 @@ import (
 // built-in admission and before validation; Validate after validation,
 // with the built-in Validation.
 type DynamicAdmission interface {
+	// Active reports whether a write needs Admit and Validate at all:
+	// false while the cluster has no configuration or policy, so that a
+	// write does not pay for upstream's attributes.
+	Active() bool
 	Admit(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
 	Validate(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
 }
@@ -37,7 +41,7 @@ type DynamicAdmission interface {
 // patched object is copied into req.Obj in place, so the caller's object
 // is the one the webhooks returned.
 func (s *Server) admitDynamic(ctx context.Context, req *AdmissionRequest) error {
-	if s.cfg.Dynamic == nil {
+	if s.cfg.Dynamic == nil || !s.cfg.Dynamic.Active() {
 		return nil
 	}
 	return dynamicError(s.cfg.Dynamic.Admit(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))
@@ -45,7 +49,7 @@ func (s *Server) admitDynamic(ctx context.Context, req *AdmissionRequest) error 
 
 // validateDynamic runs the validating phase of the dynamic admission.
 func (s *Server) validateDynamic(ctx context.Context, req *AdmissionRequest) error {
-	if s.cfg.Dynamic == nil {
+	if s.cfg.Dynamic == nil || !s.cfg.Dynamic.Active() {
 		return nil
 	}
 	return dynamicError(s.cfg.Dynamic.Validate(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))

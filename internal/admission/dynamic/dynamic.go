@@ -226,6 +226,18 @@ func (a *Admission) Validate(ctx context.Context, attrs admission.Attributes, o 
 	return nil
 }
 
+// Active reports whether a write must be admitted here: before Start has
+// read the configurations (Admit and Validate then wait for it), or once
+// a configuration or policy has existed.
+func (a *Admission) Active() bool {
+	select {
+	case <-a.started:
+		return a.chain.Load() != nil
+	default:
+		return true
+	}
+}
+
 // Services resolves a webhook's service reference to the address its
 // calls go to, for the other webhook clients of the server (CRD
 // conversion). Valid after Start.

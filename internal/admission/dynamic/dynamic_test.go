@@ -80,6 +80,9 @@ func deploymentCreate(replicas int32) admission.Attributes {
 
 func TestPolicyInForceFromTheFirstWrite(t *testing.T) {
 	a := startWith(t, maxReplicas()...)
+	if !a.Active() {
+		t.Fatal("not Active with a policy in the cluster")
+	}
 	o := admission.NewObjectInterfacesFromScheme(scheme.Scheme)
 	err := a.Validate(context.Background(), deploymentCreate(5), o)
 	want := `deployments.apps "web" is forbidden: ValidatingAdmissionPolicy 'max' with binding 'max-binding' denied request: failed expression: object.spec.replicas <= 3`
@@ -102,6 +105,9 @@ func TestNoPluginsWithoutConfigurations(t *testing.T) {
 	}
 	if c := a.chain.Load(); c != nil {
 		t.Errorf("upstream's plugins were built with no configuration or policy in the cluster")
+	}
+	if a.Active() {
+		t.Error("Active with no configuration or policy: every write would build attributes for nothing")
 	}
 }
 
