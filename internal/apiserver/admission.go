@@ -36,6 +36,9 @@ type AdmissionRequest struct {
 	Old       runtime.Object
 	DryRun    bool
 
+	// scale marks a write of the scale subresource: the built-in admission
+	// sees the parent object (Sub ""), the dynamic admission the Scales.
+	scale bool
 	// attrs is the request as the dynamic admission sees it, made once
 	// (dynamicadmission.go).
 	attrs admission.Attributes

@@ -17,6 +17,7 @@ import (
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/skiff-io/skiff/internal/registry"
 )
@@ -44,7 +45,15 @@ func (s *Server) admitDynamic(ctx context.Context, req *AdmissionRequest) error 
 	if s.cfg.Dynamic == nil || !s.cfg.Dynamic.Active() {
 		return nil
 	}
-	return dynamicError(s.cfg.Dynamic.Admit(withWarnings(ctx), s.attributesOf(ctx, req), objectInterfaces{s}))
+	attrs := s.attributesOf(ctx, req)
+	if err := s.cfg.Dynamic.Admit(withWarnings(ctx), attrs, objectInterfaces{s}); err != nil {
+		return dynamicError(err)
+	}
+	if sc, ok := attrs.GetObject().(*autoscalingv1.Scale); ok && req.scale {
+		// A webhook may have changed the replicas of the Scale it saw.
+		req.Resource.Scale.SetReplicas(req.Obj, sc.Spec.Replicas)
+	}
+	return nil
 }
 
 // validateDynamic runs the validating phase of the dynamic admission.
@@ -74,9 +83,14 @@ func (s *Server) attributesOf(ctx context.Context, req *AdmissionRequest) admiss
 		return req.attrs
 	}
 	res := req.Resource
-	gvk := subresourceKind(res, req.Sub)
-	for _, o := range []runtime.Object{req.Obj, req.Old} {
-		if o != nil && (req.Sub == "" || gvk == res.GroupVersionKind()) {
+	sub, reqObj, reqOld := req.Sub, req.Obj, req.Old
+	if req.scale {
+		// A write of /scale: webhooks see the Scales, as upstream's.
+		sub, reqObj, reqOld = "scale", scaleObject(res, req.Obj), scaleObject(res, req.Old)
+	}
+	gvk := subresourceKind(res, sub)
+	for _, o := range []runtime.Object{reqObj, reqOld} {
+		if o != nil && (sub == "" || gvk == res.GroupVersionKind()) {
 			// The objects carry their kind, as upstream's versioned ones do:
 			// a webhook's AdmissionReview names it.
 			o.GetObjectKind().SetGroupVersionKind(gvk)
@@ -102,16 +116,24 @@ func (s *Server) attributesOf(ctx context.Context, req *AdmissionRequest) admiss
 	// Obj and Old are typed interfaces: a nil one must reach upstream's
 	// code as a nil interface, not a typed nil.
 	var obj, old runtime.Object
-	if req.Obj != nil && !reflect.ValueOf(req.Obj).IsNil() {
-		obj = req.Obj
+	if reqObj != nil && !reflect.ValueOf(reqObj).IsNil() {
+		obj = reqObj
 	}
-	if req.Old != nil && !reflect.ValueOf(req.Old).IsNil() {
-		old = req.Old
+	if reqOld != nil && !reflect.ValueOf(reqOld).IsNil() {
+		old = reqOld
 	}
-	rec := admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, res.GroupVersionResource(), req.Sub,
+	rec := admission.NewAttributesRecord(obj, old, gvk, req.Namespace, req.Name, res.GroupVersionResource(), sub,
 		admission.Operation(req.Operation), opts, req.DryRun, info)
 	req.attrs = auditedAttributes{Attributes: rec, ctx: ctx}
 	return req.attrs
+}
+
+// scaleObject is obj's Scale, or a nil interface for no obj.
+func scaleObject(res *registry.Resource, obj runtime.Object) runtime.Object {
+	if sc := scaleOfResource(res, obj); sc != nil {
+		return sc
+	}
+	return nil
 }
 
 // subresourceKind is the kind a write of res's subresource sub carries.
@@ -184,7 +206,8 @@ func (o objectInterfaces) GetEquivalentResourceMapper() runtime.EquivalentResour
 func (o objectInterfaces) New(kind schema.GroupVersionKind) (runtime.Object, error) {
 	sv := o.s.lookupKind(kind)
 	if sv == nil {
-		return nil, runtime.NewNotRegisteredErrForKind("skiff", kind)
+		// Not a resource: a subresource's kind (Scale, PodExecOptions).
+		return scheme.Scheme.New(kind)
 	}
 	obj := sv.res.New()
 	obj.GetObjectKind().SetGroupVersionKind(kind)

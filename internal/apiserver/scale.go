@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,14 +16,25 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-io/skiff/internal/registry"
 )
 
 var scaleGVK = autoscalingv1.SchemeGroupVersion.WithKind("Scale")
 
 // scaleOf renders an object's scale subresource.
 func scaleOf(sv *served, obj runtime.Object) *autoscalingv1.Scale {
+	return scaleOfResource(sv.res, obj)
+}
+
+// scaleOfResource renders the scale subresource of res's object obj; nil
+// for none.
+func scaleOfResource(res *registry.Resource, obj runtime.Object) *autoscalingv1.Scale {
+	if obj == nil || reflect.ValueOf(obj).IsNil() {
+		return nil
+	}
 	m, _ := meta.Accessor(obj)
-	spec, status, sel := sv.res.Scale.Get(obj)
+	spec, status, sel := res.Scale.Get(obj)
 	return &autoscalingv1.Scale{
 		TypeMeta: metav1.TypeMeta{Kind: "Scale", APIVersion: "autoscaling/v1"},
 		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),

@@ -170,7 +170,8 @@ func (s *Server) prepareUpdate(ctx context.Context, sv *served, info requestInfo
 		}
 		x.PrepareForUpdate(ctx, obj, old)
 	}
-	req := &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry}
+	req := &AdmissionRequest{Operation: Update, Resource: sv.res, Sub: sub, Namespace: info.namespace, Name: info.name, Obj: obj, Old: old, DryRun: dry,
+		scale: owner.sub == "scale"}
 	if err := s.admit(ctx, req); err != nil {
 		return nil, err
 	}

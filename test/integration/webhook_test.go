@@ -17,6 +17,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -160,6 +161,18 @@ func TestAdmissionWebhooks(t *testing.T) {
 			return allow(req)
 		},
 		"/allow": allow,
+		// /capscale caps a Scale's replicas at 2.
+		"/capscale": func(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+			var sc autoscalingv1.Scale
+			if err := json.Unmarshal(req.Object.Raw, &sc); err != nil || req.Kind.Kind != "Scale" || req.SubResource != "scale" {
+				return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: fmt.Sprintf("unexpected review: %s/%s %v", req.Kind, req.SubResource, err)}}
+			}
+			if sc.Spec.Replicas <= 2 {
+				return allow(req)
+			}
+			pt := admissionv1.PatchTypeJSONPatch
+			return &admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt, Patch: []byte(`[{"op":"replace","path":"/spec/replicas","value":2}]`)}
+		},
 		// /noexec refuses an exec of rm.
 		"/noexec": func(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 			var opts corev1.PodExecOptions
@@ -351,6 +364,46 @@ func TestAdmissionWebhooks(t *testing.T) {
 		}
 		if took := time.Since(began); took > 3*time.Second {
 			t.Errorf("the create under Ignore took %v", took)
+		}
+	})
+
+	t.Run("a scale write is a Scale", func(t *testing.T) {
+		_, err := regs.MutatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: "capscale"},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{{
+				Name: "capscale.skiff.test", ClientConfig: rv.clientConfig("/capscale"), SideEffects: &none, AdmissionReviewVersions: []string{"v1"},
+				Rules: []admissionregistrationv1.RuleWithOperations{{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments/scale"}},
+				}},
+			}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"app": "scaled"}
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "scaled"},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}},
+		}
+		if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitAdmits(t, "the scale webhook", func() bool {
+			sc, err := cs.AppsV1().Deployments("default").UpdateScale(ctx, "scaled",
+				&autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "scaled"}, Spec: autoscalingv1.ScaleSpec{Replicas: 5}}, metav1.UpdateOptions{})
+			return err == nil && sc.Spec.Replicas == 2
+		})
+		got, err := cs.AppsV1().Deployments("default").Get(ctx, "scaled", metav1.GetOptions{})
+		if err != nil || *got.Spec.Replicas != 2 {
+			t.Errorf("replicas after a scale to 5 under the webhook = %v (%v), want 2", got.Spec.Replicas, err)
+		}
+		// A plain update of the Deployment is not a scale write.
+		got.Spec.Replicas = ptr.To[int32](4)
+		if got, err = cs.AppsV1().Deployments("default").Update(ctx, got, metav1.UpdateOptions{}); err != nil || *got.Spec.Replicas != 4 {
+			t.Errorf("an update to 4 replicas = %v, %v", got.Spec.Replicas, err)
 		}
 	})
 
