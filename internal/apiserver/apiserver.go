@@ -114,7 +114,6 @@ type Server struct {
 	log       *slog.Logger
 	resources map[schema.GroupVersionResource]*served
 	byKind    map[schema.GroupVersionKind]*served
-	discovery *discoveryDocs
 	metrics   *metrics
 	kubelet   *kubeletClient
 	mux       *http.ServeMux
@@ -139,6 +138,17 @@ type Server struct {
 	// extMu serializes the changes to it.
 	ext   atomic.Pointer[extensions]
 	extMu sync.Mutex
+	// onExtend are told of every Extend (OnExtend); guarded by extMu.
+	onExtend []func()
+
+	// remote holds the group/versions proxied to other servers
+	// (aggregation.go).
+	remote atomic.Pointer[remoteAPIs]
+	// disco holds the discovery documents of the built-in resources,
+	// the extensions and the remote APIs; discoMu serializes their
+	// rebuilding.
+	disco   atomic.Pointer[discoveryDocs]
+	discoMu sync.Mutex
 }
 
 // served is one resource as the handlers use it: its descriptor, the
@@ -221,7 +231,7 @@ func New(cfg Config) (*Server, error) {
 		s.resources[res.GroupVersionResource()] = sv
 		s.byKind[res.GroupVersionKind()] = sv
 	}
-	s.discovery = newDiscovery(cfg.Resources, cfg.ExternalAddress)
+	s.disco.Store(newDiscovery(cfg.Resources, nil, cfg.ExternalAddress))
 	s.metrics = newMetrics(cfg.Registerer)
 	s.kubelet = newKubeletClient(cfg.KubeletClientCert, cfg.GetKubeletClientCert, cfg.KubeletCAs)
 	s.mux = s.routes()
@@ -384,6 +394,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info requestInfo)
 		defer release()
 	} else if w, r, ar = s.auditPublic(w, r, info); ar != nil {
 		defer ar.end()
+	}
+	if ra := s.remoteFor(info); ra != nil {
+		// Another server's group/version: its answer goes back as it
+		// comes, compressed or not.
+		s.serveRemote(w, r, ra)
+		return
 	}
 	if wantsGzip(r, info) {
 		g := newGzipWriter(w)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -26,6 +27,9 @@ type discoveryDocs struct {
 	groupByKey map[string]*metav1.APIGroup
 	lists      map[schema.GroupVersion]*metav1.APIResourceList
 	aggregated map[bool]*apidiscoveryv2.APIGroupDiscoveryList // key: legacy (/api)
+	// stale are the remote group/versions whose resources are not known
+	// (their server has not answered): aggregated discovery says so.
+	stale map[schema.GroupVersion]bool
 }
 
 // groupOrder lists groups in upstream's discovery order; groups not named
@@ -34,7 +38,14 @@ var groupOrder = []string{"", "apps", "events.k8s.io", "authentication.k8s.io", 
 	"autoscaling", "batch", "certificates.k8s.io", "networking.k8s.io", "policy",
 	"rbac.authorization.k8s.io", "storage.k8s.io", "admissionregistration.k8s.io",
 	"apiextensions.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io",
-	"discovery.k8s.io", "flowcontrol.apiserver.k8s.io"}
+	"discovery.k8s.io", "flowcontrol.apiserver.k8s.io", "apiregistration.k8s.io"}
+
+// BuiltinGroupRank is the place of a built-in group in upstream's
+// discovery order (0 for the core group); ok is false for other groups.
+func BuiltinGroupRank(group string) (rank int, ok bool) {
+	i := slices.Index(groupOrder, group)
+	return i, i >= 0
+}
 
 // versionLess orders versions within a group, preferred first, as
 // upstream orders a custom resource's versions: GA before beta before
@@ -43,14 +54,23 @@ func versionLess(a, b string) bool {
 	return version.CompareKubeAwareVersionStrings(a, b) > 0
 }
 
-func newDiscovery(resources []*registry.Resource, address string) *discoveryDocs {
+// localGroupPriority is where a group that upstream does not list comes
+// among the remote ones: a custom resource's group, which upstream
+// registers with groupPriorityMinimum 1000.
+const localGroupPriority = 1000
+
+// newDiscovery builds the documents of the served resources and of the
+// remote APIs, which take over their group/versions.
+func newDiscovery(resources []*registry.Resource, remote []RemoteAPI, address string) *discoveryDocs {
 	d := &discoveryDocs{
 		groupByKey: map[string]*metav1.APIGroup{},
 		lists:      map[schema.GroupVersion]*metav1.APIResourceList{},
 		aggregated: map[bool]*apidiscoveryv2.APIGroupDiscoveryList{},
+		stale:      map[schema.GroupVersion]bool{},
 	}
 	versionsOf := map[string][]string{}
-	for _, res := range resources {
+	priority := map[string]int32{}
+	for _, res := range localResources(resources, remote) {
 		if res == nil {
 			continue
 		}
@@ -62,6 +82,19 @@ func newDiscovery(resources []*registry.Resource, address string) *discoveryDocs
 			versionsOf[gv.Group] = append(versionsOf[gv.Group], gv.Version)
 		}
 		list.APIResources = append(list.APIResources, apiResources(res)...)
+		priority[gv.Group] = localGroupPriority
+	}
+	for _, r := range remote {
+		gv := r.GroupVersion
+		list := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
+		if r.Resources != nil {
+			list.APIResources = r.Resources.APIResources
+		} else {
+			d.stale[gv] = true
+		}
+		d.lists[gv] = list
+		versionsOf[gv.Group] = append(versionsOf[gv.Group], gv.Version)
+		priority[gv.Group] = max(priority[gv.Group], r.GroupPriorityMinimum)
 	}
 	cidrs := []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: address}}
 	if address == "" {
@@ -91,6 +124,9 @@ func newDiscovery(resources []*registry.Resource, address string) *discoveryDocs
 		}
 		if ri != rj {
 			return ri < rj
+		}
+		if pi, pj := priority[groups[i]], priority[groups[j]]; pi != pj {
+			return pi > pj
 		}
 		return groups[i] < groups[j]
 	})
@@ -187,7 +223,11 @@ func (d *discoveryDocs) aggregate(groups []string, versionsOf map[string][]strin
 		grp := apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: g}}
 		for _, v := range vs {
 			ver := apidiscoveryv2.APIVersionDiscovery{Version: v, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
-			list := d.lists[schema.GroupVersion{Group: g, Version: v}]
+			gv := schema.GroupVersion{Group: g, Version: v}
+			if d.stale[gv] {
+				ver.Freshness = apidiscoveryv2.DiscoveryFreshnessStale
+			}
+			list := d.lists[gv]
 			byName := map[string]*apidiscoveryv2.APIResourceDiscovery{}
 			for _, r := range list.APIResources {
 				scope := apidiscoveryv2.ScopeCluster

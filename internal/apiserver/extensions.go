@@ -25,8 +25,7 @@ type extensions struct {
 	resources map[schema.GroupVersionResource]*served
 	byKind    map[schema.GroupVersionKind]*served
 	// stores are the running stores by key prefix, with what stops them.
-	stores    map[string]*extensionStore
-	discovery *discoveryDocs
+	stores map[string]*extensionStore
 
 	// openAPI holds the OpenAPI documents with the extensions in, built
 	// on first use.
@@ -72,10 +71,7 @@ func (s *Server) lookupKind(gvk schema.GroupVersionKind) *served {
 
 // discoveryDocs returns the discovery documents of every served resource.
 func (s *Server) discoveryDocs() *discoveryDocs {
-	if ext := s.ext.Load(); ext != nil {
-		return ext.discovery
-	}
-	return s.discovery
+	return s.disco.Load()
 }
 
 // Extend serves resources beside the built-in ones under key (a
@@ -178,14 +174,11 @@ func (s *Server) Extend(key string, resources []*registry.Resource) error {
 	if len(added) > 0 {
 		next.byKey[key] = added
 	}
-	all := slices.Clip(s.cfg.Resources)
-	for _, k := range sortedKeys(next.byKey) {
-		for _, sv := range next.byKey[k] {
-			all = append(all, sv.res)
-		}
-	}
-	next.discovery = newDiscovery(all, s.cfg.ExternalAddress)
 	s.ext.Store(next)
+	s.rebuildDiscovery()
+	for _, f := range s.onExtend {
+		f()
+	}
 	for prefix, st := range old.stores {
 		if next.stores[prefix] != st {
 			st.stop()

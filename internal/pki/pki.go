@@ -53,6 +53,14 @@ type Bundle struct {
 	// client certificate for kubelets (pods/log, exec, attach,
 	// portforward, nodes/proxy).
 	KubeletClientCertFile, KubeletClientKeyFile string
+	// FrontProxyCAFile and FrontProxyCAKeyFile are the CA of the
+	// aggregation layer (upstream's --requestheader-client-ca-file): an
+	// extension API server trusts the user named in a request's
+	// X-Remote-User headers only from a client certificate it signed.
+	// FrontProxyClientCertFile and FrontProxyClientKeyFile are that
+	// certificate, which the API server presents when it proxies to one.
+	FrontProxyCAFile, FrontProxyCAKeyFile             string
+	FrontProxyClientCertFile, FrontProxyClientKeyFile string
 
 	EtcdCAFile, EtcdCAKeyFile             string
 	EtcdServerCertFile, EtcdServerKeyFile string
@@ -62,6 +70,10 @@ type Bundle struct {
 	// account tokens.
 	ServiceAccountKeyFile string
 	ServiceAccountKey     *ecdsa.PrivateKey
+
+	// FrontProxyCAPEM is the front-proxy CA's certificate, as extension
+	// API servers are given it.
+	FrontProxyCAPEM []byte
 
 	// EtcdCAPool holds only the etcd CA. The cluster CA, which RotateCA
 	// may replace, is read with CA, TrustPool and TrustPEM.
@@ -93,6 +105,12 @@ const (
 	// system:kubelet-api-admin, which is what kubelets authorize it for
 	// (older skiff issued it in system:masters; Ensure reissues it).
 	KubeletClientCommonName = "kube-apiserver-kubelet-client"
+	// FrontProxyCACommonName and FrontProxyClientCommonName are the
+	// aggregation layer's CA and the client certificate it signs, the
+	// name extension API servers are told to accept
+	// (requestheader-allowed-names).
+	FrontProxyCACommonName     = "skiff-front-proxy-ca"
+	FrontProxyClientCommonName = "front-proxy-client"
 )
 
 // Ensure creates the CAs and certificates under cfg.Dir that are missing
@@ -115,20 +133,24 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}
 	}
 	b := &Bundle{
-		CAFile:                filepath.Join(cfg.Dir, "ca.crt"),
-		CAKeyFile:             filepath.Join(cfg.Dir, "ca.key"),
-		ServingCertFile:       filepath.Join(cfg.Dir, "serving.crt"),
-		ServingKeyFile:        filepath.Join(cfg.Dir, "serving.key"),
-		AdminCertFile:         filepath.Join(cfg.Dir, "admin.crt"),
-		AdminKeyFile:          filepath.Join(cfg.Dir, "admin.key"),
-		KubeletClientCertFile: filepath.Join(cfg.Dir, "apiserver-kubelet-client.crt"),
-		KubeletClientKeyFile:  filepath.Join(cfg.Dir, "apiserver-kubelet-client.key"),
-		EtcdCAFile:            filepath.Join(etcdDir, "ca.crt"),
-		EtcdCAKeyFile:         filepath.Join(etcdDir, "ca.key"),
-		EtcdServerCertFile:    filepath.Join(etcdDir, "server.crt"),
-		EtcdServerKeyFile:     filepath.Join(etcdDir, "server.key"),
-		EtcdClientCertFile:    filepath.Join(etcdDir, "client.crt"),
-		EtcdClientKeyFile:     filepath.Join(etcdDir, "client.key"),
+		CAFile:                   filepath.Join(cfg.Dir, "ca.crt"),
+		CAKeyFile:                filepath.Join(cfg.Dir, "ca.key"),
+		ServingCertFile:          filepath.Join(cfg.Dir, "serving.crt"),
+		ServingKeyFile:           filepath.Join(cfg.Dir, "serving.key"),
+		AdminCertFile:            filepath.Join(cfg.Dir, "admin.crt"),
+		AdminKeyFile:             filepath.Join(cfg.Dir, "admin.key"),
+		KubeletClientCertFile:    filepath.Join(cfg.Dir, "apiserver-kubelet-client.crt"),
+		KubeletClientKeyFile:     filepath.Join(cfg.Dir, "apiserver-kubelet-client.key"),
+		FrontProxyCAFile:         filepath.Join(cfg.Dir, "front-proxy-ca.crt"),
+		FrontProxyCAKeyFile:      filepath.Join(cfg.Dir, "front-proxy-ca.key"),
+		FrontProxyClientCertFile: filepath.Join(cfg.Dir, "front-proxy-client.crt"),
+		FrontProxyClientKeyFile:  filepath.Join(cfg.Dir, "front-proxy-client.key"),
+		EtcdCAFile:               filepath.Join(etcdDir, "ca.crt"),
+		EtcdCAKeyFile:            filepath.Join(etcdDir, "ca.key"),
+		EtcdServerCertFile:       filepath.Join(etcdDir, "server.crt"),
+		EtcdServerKeyFile:        filepath.Join(etcdDir, "server.key"),
+		EtcdClientCertFile:       filepath.Join(etcdDir, "client.crt"),
+		EtcdClientKeyFile:        filepath.Join(etcdDir, "client.key"),
 
 		ServiceAccountKeyFile: filepath.Join(cfg.Dir, "service-account.key"),
 
@@ -148,6 +170,11 @@ func Ensure(cfg Config) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	frontProxyCA, err := ensureCA(b.FrontProxyCAFile, b.FrontProxyCAKeyFile, FrontProxyCACommonName, now)
+	if err != nil {
+		return nil, err
+	}
+	b.FrontProxyCAPEM = encodeCert(frontProxyCA.cert.Raw)
 
 	dns, ips := servingNames(cfg)
 	leaves := []struct {
@@ -168,6 +195,10 @@ func Ensure(cfg Config) (*Bundle, error) {
 		}},
 		{ca, b.KubeletClientCertFile, b.KubeletClientKeyFile, leafSpec{
 			commonName: KubeletClientCommonName,
+			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}},
+		{frontProxyCA, b.FrontProxyClientCertFile, b.FrontProxyClientKeyFile, leafSpec{
+			commonName: FrontProxyClientCommonName,
 			usages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}},
 		// The etcd server certificate also serves as the member's peer

@@ -20,6 +20,7 @@ const (
 	LeafServing       = "serving"
 	LeafAdmin         = "admin"
 	LeafKubeletClient = "apiserver-kubelet-client"
+	LeafFrontProxy    = "front-proxy-client"
 	LeafEtcdServer    = "etcd/server"
 	LeafEtcdClient    = "etcd/client"
 )

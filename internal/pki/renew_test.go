@@ -109,7 +109,7 @@ func TestRenew(t *testing.T) {
 		}
 		return out
 	}
-	all := []string{LeafServing, LeafAdmin, LeafKubeletClient, LeafEtcdServer, LeafEtcdClient, "kubelet/client", "kubelet/serving"}
+	all := []string{LeafServing, LeafAdmin, LeafKubeletClient, LeafFrontProxy, LeafEtcdServer, LeafEtcdClient, "kubelet/client", "kubelet/serving"}
 	var listed []string
 	for _, l := range b.Leaves() {
 		listed = append(listed, l.Name)
@@ -195,12 +195,12 @@ func TestRenewNoticesFilesChanged(t *testing.T) {
 	start := time.Now()
 	b := mustEnsure(t, Config{Dir: dir, LeafValidity: time.Minute})
 	other := mustEnsure(t, Config{Dir: dir, LeafValidity: time.Minute})
-	if rs, err := other.Renew(start.Add(45 * time.Second)); err != nil || len(rs) != 5 {
+	if rs, err := other.Renew(start.Add(45 * time.Second)); err != nil || len(rs) != 6 {
 		t.Fatalf("second bundle renewed %d: %v", len(rs), err)
 	}
 	rs, err := b.Renew(start.Add(46 * time.Second))
-	if err != nil || len(rs) != 5 {
-		t.Fatalf("Renew after another renewed: %d renewals, %v; want all 5", len(rs), err)
+	if err != nil || len(rs) != 6 {
+		t.Fatalf("Renew after another renewed: %d renewals, %v; want all 6", len(rs), err)
 	}
 	for _, r := range rs {
 		if r.Reason != ReasonReplaced {

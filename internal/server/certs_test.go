@@ -134,15 +134,15 @@ func TestCertRenewerSwapsServingCertificate(t *testing.T) {
 		t.Errorf("a third check: %v, hook ran %d times, want it not run again", err, hookCalls)
 	}
 
-	if got := gather(t, reg, "skiff_certificate_renewals_total"); got[pki.LeafServing] != 1 || len(got) != 5 {
-		t.Errorf("renewals = %v, want 1 of each of the 5 leaves", got)
+	if got := gather(t, reg, "skiff_certificate_renewals_total"); got[pki.LeafServing] != 1 || len(got) != 6 {
+		t.Errorf("renewals = %v, want 1 of each of the 6 leaves", got)
 	}
 	if got := gather(t, reg, "skiff_certificate_renewal_errors_total"); got[""] != 1 {
 		t.Errorf("renewal errors = %v, want 1", got)
 	}
 	expiry := gather(t, reg, "skiff_certificate_expiration_seconds")
-	if len(expiry) != 5 {
-		t.Errorf("expiration gauges: %v, want the 5 leaves", expiry)
+	if len(expiry) != 6 {
+		t.Errorf("expiration gauges: %v, want the 6 leaves", expiry)
 	}
 	// Renewed 45 s in for a minute: about 105 s after start.
 	if s := expiry[pki.LeafServing]; s <= validity.Seconds() || s > 2*validity.Seconds() {

@@ -50,6 +50,7 @@ const serverBootstrapPath = "/v1-skiff/server-bootstrap"
 var sharedFiles = []string{
 	"tls/ca.crt", "tls/ca.key", "tls/ca-cross.crt",
 	"tls/etcd/ca.crt", "tls/etcd/ca.key",
+	"tls/front-proxy-ca.crt", "tls/front-proxy-ca.key",
 	"tls/service-account.key",
 	"cred/server-token",
 	"cred/encryption-config.yaml",

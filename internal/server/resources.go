@@ -6,6 +6,7 @@ import (
 	"github.com/skiff-io/skiff/internal/registry"
 	"github.com/skiff-io/skiff/internal/registry/admissionregistration"
 	"github.com/skiff-io/skiff/internal/registry/apiextensions"
+	"github.com/skiff-io/skiff/internal/registry/apiregistration"
 	"github.com/skiff-io/skiff/internal/registry/apps"
 	"github.com/skiff-io/skiff/internal/registry/autoscaling"
 	"github.com/skiff-io/skiff/internal/registry/batch"
@@ -27,7 +28,7 @@ func Resources() []*registry.Resource {
 		core.Resources(), apps.Resources(), batch.Resources(), autoscaling.Resources(),
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
 		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
-		apiextensions.Resources(), admissionregistration.Resources(),
+		apiextensions.Resources(), admissionregistration.Resources(), apiregistration.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

@@ -518,6 +518,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := crds.start(apiInformersCtx, &wg, loopback, dynamicAdmission.Services()); err != nil {
 		return fmt.Errorf("custom resources: %w", err)
 	}
+	frontProxyCert, err := certs.liveCert(pki.LeafFrontProxy)
+	if err != nil {
+		return fmt.Errorf("front-proxy client certificate: %w", err)
+	}
+	aggregation := &apiServices{api: api, log: lg, frontProxyCert: frontProxyCert.GetClientCertificate,
+		frontProxyCA: bundle.FrontProxyCAPEM, clientCA: bundle.TrustPEM}
+	if err := aggregation.start(apiInformersCtx, &wg, loopback); err != nil {
+		return fmt.Errorf("aggregation: %w", err)
+	}
+	certs.onTrustChange(aggregation.trustChanged)
 	if err := authz.start(apiInformersCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}

@@ -188,10 +188,21 @@ func namespacedRole(namespace, name string, rules ...rbacv1.PolicyRule) *rbacv1.
 	}
 }
 
+// ExtensionAuthenticationReader is upstream's Role in kube-system that
+// reads the ConfigMap extension-apiserver-authentication: how an
+// extension API server (metrics-server) learns whom to trust. Charts
+// bind their server's service account to it.
+const ExtensionAuthenticationReader = "extension-apiserver-authentication-reader"
+
 // Roles returns upstream's default Roles that skiff reconciles at start,
 // fresh on each call: those of the controllers that upstream grants
-// rights in kube-system alone (system:controller:token-cleaner).
-func Roles() []*rbacv1.Role { return controllerNamespacedRoles() }
+// rights in kube-system alone (system:controller:token-cleaner), and
+// extension-apiserver-authentication-reader.
+func Roles() []*rbacv1.Role {
+	return append(controllerNamespacedRoles(),
+		namespacedRole(ControllerNamespace, ExtensionAuthenticationReader,
+			onNamed(l(core), l("configmaps"), l("extension-apiserver-authentication"), l("get", "list", "watch"))))
+}
 
 // RoleBindings returns the RoleBindings of Roles, fresh on each call:
 // each controller Role bound to its service account, in the Role's
@@ -209,7 +220,18 @@ func RoleBindings() []*rbacv1.RoleBinding {
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: account, Namespace: ControllerNamespace}},
 		})
 	}
-	return out
+	// As upstream: the scheduler and the controller manager read it too.
+	return append(out, &rbacv1.RoleBinding{
+		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Name: "system::" + ExtensionAuthenticationReader, Namespace: ControllerNamespace,
+			Labels:      map[string]string{BootstrappingLabel: BootstrappingValue},
+			Annotations: map[string]string{AutoUpdateAnnotation: "true"}},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: ExtensionAuthenticationReader},
+		Subjects: []rbacv1.Subject{
+			{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:kube-controller-manager"},
+			{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "system:kube-scheduler"},
+		},
+	})
 }
 
 // controllerRoleBindings bind each controller role to its service account
