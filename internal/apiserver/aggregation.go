@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +51,37 @@ type RemoteAPI struct {
 // whole, so that a request reads it without a lock.
 type remoteAPIs struct {
 	byGV map[schema.GroupVersion]*remoteAPI
+
+	// v3Index is the OpenAPI v3 index with the remote group/versions in,
+	// made for the local documents of v3For.
+	v3Mu    sync.Mutex
+	v3For   *openAPIDoc
+	v3Index *openAPIBlob
+}
+
+// openAPIIndex returns the OpenAPI v3 index of the local documents d and
+// the remote group/versions, whose documents their servers serve (without
+// a hash: they may change at any time).
+func (rs *remoteAPIs) openAPIIndex(d *openAPIDoc) *openAPIBlob {
+	rs.v3Mu.Lock()
+	defer rs.v3Mu.Unlock()
+	if rs.v3For == d && rs.v3Index != nil {
+		return rs.v3Index
+	}
+	paths := map[string]any{}
+	for gv, b := range d.v3 {
+		paths[gv] = map[string]string{"serverRelativeURL": openAPIV3URL(gv, b)}
+	}
+	for gv := range rs.byGV {
+		p := "apis/" + gv.Group + "/" + gv.Version
+		paths[p] = map[string]string{"serverRelativeURL": "/openapi/v3/" + p}
+	}
+	index, err := json.Marshal(map[string]any{"paths": paths})
+	if err != nil {
+		return d.v3Index
+	}
+	rs.v3For, rs.v3Index = d, newOpenAPIBlob(index, nil)
+	return rs.v3Index
 }
 
 // remoteAPI is a RemoteAPI with its proxy.

@@ -274,9 +274,23 @@ func (s *Server) serveOpenAPIV3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.Trim(strings.TrimPrefix(r.URL.Path, "/openapi/v3"), "/")
+	rs := s.remote.Load()
 	if p == "" {
-		serveOpenAPIBlob(w, r, d.v3Index, "", false)
+		index := d.v3Index
+		if rs != nil && len(rs.byGV) > 0 {
+			index = rs.openAPIIndex(d)
+		}
+		serveOpenAPIBlob(w, r, index, "", false)
 		return
+	}
+	if rs != nil {
+		// A remote group/version's document is its server's.
+		if g, v, ok := strings.Cut(strings.TrimPrefix(p, "apis/"), "/"); ok && strings.HasPrefix(p, "apis/") {
+			if ra := rs.byGV[schema.GroupVersion{Group: g, Version: v}]; ra != nil {
+				s.serveRemote(w, r, ra)
+				return
+			}
+		}
 	}
 	doc, ok := d.v3[p]
 	if !ok {

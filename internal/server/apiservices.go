@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -106,6 +107,12 @@ type apiServices struct {
 	endpoints discoverylisters.EndpointSliceLister
 	queue     workqueue.TypedRateLimitingInterface[string]
 
+	// unavailable and unavailableTotal are upstream's
+	// aggregator_unavailable_apiservice metrics: 1 for each APIService
+	// not Available, and the count of times each became so, by reason.
+	unavailable      *prometheus.GaugeVec
+	unavailableTotal *prometheus.CounterVec
+
 	mu sync.Mutex
 	// remote is what each service-backed APIService was last found to
 	// be, by name: handed to the API server whole after every change.
@@ -124,6 +131,20 @@ const (
 	keyAutoregister = "\x00autoregister"
 	keyAuthConfig   = "\x00extension-apiserver-authentication"
 )
+
+// newAPIServices returns the loop, its metrics registered with reg.
+func newAPIServices(api *apiserver.Server, reg prometheus.Registerer, lg *slog.Logger) *apiServices {
+	a := &apiServices{api: api, log: lg,
+		unavailable: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aggregator_unavailable_apiservice",
+			Help: "Gauge of APIServices which are marked as unavailable broken down by APIService name."}, []string{"name"}),
+		unavailableTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aggregator_unavailable_apiservice_total",
+			Help: "Counter of APIServices which are marked as unavailable broken down by APIService name and reason."}, []string{"name", "reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(a.unavailable, a.unavailableTotal)
+	}
+	return a
+}
 
 func (a *apiServices) start(ctx context.Context, wg *sync.WaitGroup, loopback *rest.Config) error {
 	var err error
@@ -341,6 +362,7 @@ func (a *apiServices) sync(ctx context.Context, name string) (time.Duration, err
 	svc, err := a.lister.Get(name)
 	if apierrors.IsNotFound(err) {
 		a.forget(name)
+		a.unavailable.DeleteLabelValues(name)
 		return 0, nil
 	}
 	if err != nil {
@@ -584,8 +606,16 @@ func (a *apiServices) setCondition(ctx context.Context, svc *apiregistrationv1.A
 			have = &svc.Status.Conditions[i]
 		}
 	}
+	if cond.Status == apiregistrationv1.ConditionTrue {
+		a.unavailable.WithLabelValues(svc.Name).Set(0)
+	} else {
+		a.unavailable.WithLabelValues(svc.Name).Set(1)
+	}
 	if have != nil && have.Status == cond.Status && have.Reason == cond.Reason && have.Message == cond.Message {
 		return nil
+	}
+	if cond.Status != apiregistrationv1.ConditionTrue && (have == nil || have.Status == apiregistrationv1.ConditionTrue) {
+		a.unavailableTotal.WithLabelValues(svc.Name, cond.Reason).Inc()
 	}
 	upd := svc.DeepCopy()
 	cond.LastTransitionTime = metav1.Now()

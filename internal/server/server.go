@@ -522,8 +522,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("front-proxy client certificate: %w", err)
 	}
-	aggregation := &apiServices{api: api, log: lg, frontProxyCert: frontProxyCert.GetClientCertificate,
-		frontProxyCA: bundle.FrontProxyCAPEM, clientCA: bundle.TrustPEM}
+	aggregation := newAPIServices(api, reg, lg)
+	aggregation.frontProxyCert, aggregation.frontProxyCA, aggregation.clientCA = frontProxyCert.GetClientCertificate, bundle.FrontProxyCAPEM, bundle.TrustPEM
 	if err := aggregation.start(apiInformersCtx, &wg, loopback); err != nil {
 		return fmt.Errorf("aggregation: %w", err)
 	}

@@ -70,6 +70,12 @@ func newWardle(t *testing.T, frontProxyCA []byte) *wardle {
 				Verbs: metav1.Verbs{"get", "list", "watch"}}},
 		})
 	})
+	mux.HandleFunc("/openapi/v3/apis/"+wardleGV, func(w http.ResponseWriter, r *http.Request) {
+		if !wd.trusted(w, r) {
+			return
+		}
+		writeTestJSON(w, map[string]any{"openapi": "3.0.0", "info": map[string]any{"title": "wardle"}, "paths": map[string]any{}})
+	})
 	mux.HandleFunc("/apis/"+wardleGV+"/", func(w http.ResponseWriter, r *http.Request) {
 		if !wd.trusted(w, r) {
 			return
@@ -287,6 +293,17 @@ func TestAPIAggregation(t *testing.T) {
 		t.Errorf("GET /apis/wardle.example.com: %v %s", err, group)
 	}
 
+	// OpenAPI v3: the index names the group/version, whose document is
+	// the extension server's.
+	index, err := cs.Discovery().RESTClient().Get().AbsPath("/openapi/v3").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(index), `"apis/wardle.example.com/v1alpha1":{"serverRelativeURL":"/openapi/v3/apis/wardle.example.com/v1alpha1"}`) {
+		t.Errorf("GET /openapi/v3: %v %.300s", err, index)
+	}
+	doc, err := cs.Discovery().RESTClient().Get().AbsPath("/openapi/v3/apis/" + wardleGV).DoRaw(ctx)
+	if err != nil || !strings.Contains(string(doc), `"title":"wardle"`) {
+		t.Errorf("GET /openapi/v3/apis/%s: %v %s", wardleGV, err, doc)
+	}
+
 	// A request, with an impersonation and a forged header: the
 	// extension server sees the impersonated user, from the front proxy.
 	impersonating := rest.CopyConfig(c.Config)
@@ -339,6 +356,13 @@ func TestAPIAggregation(t *testing.T) {
 	_, err = cs.Discovery().RESTClient().Get().AbsPath("/apis/" + wardleGV + "/flunders").DoRaw(ctx)
 	if !apierrors.IsServiceUnavailable(err) {
 		t.Errorf("list flunders while unavailable: %v, want 503", err)
+	}
+	metricsText, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	for _, want := range []string{`aggregator_unavailable_apiservice{name="v1alpha1.wardle.example.com"} 1`,
+		`aggregator_unavailable_apiservice_total{name="v1alpha1.wardle.example.com",reason="MissingEndpoints"} 1`} {
+		if err != nil || !strings.Contains(string(metricsText), want) {
+			t.Errorf("/metrics has no %s (%v)", want, err)
+		}
 	}
 
 	// A group this server serves built in (metrics.k8s.io) goes to the
