@@ -8,6 +8,8 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -84,7 +86,26 @@ func requestAttributes(r *http.Request, u *User, info requestInfo) Attributes {
 		a.Verb = map[string]string{http.MethodGet: "get", http.MethodHead: "get", http.MethodPost: "post",
 			http.MethodPut: "put", http.MethodPatch: "patch", http.MethodDelete: "delete"}[r.Method]
 	}
+	if a.ResourceRequest && a.Name == "" && (a.Verb == "list" || a.Verb == "watch") {
+		a.Name = selectedName(r)
+	}
 	return a
+}
+
+// selectedName is the name a list or watch selects with the field
+// selector metadata.name=<name>: upstream authorizes such a request as
+// one for that name, so that a Role limited to resourceNames lets its
+// holder watch the objects it names (an informer on one ConfigMap).
+func selectedName(r *http.Request) string {
+	sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector"))
+	if err != nil {
+		return ""
+	}
+	name, ok := sel.RequiresExactMatch("metadata.name")
+	if !ok || len(path.IsValidPathSegmentName(name)) > 0 {
+		return ""
+	}
+	return name
 }
 
 // forbiddenMessage is upstream's account of a denied request, which

@@ -1,6 +1,10 @@
 package apiserver
 
-import "testing"
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
 
 func TestForbiddenMessage(t *testing.T) {
 	u := &User{Name: "system:serviceaccount:ns1:app"}
@@ -20,6 +24,28 @@ func TestForbiddenMessage(t *testing.T) {
 	} {
 		if got := forbiddenMessage(tc.a, tc.reason); got != tc.want {
 			t.Errorf("got  %q\nwant %q", got, tc.want)
+		}
+	}
+}
+
+// A list or watch that selects one name by metadata.name is authorized
+// as a request for that name, as upstream's RequestInfo has it; a get
+// keeps its own name, and a selector on anything else names nothing.
+func TestRequestAttributesSelectedName(t *testing.T) {
+	for _, c := range []struct{ target, verb, name string }{
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name%3Dext", "list", "ext"},
+		{"/api/v1/namespaces/kube-system/configmaps?watch=true&fieldSelector=metadata.name%3Dext", "watch", "ext"},
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name%3Dext,metadata.namespace%3Dkube-system", "list", "ext"},
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name!%3Dext", "list", ""},
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.namespace%3Dkube-system", "list", ""},
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=metadata.name%3D..", "list", ""},
+		{"/api/v1/namespaces/kube-system/configmaps?fieldSelector=(", "list", ""},
+		{"/api/v1/namespaces/kube-system/configmaps/a?fieldSelector=metadata.name%3Db", "get", "a"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, c.target, nil)
+		a := requestAttributes(r, &User{Name: "u"}, parseRequest(r))
+		if a.Verb != c.verb || a.Name != c.name {
+			t.Errorf("%s: verb %q name %q, want %q %q", c.target, a.Verb, a.Name, c.verb, c.name)
 		}
 	}
 }
