@@ -511,7 +511,8 @@ func startToolBuilds() {
 		for _, b := range []struct {
 			test  string
 			build *toolBuild
-		}{{"TestControllerRuntime", crwatchBuild}, {"TestHelm", helmBuild}, {"TestServices", prometheusBuild}} {
+		}{{"TestControllerRuntime", crwatchBuild}, {"TestHelm", helmBuild}, {"TestServices", prometheusBuild},
+			{"TestMetricsServer", metricsServerBuild}} {
 			if re.MatchString(b.test) {
 				b.build.start()
 			}
@@ -521,6 +522,7 @@ func startToolBuilds() {
 	crwatchBuild.start()
 	helmBuild.start()
 	prometheusBuild.start()
+	metricsServerBuild.start()
 }
 
 func (b *toolBuild) start() {
