@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +52,7 @@ type wardle struct {
 
 const wardleGV = "wardle.example.com/v1alpha1"
 
-func newWardle(t *testing.T, frontProxyCA []byte) *wardle {
+func newWardle(t testing.TB, frontProxyCA []byte) *wardle {
 	t.Helper()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(frontProxyCA) {
@@ -138,7 +139,7 @@ func (wd *wardle) last() http.Header {
 }
 
 // hostIP returns an IPv4 address of this machine that is not loopback.
-func hostIP(t *testing.T) string {
+func hostIP(t testing.TB) string {
 	t.Helper()
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
@@ -160,7 +161,7 @@ func writeTestJSON(w http.ResponseWriter, v any) {
 
 // servingCert makes a CA and a serving certificate for dnsName; it
 // returns the CA's PEM and the certificate.
-func servingCert(t *testing.T, dnsName string) ([]byte, tls.Certificate) {
+func servingCert(t testing.TB, dnsName string) ([]byte, tls.Certificate) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -415,7 +416,7 @@ func available(s *apiregistrationv1.APIService) string {
 	return ""
 }
 
-func waitFor(t *testing.T, what string, cond func() (bool, error)) {
+func waitFor(t testing.TB, what string, cond func() (bool, error)) {
 	t.Helper()
 	var last error
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
@@ -425,5 +426,71 @@ func waitFor(t *testing.T, what string, cond func() (bool, error)) {
 	})
 	if err != nil {
 		t.Fatalf("waiting for %s: %v (last error: %v)", what, err, last)
+	}
+}
+
+// BenchmarkAggregatedGet measures what the aggregation layer adds to a
+// request: GETs of a ConfigMap served here ("local") against GETs of a
+// list the extension server answers through an APIService ("proxied":
+// TLS to the extension server with the front-proxy certificate, the
+// user in headers), both over the cluster's own HTTPS connection.
+func BenchmarkAggregatedGet(b *testing.B) {
+	c := framework.StartInProcess(b)
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(unthrottled(c.Config))
+	var auth *corev1.ConfigMap
+	waitFor(b, "extension-apiserver-authentication", func() (bool, error) {
+		cm, err := cs.CoreV1().ConfigMaps("kube-system").Get(ctx, "extension-apiserver-authentication", metav1.GetOptions{})
+		auth = cm
+		return err == nil, nil
+	})
+	wd := newWardle(b, []byte(auth.Data["requestheader-client-ca-file"]))
+	if _, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "wardle", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "https", Port: 443}}}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "wardle-1", Namespace: "default", Labels: map[string]string{discoveryv1.LabelServiceName: "wardle"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{wd.ip}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(wd.port))}},
+	}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	apis := aggregatorclient.NewForConfigOrDie(c.Config).ApiregistrationV1().APIServices()
+	if _, err := apis.Create(ctx, &apiregistrationv1.APIService{
+		ObjectMeta: metav1.ObjectMeta{Name: "v1alpha1.wardle.example.com"},
+		Spec: apiregistrationv1.APIServiceSpec{Group: "wardle.example.com", Version: "v1alpha1", GroupPriorityMinimum: 2000, VersionPriority: 200,
+			Service: &apiregistrationv1.ServiceReference{Namespace: "default", Name: "wardle", Port: ptr.To[int32](443)}, CABundle: wd.caBundle},
+	}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the APIService Available", func() (bool, error) {
+		s, err := apis.Get(ctx, "v1alpha1.wardle.example.com", metav1.GetOptions{})
+		return err == nil && available(s) == "True/Passed", nil
+	})
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	rc := cs.Discovery().RESTClient()
+	for _, tc := range []struct{ name, path string }{
+		{"local", "/api/v1/namespaces/default/configmaps/bench"},
+		{"proxied", "/apis/" + wardleGV + "/namespaces/default/flunders"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			took := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				began := time.Now()
+				if _, err := rc.Get().AbsPath(tc.path).DoRaw(ctx); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(began))
+			}
+			b.StopTimer()
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+		})
 	}
 }
