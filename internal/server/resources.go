@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/policy"
 	"github.com/skiff-io/skiff/internal/registry/rbac"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
+	storagegroup "github.com/skiff-io/skiff/internal/registry/storage"
 )
 
 // Resources are every resource skiff serves.
@@ -29,6 +30,7 @@ func Resources() []*registry.Resource {
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
 		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
 		apiextensions.Resources(), admissionregistration.Resources(), apiregistration.Resources(),
+		storagegroup.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

@@ -256,6 +256,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	nsLifecycle := &admission.NamespaceLifecycle{}
 	priority := &admission.Priority{}
+	defaultStorageClass := &admission.DefaultStorageClass{}
 	// Every address and port a Service holds is claimed in etcd, so
 	// that several servers never hand out the same one.
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize,
@@ -297,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewExtensionStorage: newExtensionStorage,
 		Authenticator:       authn,
 		Authorizer:          authz.authorizer(),
-		Admission:           []apiserver.Admission{nsLifecycle, priority, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
+		Admission:           []apiserver.Admission{nsLifecycle, priority, defaultStorageClass, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
 		// The checks that must see the object as the mutating webhooks
 		// left it.
 		Validation: []apiserver.Admission{nodeRestriction, podSecurity},
@@ -346,6 +347,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	pcPrefix := apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "scheduling.k8s.io", Version: "v1", Resource: "priorityclasses"})
 	priority.Classes, priority.Prefix = stores[pcPrefix], pcPrefix
 	priority.Key = func(name string) string { return pcPrefix + name }
+	defaultStorageClass.Prefix = apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"})
+	defaultStorageClass.Classes = stores[defaultStorageClass.Prefix]
 	saPrefix := apiserver.StorageKeyPrefix(corev1GVR("serviceaccounts"))
 	saAdmission.Accounts = stores[saPrefix]
 	saAdmission.Key = func(namespace, name string) string { return saPrefix + namespace + "/" + name }
