@@ -78,3 +78,74 @@ func TestStorageClasses(t *testing.T) {
 		t.Errorf("changing a provisioner: %v, want 422", err)
 	}
 }
+
+// TestPersistentVolumeBinding binds a claim to the smallest fitting
+// volume of its class, as upstream's binder, with both protection
+// finalizers, and releases the volume (Retain) when the claim goes.
+func TestPersistentVolumeBinding(t *testing.T) {
+	c := framework.StartInProcess(t)
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	pvs := cs.CoreV1().PersistentVolumes()
+	pvcs := cs.CoreV1().PersistentVolumeClaims("default")
+	for name, size := range map[string]string{"small": "1Gi", "big": "5Gi", "tiny": "100Mi"} {
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				StorageClassName:              "manual",
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
+			},
+		}
+		if _, err := pvs.Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pvcs.Create(ctx, claim("data", ptr.To("manual")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var bound *corev1.PersistentVolumeClaim
+	waitFor(t, "the claim Bound", func() (bool, error) {
+		got, err := pvcs.Get(ctx, "data", metav1.GetOptions{})
+		bound = got
+		return err == nil && got.Status.Phase == corev1.ClaimBound, nil
+	})
+	if bound.Spec.VolumeName != "small" || bound.Status.Capacity.Storage().String() != "1Gi" {
+		t.Errorf("claim bound to %q with capacity %v, want small, 1Gi", bound.Spec.VolumeName, bound.Status.Capacity.Storage())
+	}
+	if len(bound.Finalizers) != 1 || bound.Finalizers[0] != "kubernetes.io/pvc-protection" {
+		t.Errorf("claim finalizers %v", bound.Finalizers)
+	}
+	waitFor(t, "the volume Bound with its finalizer", func() (bool, error) {
+		pv, err := pvs.Get(ctx, "small", metav1.GetOptions{})
+		return err == nil && pv.Status.Phase == corev1.VolumeBound && pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.Name == "data" &&
+			len(pv.Finalizers) == 1 && pv.Finalizers[0] == "kubernetes.io/pv-protection", nil
+	})
+	if err := pvcs.Delete(ctx, "data", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the claim gone and the volume Released", func() (bool, error) {
+		_, err := pvcs.Get(ctx, "data", metav1.GetOptions{})
+		pv, err2 := pvs.Get(ctx, "small", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && err2 == nil && pv.Status.Phase == corev1.VolumeReleased, nil
+	})
+	// A claim on a class that does not exist stays Pending, with
+	// upstream's event.
+	if _, err := pvcs.Create(ctx, claim("nowhere", ptr.To("missing")), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ProvisioningFailed event", func() (bool, error) {
+		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=nowhere"})
+		if err != nil {
+			return false, nil
+		}
+		for _, e := range evs.Items {
+			if e.Reason == "ProvisioningFailed" && e.Message == `storageclass.storage.k8s.io "missing" not found` {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}

@@ -160,6 +160,23 @@ func controllerRoles() []*rbacv1.ClusterRole {
 			on(l("admissionregistration.k8s.io"), l("validatingadmissionpolicies"), l("get", "list", "watch")),
 			on(l("admissionregistration.k8s.io"), l("validatingadmissionpolicies/status"), l("get", "patch", "update")),
 		),
+		// Upstream's roles, less what only its in-tree volume plugins use
+		// (endpoints, services, secrets, nodes): skiff has none.
+		controllerRole("persistent-volume-binder",
+			on(l(core), l("persistentvolumes"), l("create", "delete", "get", "list", "update", "watch")),
+			on(l(core), l("persistentvolumes/status"), l("update")),
+			on(l(core), l("persistentvolumeclaims"), l("get", "list", "update", "watch")),
+			on(l(core), l("persistentvolumeclaims/status"), l("update")),
+			on(l(core), l("pods"), l("create", "delete", "get", "list", "watch")),
+			on(l(storage), l("storageclasses"), read),
+		),
+		controllerRole("pvc-protection-controller",
+			on(l(core), l("persistentvolumeclaims"), l("get", "list", "update", "watch")),
+			on(l(core), l("pods"), l("get", "list", "watch")),
+		),
+		controllerRole("pv-protection-controller",
+			on(l(core), l("persistentvolumes"), l("get", "list", "update", "watch")),
+		),
 	}
 }
 

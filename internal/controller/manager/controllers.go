@@ -20,7 +20,9 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/namespace"
 	"github.com/skiff-io/skiff/internal/controller/nodeipam"
 	"github.com/skiff-io/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-io/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
+	"github.com/skiff-io/skiff/internal/controller/pvprotection"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
 	"github.com/skiff-io/skiff/internal/controller/resourcequota"
 	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
@@ -32,29 +34,32 @@ import (
 // kube-system), upstream's name for the controller that does its work;
 // the bootstrap policy binds system:controller:<account> to it.
 var accounts = map[string]string{
-	"garbagecollector":         "generic-garbage-collector",
-	"nodelifecycle":            "node-controller",
-	"nodeipam":                 "node-controller",
-	"job":                      "job-controller",
-	"cronjob":                  "cronjob-controller",
-	"ttl-after-finished":       "ttl-after-finished-controller",
-	"daemonset":                "daemon-set-controller",
-	"deployment":               "deployment-controller",
-	"endpointslice":            "endpointslice-controller",
-	"endpoints":                "endpoint-controller",
-	"serviceaccount":           "service-account-controller",
-	"resourcequota":            "resourcequota-controller",
-	"disruption":               "disruption-controller",
-	"namespace":                "namespace-controller",
-	servicelb.Name:             "service-controller",
-	"replicaset":               "replicaset-controller",
-	"statefulset":              "statefulset-controller",
-	"horizontalpodautoscaling": "horizontal-pod-autoscaler",
-	certificates.ApproverName:  "certificate-controller",
-	certificates.SignerName:    "certificate-controller",
-	certificates.CleanerName:   "certificate-controller",
-	bootstraptoken.Name:        "token-cleaner",
-	admissionpolicystatus.Name: "validatingadmissionpolicy-status-controller",
+	"garbagecollector":                "generic-garbage-collector",
+	"nodelifecycle":                   "node-controller",
+	"nodeipam":                        "node-controller",
+	"job":                             "job-controller",
+	"cronjob":                         "cronjob-controller",
+	"ttl-after-finished":              "ttl-after-finished-controller",
+	"daemonset":                       "daemon-set-controller",
+	"deployment":                      "deployment-controller",
+	"endpointslice":                   "endpointslice-controller",
+	"endpoints":                       "endpoint-controller",
+	"serviceaccount":                  "service-account-controller",
+	"resourcequota":                   "resourcequota-controller",
+	"disruption":                      "disruption-controller",
+	"namespace":                       "namespace-controller",
+	servicelb.Name:                    "service-controller",
+	"replicaset":                      "replicaset-controller",
+	"statefulset":                     "statefulset-controller",
+	"horizontalpodautoscaling":        "horizontal-pod-autoscaler",
+	certificates.ApproverName:         "certificate-controller",
+	certificates.SignerName:           "certificate-controller",
+	certificates.CleanerName:          "certificate-controller",
+	bootstraptoken.Name:               "token-cleaner",
+	admissionpolicystatus.Name:        "validatingadmissionpolicy-status-controller",
+	persistentvolume.Name:             "persistent-volume-binder",
+	pvprotection.ClaimControllerName:  "pvc-protection-controller",
+	pvprotection.VolumeControllerName: "pv-protection-controller",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -65,6 +70,15 @@ func Account(controller string) string { return accounts[controller] }
 var known = map[string]Constructor{
 	admissionpolicystatus.Name: func(c Context) (Runnable, error) {
 		return admissionpolicystatus.New(c.Client, c.Informers)
+	},
+	persistentvolume.Name: func(c Context) (Runnable, error) {
+		return persistentvolume.New(c.Client, c.Informers, c.Recorder(persistentvolume.EventComponent))
+	},
+	pvprotection.ClaimControllerName: func(c Context) (Runnable, error) {
+		return pvprotection.NewClaimProtection(c.Client, c.Informers)
+	},
+	pvprotection.VolumeControllerName: func(c Context) (Runnable, error) {
+		return pvprotection.NewVolumeProtection(c.Client, c.Informers)
 	},
 	"garbagecollector": func(c Context) (Runnable, error) {
 		return garbagecollector.New(c.RESTConfig, c.Recorder("garbage-collector-controller"))
