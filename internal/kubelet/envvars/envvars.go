@@ -26,8 +26,8 @@ import (
 )
 
 // Sources is where configMaps and secrets come from; the same interface the
-// volume manager uses.
-type Sources = volume.Sources
+// volume manager reads volume content from.
+type Sources = volume.ContentSources
 
 // Inputs are the facts about the node and the pod's sandbox that a
 // container's environment may refer to.

@@ -11,6 +11,16 @@
 // a kubelet's to anyone who knows one. hostPath volumes are not copied: the
 // container gets the host path itself, after the `type` check.
 //
+// A persistentVolumeClaim volume is resolved once per pod, through the API,
+// to the PV bound to the claim, with the checks and messages of upstream's
+// volume manager; skiff mounts `local` and `hostPath` PVs, as upstream's
+// plugins of those names do, and refuses the others. The container gets
+// the PV's path itself (upstream bind-mounts it into the pod's directory
+// first, to the same effect), read-only when the pod's volume source says
+// readOnly. A writable local PV gets the pod's fsGroup the way upstream's
+// SetVolumeOwnership gives it, once per pod; the record of that is kept
+// under <root>/<podUID>/plugins/kubernetes.io~local-volume/<pv>.
+//
 // configMap, secret, downwardAPI and projected volumes are written the way
 // upstream's AtomicWriter writes them: the content goes to a fresh
 // timestamped directory, a `..data` symlink is swapped to it with rename(2),

@@ -15,14 +15,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
-// fakeSources serves configMaps and secrets from maps keyed "ns/name", and
-// mints tokens "token-1", "token-2"... that live ttl from clock().
+// fakeSources serves configMaps, secrets and claims from maps keyed
+// "ns/name" and PVs by name, and mints tokens "token-1", "token-2"... that
+// live ttl from clock().
 type fakeSources struct {
 	mu         sync.Mutex
 	configMaps map[string]*v1.ConfigMap
 	secrets    map[string]*v1.Secret
+	claims     map[string]*v1.PersistentVolumeClaim
+	pvs        map[string]*v1.PersistentVolume
+	claimGets  int
 	clock      func() time.Time
 	ttl        time.Duration // 0: as requested
 	tokenErr   error
@@ -31,7 +36,11 @@ type fakeSources struct {
 }
 
 func newFakeSources() *fakeSources {
-	return &fakeSources{configMaps: map[string]*v1.ConfigMap{}, secrets: map[string]*v1.Secret{}, clock: time.Now}
+	return &fakeSources{
+		configMaps: map[string]*v1.ConfigMap{}, secrets: map[string]*v1.Secret{},
+		claims: map[string]*v1.PersistentVolumeClaim{}, pvs: map[string]*v1.PersistentVolume{},
+		clock: time.Now,
+	}
 }
 
 func (f *fakeSources) setConfigMap(ns, name string, data map[string]string, binary map[string][]byte) {
@@ -65,6 +74,53 @@ func (f *fakeSources) Secret(_ context.Context, ns, name string) (*v1.Secret, er
 		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, name)
 	}
 	return s.DeepCopy(), nil
+}
+
+// bind stores a claim ns/name bound to pv and pv bound back to it, as the
+// PV controller leaves them.
+func (f *fakeSources) bind(ns, name string, pv *v1.PersistentVolume) {
+	uid := types.UID("uid-" + ns + "-" + name)
+	f.setClaim(&v1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: uid},
+		Spec:       v1.PersistentVolumeClaimSpec{VolumeName: pv.Name},
+		Status:     v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound},
+	})
+	pv = pv.DeepCopy()
+	pv.Spec.ClaimRef = &v1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: ns, Name: name, UID: uid}
+	f.setPV(pv)
+}
+
+func (f *fakeSources) setClaim(pvc *v1.PersistentVolumeClaim) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.claims[pvc.Namespace+"/"+pvc.Name] = pvc.DeepCopy()
+}
+
+func (f *fakeSources) setPV(pv *v1.PersistentVolume) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pvs[pv.Name] = pv.DeepCopy()
+}
+
+func (f *fakeSources) PersistentVolumeClaim(_ context.Context, ns, name string) (*v1.PersistentVolumeClaim, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.claimGets++
+	pvc, ok := f.claims[ns+"/"+name]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "persistentvolumeclaims"}, name)
+	}
+	return pvc.DeepCopy(), nil
+}
+
+func (f *fakeSources) PersistentVolume(_ context.Context, name string) (*v1.PersistentVolume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pv, ok := f.pvs[name]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "persistentvolumes"}, name)
+	}
+	return pv.DeepCopy(), nil
 }
 
 func (f *fakeSources) Token(_ context.Context, ns, sa string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,8 +39,9 @@ type Manager struct {
 	// root (CAP_SYS_ADMIN). Without it they are plain directories.
 	tmpfs bool
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards tokens and claims
 	tokens map[tokenKey]cachedToken
+	claims map[types.UID]map[string]boundClaim // pod -> volume name
 }
 
 // New returns a Manager keeping pod directories under root. src supplies
@@ -60,6 +63,7 @@ func New(root string, src Sources, nodeAllocatable func() v1.ResourceList, log *
 		now:         time.Now,
 		tmpfs:       os.Geteuid() == 0,
 		tokens:      map[tokenKey]cachedToken{},
+		claims:      map[types.UID]map[string]boundClaim{},
 	}
 }
 
@@ -83,11 +87,18 @@ func (m *Manager) nodeAllocatable() v1.ResourceList {
 // SetUp materialises every volume of pod and refreshes the content of
 // configMap, secret, downwardAPI and projected volumes; it is idempotent and
 // meant to be called on every pod sync. Service account tokens are
-// re-requested once 80% of their lifetime has passed. SetUp sets up every
+// re-requested once 80% of their lifetime has passed; a
+// persistentVolumeClaim is resolved once per pod. SetUp sets up every
 // volume it can even when one fails, and returns the failures joined, each
-// worded like upstream's FailedMount event:
+// worded like one of upstream's FailedMount events:
 //
 //	MountVolume.SetUp failed for volume "cfg" : configmap "x" not found
+//	Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[], failed to process volumes=[data]: error processing PVC ns/data: PVC is not bound
+//
+// The second kind (claims that cannot be resolved) is one line for all
+// such volumes, as upstream's volume manager reports them together. Its
+// "unmounted volumes" lists every volume that failed; upstream's lists
+// only those a container mounts (it does not wait for the others).
 func (m *Manager) SetUp(ctx context.Context, pod *v1.Pod) error {
 	if pod.UID == "" {
 		return fmt.Errorf("pod %s/%s has no UID", pod.Namespace, pod.Name)
@@ -95,12 +106,38 @@ func (m *Manager) SetUp(ctx context.Context, pod *v1.Pod) error {
 	if err := os.MkdirAll(filepath.Join(m.PodDir(pod.UID), "volumes"), 0o750); err != nil {
 		return fmt.Errorf("create volumes dir of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	var errs []error
+	var (
+		errs                   []error
+		unmounted, unprocessed []string
+		processErrs            []string
+	)
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
-		if err := m.setUpVolume(ctx, pod, v); err != nil {
-			errs = append(errs, fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, err))
+		err := m.setUpVolume(ctx, pod, v)
+		if err == nil {
+			continue
 		}
+		unmounted = append(unmounted, v.Name)
+		var pe *processError
+		var se *stepError
+		switch {
+		case errors.As(err, &pe):
+			unprocessed = append(unprocessed, v.Name)
+			processErrs = append(processErrs, pe.Error())
+		case errors.As(err, &se):
+			errs = append(errs, se)
+		default:
+			errs = append(errs, &stepError{"MountVolume.SetUp", v.Name, err})
+		}
+	}
+	if len(processErrs) > 0 {
+		slices.Sort(unmounted)
+		slices.Sort(unprocessed)
+		slices.Sort(processErrs)
+		// Local and hostPath volumes are never attached, so no volume is
+		// ever "unattached".
+		errs = append([]error{fmt.Errorf("Unable to attach or mount volumes: unmounted volumes=%v, unattached volumes=[], failed to process volumes=%v: %s",
+			unmounted, unprocessed, strings.Join(slices.Compact(processErrs), "; "))}, errs...)
 	}
 	return errors.Join(errs...)
 }
@@ -111,6 +148,8 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *v1.Pod, v *v1.Volume) er
 		return m.setUpEmptyDir(pod, v)
 	case v.HostPath != nil:
 		return checkHostPath(v.HostPath)
+	case v.PersistentVolumeClaim != nil:
+		return m.setUpClaim(ctx, pod, v)
 	case v.ConfigMap != nil:
 		payload, err := m.configMapVolumePayload(ctx, pod, v.ConfigMap)
 		if err != nil {
@@ -193,6 +232,7 @@ func (m *Manager) TearDown(podUID types.UID) error {
 		return errors.New("tear down: empty pod UID")
 	}
 	m.forgetTokens(podUID)
+	m.forgetClaims(podUID)
 	dir := m.PodDir(podUID)
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -243,8 +283,6 @@ func (m *Manager) PodUIDsOnDisk() ([]types.UID, error) {
 // sourceKind names a volume source for "not supported" errors.
 func sourceKind(v *v1.Volume) string {
 	switch {
-	case v.PersistentVolumeClaim != nil:
-		return "persistentVolumeClaim"
 	case v.Ephemeral != nil:
 		return "ephemeral"
 	case v.CSI != nil:

@@ -18,9 +18,11 @@ import (
 // Mounts turns c's volumeMounts into CRI mounts, in order. env is the
 // container's resolved environment, used to expand subPathExpr (a reference
 // to a missing or empty variable is an error, as upstream). configMap,
-// secret, downwardAPI and projected volumes are always mounted read-only.
+// secret, downwardAPI and projected volumes are always mounted read-only,
+// and so is a persistentVolumeClaim the pod's volume source says readOnly.
 // A subPath is resolved inside the volume (created as a directory when
-// missing) and must not leave it through `..` or a symlink. SetUp must have
+// missing, except in a read-only claim, which the kubelet does not write
+// either) and must not leave it through `..` or a symlink. SetUp must have
 // run for the pod first.
 func (m *Manager) Mounts(pod *v1.Pod, c *v1.Container, env map[string]string) ([]*runtimeapi.Mount, error) {
 	vols := make(map[string]*v1.Volume, len(pod.Spec.Volumes))
@@ -53,7 +55,9 @@ func (m *Manager) Mounts(pod *v1.Pod, c *v1.Container, env map[string]string) ([
 					return nil, fmt.Errorf("unable to provision SubPath `%s`: must not contain '..'", subPath)
 				}
 			}
-			resolved, err := resolveSubPath(hostPath, subPath)
+			// Upstream's read-only bind mount of a claim refuses the mkdir.
+			create := v.PersistentVolumeClaim == nil || !mustRO
+			resolved, err := resolveSubPath(hostPath, subPath, create)
 			if err != nil {
 				m.log.Error("subPath preparation failed", "pod", pod.Namespace+"/"+pod.Name,
 					"container", c.Name, "volumeMount", vm.Name, "err", err)
@@ -89,6 +93,12 @@ func (m *Manager) hostPathOf(pod *v1.Pod, v *v1.Volume) (string, bool, error) {
 		return m.volumeDir(pod.UID, kindEmptyDir, v.Name), false, nil
 	case v.HostPath != nil:
 		return v.HostPath.Path, false, nil
+	case v.PersistentVolumeClaim != nil:
+		bc, ok := m.claim(pod.UID, v.Name)
+		if !ok {
+			return "", false, fmt.Errorf("persistentVolumeClaim %q is not set up", v.PersistentVolumeClaim.ClaimName)
+		}
+		return bc.path, bc.readOnly, nil
 	case v.ConfigMap != nil:
 		return m.volumeDir(pod.UID, kindConfigMap, v.Name), true, nil
 	case v.Secret != nil:
@@ -124,10 +134,10 @@ func expandSubPath(expr string, env map[string]string) (string, error) {
 }
 
 // resolveSubPath walks subPath inside volPath one element at a time,
-// creating missing elements as directories (with the volume's mode) and
-// following symlinks only while they stay inside the volume. It returns the
-// resolved host path.
-func resolveSubPath(volPath, subPath string) (string, error) {
+// creating missing elements as directories (with the volume's mode) when
+// create is set, and following symlinks only while they stay inside the
+// volume. It returns the resolved host path.
+func resolveSubPath(volPath, subPath string, create bool) (string, error) {
 	root, err := filepath.EvalSymlinks(volPath)
 	if err != nil {
 		return "", fmt.Errorf("resolve volume path %s: %w", volPath, err)
@@ -144,6 +154,9 @@ func resolveSubPath(volPath, subPath string) (string, error) {
 		}
 		next := filepath.Join(cur, seg)
 		if _, err := os.Lstat(next); errors.Is(err, fs.ErrNotExist) {
+			if !create {
+				return "", fmt.Errorf("subPath element %s does not exist in a read-only volume", next)
+			}
 			if err := os.Mkdir(next, perm); err != nil && !errors.Is(err, fs.ErrExist) {
 				return "", fmt.Errorf("create subPath element %s: %w", next, err)
 			}

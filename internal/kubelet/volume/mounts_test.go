@@ -39,9 +39,9 @@ func TestMounts(t *testing.T) {
 		v1.Volume{Name: "scratch", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}},
 		v1.Volume{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "cfg"}}}},
 		v1.Volume{Name: "host", VolumeSource: v1.VolumeSource{HostPath: &v1.HostPathVolumeSource{Path: hostDir}}},
-		v1.Volume{Name: "pvc", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}},
+		v1.Volume{Name: "nfs", VolumeSource: v1.VolumeSource{NFS: &v1.NFSVolumeSource{Server: "nfs", Path: "/export"}}},
 	)
-	_ = m.SetUp(context.Background(), pod) // the pvc fails; the rest is set up
+	_ = m.SetUp(context.Background(), pod) // the nfs volume fails; the rest is set up
 	scratch := m.volumeDir(pod.UID, kindEmptyDir, "scratch")
 	cfg := m.volumeDir(pod.UID, kindConfigMap, "cfg")
 	cfgFile, err := filepath.EvalSymlinks(filepath.Join(cfg, "app.conf"))
@@ -116,8 +116,8 @@ func TestMounts(t *testing.T) {
 		wantErr: `cannot find volume "ghost" to mount into container "app"`,
 	}, {
 		name:    "unsupported volume",
-		mounts:  []v1.VolumeMount{{Name: "pvc", MountPath: "/x"}},
-		wantErr: `volume "pvc" of container "app": volume type persistentVolumeClaim is not supported by skiff`,
+		mounts:  []v1.VolumeMount{{Name: "nfs", MountPath: "/x"}},
+		wantErr: `volume "nfs" of container "app": volume type nfs is not supported by skiff`,
 	}, {
 		name:    "invalid propagation",
 		mounts:  []v1.VolumeMount{{Name: "host", MountPath: "/x", MountPropagation: ptr(v1.MountPropagationMode("Sideways"))}},

@@ -280,8 +280,8 @@ func TestSetUpErrors(t *testing.T) {
 		want: []string{`MountVolume.SetUp failed for volume "p" : clusterTrustBundle projection is not supported by skiff`},
 	}, {
 		name: "unsupported volume type",
-		vols: []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{PersistentVolumeClaim: &v1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}}},
-		want: []string{`MountVolume.SetUp failed for volume "data" : volume type persistentVolumeClaim is not supported by skiff`},
+		vols: []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{NFS: &v1.NFSVolumeSource{Server: "nfs", Path: "/export"}}}},
+		want: []string{`MountVolume.SetUp failed for volume "data" : volume type nfs is not supported by skiff`},
 	}, {
 		name: "every failure reported",
 		vols: []v1.Volume{cmVol("one", "x"), {Name: "ok", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}}, cmVol("two", "y")},

@@ -12,9 +12,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Sources is where volume and environment content comes from. The kubelet
-// backs it with the API server (NewClientSources); tests use a fake.
+// Sources is where volume and environment content comes from and where
+// persistentVolumeClaim volumes are resolved. The kubelet backs it with the
+// API server (NewClientSources); tests use fakes.
 type Sources interface {
+	ContentSources
+	ClaimSources
+}
+
+// ContentSources is where the content of configMap, secret and projected
+// volumes, and of environment variables, comes from.
+type ContentSources interface {
 	// ConfigMap returns the named ConfigMap. A missing one is reported with
 	// an error for which apierrors.IsNotFound is true.
 	ConfigMap(ctx context.Context, namespace, name string) (*v1.ConfigMap, error)
@@ -24,6 +32,19 @@ type Sources interface {
 	// Token asks for a token of the service account (the TokenRequest
 	// subresource) and returns the answer with Status filled in.
 	Token(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
+}
+
+// ClaimSources resolves persistentVolumeClaim volumes. A kubelet may read
+// only the claims of pods bound to its node and the PVs bound to those
+// claims (the Node authorizer), which is all it asks for.
+type ClaimSources interface {
+	// PersistentVolumeClaim returns the named claim. A missing one is
+	// reported with an error for which apierrors.IsNotFound is true, worded
+	// as the API server words it (upstream's kubelet shows that text).
+	PersistentVolumeClaim(ctx context.Context, namespace, name string) (*v1.PersistentVolumeClaim, error)
+	// PersistentVolume returns the named PersistentVolume, with the same
+	// contract for a missing one.
+	PersistentVolume(ctx context.Context, name string) (*v1.PersistentVolume, error)
 }
 
 // NewClientSources returns Sources that read through client-go with plain
@@ -42,6 +63,14 @@ func (s clientSources) Secret(ctx context.Context, namespace, name string) (*v1.
 	return s.c.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
+func (s clientSources) PersistentVolumeClaim(ctx context.Context, namespace, name string) (*v1.PersistentVolumeClaim, error) {
+	return s.c.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s clientSources) PersistentVolume(ctx context.Context, name string) (*v1.PersistentVolume, error) {
+	return s.c.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+}
+
 func (s clientSources) Token(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
 	tr, err := s.c.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, serviceAccount, req, metav1.CreateOptions{})
 	if err != nil {
@@ -54,7 +83,7 @@ func (s clientSources) Token(ctx context.Context, namespace, serviceAccount stri
 // error upstream's kubelet reports: `configmap "x" not found` (singular
 // resource, as its configmap manager words it, not the API's "configmaps").
 // It is shared with the envvars package so both speak alike.
-func GetConfigMap(ctx context.Context, src Sources, namespace, name string) (*v1.ConfigMap, error) {
+func GetConfigMap(ctx context.Context, src ContentSources, namespace, name string) (*v1.ConfigMap, error) {
 	cm, err := src.ConfigMap(ctx, namespace, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -66,7 +95,7 @@ func GetConfigMap(ctx context.Context, src Sources, namespace, name string) (*v1
 }
 
 // GetSecret is GetConfigMap for Secrets: `secret "x" not found`.
-func GetSecret(ctx context.Context, src Sources, namespace, name string) (*v1.Secret, error) {
+func GetSecret(ctx context.Context, src ContentSources, namespace, name string) (*v1.Secret, error) {
 	s, err := src.Secret(ctx, namespace, name)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
