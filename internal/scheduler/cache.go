@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"maps"
+	"slices"
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
@@ -120,6 +121,9 @@ type Cache struct {
 	// decision for a pod without terms of its own visits only these, and
 	// skips the plugin entirely when there are none.
 	affinityPods map[string]*cachedPod
+	// claimUsers are the cached pods by the claims (namespace/name) their
+	// persistentVolumeClaim volumes name, for ReadWriteOncePod.
+	claimUsers map[string][]*cachedPod
 	// nsLabels returns a namespace's labels for namespaceSelector terms;
 	// nil means namespaces have no labels.
 	nsLabels func(string) labels.Set
@@ -134,7 +138,7 @@ type Cache struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{nodes: map[string]*nodeInfo{}, pods: map[string]*cachedPod{}, affinityPods: map[string]*cachedPod{}, nominated: map[string]string{}}
+	return &Cache{nodes: map[string]*nodeInfo{}, pods: map[string]*cachedPod{}, affinityPods: map[string]*cachedPod{}, claimUsers: map[string][]*cachedPod{}, nominated: map[string]string{}}
 }
 
 func (c *Cache) nodeLocked(name string) *nodeInfo {
@@ -200,6 +204,11 @@ func (c *Cache) addLocked(p *podInfo, node string, assumed bool) {
 	if p.affinity != nil {
 		c.affinityPods[p.key] = cp
 	}
+	if p.claims != nil {
+		for _, k := range p.claims.keys {
+			c.claimUsers[k] = append(c.claimUsers[k], cp)
+		}
+	}
 	c.clearNominatedLocked(p.key)
 }
 
@@ -215,6 +224,16 @@ func (c *Cache) removeLocked(key string) *cachedPod {
 	}
 	if cp.info.affinity != nil {
 		delete(c.affinityPods, key)
+	}
+	if cp.info.claims != nil {
+		for _, k := range cp.info.claims.keys {
+			users := slices.DeleteFunc(c.claimUsers[k], func(u *cachedPod) bool { return u == cp })
+			if len(users) == 0 {
+				delete(c.claimUsers, k)
+			} else {
+				c.claimUsers[k] = users
+			}
+		}
 	}
 	if n != nil {
 		n.removePod(key)

@@ -1,5 +1,7 @@
 package scheduler
 
+import "time"
+
 // Config configures a Scheduler. The zero value is upstream's default.
 type Config struct {
 	// SchedulerName is the spec.schedulerName of the pods this scheduler
@@ -18,6 +20,10 @@ type Config struct {
 	// Metrics records upstream's scheduler metrics (NewMetrics); nil
 	// records none.
 	Metrics *Metrics
+	// VolumeBindTimeout bounds how long a pod whose claims the scheduler
+	// had bound or provisioned waits for them before it is retried; 0
+	// means upstream's 600 s.
+	VolumeBindTimeout time.Duration
 }
 
 // DefaultSchedulerName is the scheduler name pods get when they name none.
@@ -29,6 +35,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BindWorkers <= 0 {
 		c.BindWorkers = 64
+	}
+	if c.VolumeBindTimeout <= 0 {
+		c.VolumeBindTimeout = defaultVolumeBindTimeout
 	}
 	if c.PercentageOfNodesToScore < 0 {
 		c.PercentageOfNodesToScore = 0

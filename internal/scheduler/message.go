@@ -11,6 +11,9 @@ import (
 type fitError struct {
 	numNodes int
 	statuses map[string]*status // node name -> why it does not fit
+	// preFilter, if set, is why the pod fits no node at all (a PreFilter
+	// verdict); statuses is then empty.
+	preFilter string
 	// postFilter is preemption's addition ("preemption: ..."), if any.
 	postFilter string
 }
@@ -20,12 +23,18 @@ const errNoNodes = "no nodes available to schedule pods"
 
 // Error renders e as upstream does: "0/3 nodes are available: 1 Insufficient
 // cpu, 2 node(s) were unschedulable." — each reason with how many nodes
-// gave it, sorted as strings, then preemption's message.
+// gave it, sorted as strings (or the PreFilter message alone), then
+// preemption's message.
 func (e *fitError) Error() string {
 	if e.numNodes == 0 {
 		return errNoNodes
 	}
-	msg := nodesAvailable(e.numNodes, histogram(e.statuses))
+	var msg string
+	if e.preFilter != "" {
+		msg = fmt.Sprintf("0/%d nodes are available: %s.", e.numNodes, e.preFilter)
+	} else {
+		msg = nodesAvailable(e.numNodes, histogram(e.statuses))
+	}
 	if e.postFilter != "" {
 		msg += " " + e.postFilter
 	}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"slices"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -50,6 +51,21 @@ type podInfo struct {
 	hardSpread      []spreadConstraint
 	softSpread      []spreadConstraint
 	spreadDefaulted bool
+
+	// claims is nil unless the pod has volumes backed by claims.
+	claims *podClaims
+}
+
+// podClaims is what the volume filters keep of a pod with claims.
+type podClaims struct {
+	// keys are the namespace/name keys of the claims its
+	// persistentVolumeClaim volumes name, each once: the cache indexes
+	// pods by them for ReadWriteOncePod. (Generic ephemeral volumes'
+	// claims, named after the pod, are not counted there, as upstream.)
+	keys []string
+	// volumes is the volume filters' state for the current attempt,
+	// which the decision loop sets before each decision.
+	volumes *volumeState
 }
 
 // resources is an amount of schedulable resources in integer units:
@@ -159,6 +175,20 @@ func newPodInfo(pod *v1.Pod) *podInfo {
 		}
 		p.affinity = compilePodAffinity(pod, a)
 	}
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		if v.PersistentVolumeClaim == nil && v.Ephemeral == nil {
+			continue
+		}
+		if p.claims == nil {
+			p.claims = &podClaims{}
+		}
+		if v.PersistentVolumeClaim != nil {
+			if key := pod.Namespace + "/" + v.PersistentVolumeClaim.ClaimName; !slices.Contains(p.claims.keys, key) {
+				p.claims.keys = append(p.claims.keys, key)
+			}
+		}
+	}
 	for i := range pod.Spec.TopologySpreadConstraints {
 		c := compileSpread(pod, &pod.Spec.TopologySpreadConstraints[i])
 		if pod.Spec.TopologySpreadConstraints[i].WhenUnsatisfiable == v1.ScheduleAnyway {
@@ -168,6 +198,15 @@ func newPodInfo(pod *v1.Pod) *podInfo {
 		}
 	}
 	return p
+}
+
+// volumeState is the pod's volume state for the current attempt; nil for
+// a pod without claims.
+func (p *podInfo) volumeState() *volumeState {
+	if p.claims == nil {
+		return nil
+	}
+	return p.claims.volumes
 }
 
 func isSidecar(c *v1.Container) bool {

@@ -35,21 +35,33 @@ type decision struct {
 	pod    *podInfo
 	spread *spreadFilter
 	aff    *affinityState
+	// vol is the pod's volume state; nil without claims.
+	vol *volumeState
 }
 
 func (a *algorithm) newDecision(p *podInfo) *decision {
 	c := a.cache
-	return &decision{
+	d := &decision{
 		pod:    p,
 		spread: newSpreadFilter(c, p),
 		aff:    newAffinityState(p, c),
+		vol:    p.volumeState(),
 	}
+	if d.vol != nil && len(d.vol.rwop) > 0 {
+		d.vol.rwopUsers = c.rwopUsersLocked(p.key, d.vol.rwop)
+	}
+	return d
 }
 
 // filter runs every filter for one node in upstream's default order.
 func (d *decision) filter(n *nodeInfo) *status {
 	if st := filterNode(d.pod, n); st != nil {
 		return st
+	}
+	if d.vol != nil {
+		if st := d.vol.filter(n); st != nil {
+			return st
+		}
 	}
 	if d.spread != nil {
 		if st := d.spread.filter(n); st != nil {
@@ -69,6 +81,9 @@ func (a *algorithm) schedule(p *podInfo) (*nodeInfo, *fitError) {
 	nodes := a.cache.list
 	if len(nodes) == 0 {
 		return nil, &fitError{}
+	}
+	if vs := p.volumeState(); vs != nil && vs.unschedulable != "" {
+		return nil, &fitError{numNodes: len(nodes), statuses: map[string]*status{}, preFilter: vs.unschedulable}
 	}
 	d := a.newDecision(p)
 	if name := p.pod.Status.NominatedNodeName; name != "" {

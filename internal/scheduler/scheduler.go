@@ -9,11 +9,14 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	storageinformers "k8s.io/client-go/informers/storage/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 )
@@ -29,7 +32,15 @@ type Scheduler struct {
 	queue *Queue
 	algo  *algorithm
 
-	pods corelisters.PodLister
+	pods  corelisters.PodLister
+	nodes corelisters.NodeLister
+	// volumes is the view of claims, volumes and classes the volume
+	// filters read; classes feeds its class lister and runs only if the
+	// server serves storage.k8s.io/v1 (Start asks).
+	volumes *volumeBinder
+	classes cache.SharedIndexInformer
+	// preBinds are the goroutines of pods waiting for their volumes.
+	preBinds sync.WaitGroup
 	// spread finds the Services and controllers that make a pod's system
 	// default topology spread selector.
 	spread *spreadSelectors
@@ -41,9 +52,12 @@ type Scheduler struct {
 
 // New returns a scheduler that takes pods with spec.schedulerName
 // cfg.SchedulerName. It registers pod, node and namespace informers and
-// their handlers on factory, and Service, ReplicaSet and StatefulSet
-// informers for the default topology spread; the caller starts the
-// factory.
+// their handlers on factory, Service, ReplicaSet and StatefulSet informers
+// for the default topology spread, and PersistentVolumeClaim and
+// PersistentVolume informers (the latter with an index by storage class)
+// for the volume filters; the caller starts the factory. StorageClasses
+// are watched by an informer of the scheduler's own, which Start runs if
+// the server serves them.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, cfg Config) (*Scheduler, error) {
 	if client == nil || factory == nil || recorder == nil {
 		return nil, fmt.Errorf("scheduler: client, informer factory and event recorder are required")
@@ -65,6 +79,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	nodeInf := factory.Core().V1().Nodes()
 	nsInf := factory.Core().V1().Namespaces()
 	s.pods = podInf.Lister()
+	s.nodes = nodeInf.Lister()
 	nsLister := nsInf.Lister()
 	s.cache.nsLabels = func(name string) labels.Set {
 		ns, err := nsLister.Get(name)
@@ -87,22 +102,59 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}); err != nil {
 		return nil, fmt.Errorf("scheduler: node handler: %w", err)
 	}
+	pvcInf := factory.Core().V1().PersistentVolumeClaims()
+	pvInf := factory.Core().V1().PersistentVolumes()
+	if err := pvInf.Informer().AddIndexers(cache.Indexers{pvClassIndex: pvClassIndexFunc}); err != nil {
+		return nil, fmt.Errorf("scheduler: persistent volume index: %w", err)
+	}
+	s.classes = storageinformers.NewStorageClassInformer(client, 0, cache.Indexers{})
+	s.volumes = newVolumeBinder(pvcInf.Lister(), pvInf.Informer().GetIndexer(), storagelisters.NewStorageClassLister(s.classes.GetIndexer()))
+	if _, err := pvcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.onClaim,
+		UpdateFunc: func(_, obj any) { s.onClaim(obj) },
+		DeleteFunc: s.onClaimDelete,
+	}); err != nil {
+		return nil, fmt.Errorf("scheduler: persistent volume claim handler: %w", err)
+	}
+	if _, err := pvInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.onVolume,
+		UpdateFunc: func(_, obj any) { s.onVolume(obj) },
+		DeleteFunc: s.onVolumeDelete,
+	}); err != nil {
+		return nil, fmt.Errorf("scheduler: persistent volume handler: %w", err)
+	}
+	if _, err := s.classes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.queue.MoveAllToActive() },
+		UpdateFunc: func(any, any) { s.queue.MoveAllToActive() },
+	}); err != nil {
+		return nil, fmt.Errorf("scheduler: storage class handler: %w", err)
+	}
 	svcInf := factory.Core().V1().Services()
 	rsInf := factory.Apps().V1().ReplicaSets()
 	ssInf := factory.Apps().V1().StatefulSets()
 	s.spread = &spreadSelectors{services: svcInf.Lister(), replicaSets: rsInf.Lister(), statefulSets: ssInf.Lister()}
 	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced,
-		svcInf.Informer().HasSynced, rsInf.Informer().HasSynced, ssInf.Informer().HasSynced}
+		svcInf.Informer().HasSynced, rsInf.Informer().HasSynced, ssInf.Informer().HasSynced,
+		pvcInf.Informer().HasSynced, pvInf.Informer().HasSynced}
 	return s, nil
 }
 
 // Start waits for the informers to sync, then schedules until ctx ends.
-// It returns after the decision loop, the queue flusher and every bind
-// worker have exited. A Scheduler runs once: under leader election, build
-// a new one (and a new informer factory) for each term.
+// It returns after the decision loop, the queue flusher, every bind
+// worker and PreBind, and the StorageClass informer have exited. A
+// Scheduler runs once: under leader election, build a new one (and a new
+// informer factory) for each term.
 func (s *Scheduler) Start(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return fmt.Errorf("scheduler: caches did not sync: %w", ctx.Err())
+	}
+	var classes sync.WaitGroup
+	defer classes.Wait()
+	if s.storageClassesServed() {
+		classes.Go(func() { s.classes.Run(ctx.Done()) })
+		if !cache.WaitForCacheSync(ctx.Done(), s.classes.HasSynced) {
+			return fmt.Errorf("scheduler: storage classes did not sync: %w", ctx.Err())
+		}
 	}
 	s.log.Info("scheduler started", "nodes", s.cache.NodeCount())
 	s.metrics.serving(s.queue)
@@ -136,7 +188,26 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	loops.Wait()
 	close(s.jobs) // only the decision loop sends, and it has exited
 	workers.Wait()
+	s.preBinds.Wait() // only the decision loop starts them
 	return nil
+}
+
+// storageClassesServed asks discovery whether the server serves
+// storage.k8s.io/v1 storageclasses. When it does not, the class lister
+// stays empty: every claim counts as having no class, so unbound claims
+// are Immediate ones, as upstream treats a class that does not exist.
+func (s *Scheduler) storageClassesServed() bool {
+	gv := storagev1.SchemeGroupVersion.String()
+	list, err := s.client.Discovery().ServerResourcesForGroupVersion(gv)
+	if err == nil {
+		for _, r := range list.APIResources {
+			if r.Name == "storageclasses" {
+				return true
+			}
+		}
+	}
+	s.log.Info("storage classes are not served: claims with a class bind as Immediate", "groupVersion", gv, "err", err)
+	return false
 }
 
 // submit hands API work to the bind workers; it blocks when they are
@@ -165,6 +236,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 		// queued still counts, as upstream computes it every cycle.
 		p.setDefaultSpread(s.spread.defaultSelector(p.pod))
 	}
+	if p.claims != nil {
+		// Likewise from the informers, before the cache lock: the volume
+		// filters' PreFilter.
+		p.claims.volumes = s.volumes.podState(p)
+	}
 	began := time.Now()
 	s.cache.mu.Lock()
 	if s.cache.isPlacedLocked(p.key) {
@@ -176,8 +252,17 @@ func (s *Scheduler) scheduleOne(ctx context.Context) bool {
 	s.metrics.algorithmDone(began)
 	if node != nil {
 		s.cache.assumeLocked(p, node.name)
+		var plan *volumePlan
+		if vs := p.volumeState(); vs != nil && len(vs.unbound) > 0 {
+			plan = vs.plan(node)
+			s.volumes.assume(plan, node.name)
+		}
 		s.cache.mu.Unlock()
 		name := node.name
+		if plan != nil {
+			s.preBinds.Go(func() { s.bindWithVolumes(ctx, qp, cycle, name, began, plan) })
+			return true
+		}
 		s.submit(ctx, func(ctx context.Context) { s.bind(ctx, qp, cycle, name, began) })
 		return true
 	}
@@ -276,6 +361,43 @@ func (s *Scheduler) onPodDelete(obj any) {
 	s.cache.RemovePod(key)
 	if pod.Spec.NodeName != "" {
 		s.queue.MoveAllToActive()
+	} else if len(pod.Spec.Volumes) > 0 {
+		s.volumes.notify() // it may wait in PreBind
+	}
+}
+
+// onClaim and onVolume: a claim or volume added or changed may make pods
+// fit (upstream's VolumeBinding and VolumeRestrictions register these
+// events), and may be what a PreBind waits for.
+func (s *Scheduler) onClaim(obj any) {
+	if c, ok := obj.(*v1.PersistentVolumeClaim); ok && c != nil {
+		s.volumes.setClaim(c.Namespace+"/"+c.Name, c)
+		s.queue.MoveAllToActive()
+	}
+}
+
+func (s *Scheduler) onClaimDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if c, ok := obj.(*v1.PersistentVolumeClaim); ok && c != nil {
+		s.volumes.setClaim(c.Namespace+"/"+c.Name, nil)
+	}
+}
+
+func (s *Scheduler) onVolume(obj any) {
+	if pv, ok := obj.(*v1.PersistentVolume); ok && pv != nil {
+		s.volumes.setPV(pv.Name, pv)
+		s.queue.MoveAllToActive()
+	}
+}
+
+func (s *Scheduler) onVolumeDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if pv, ok := obj.(*v1.PersistentVolume); ok && pv != nil {
+		s.volumes.setPV(pv.Name, nil)
 	}
 }
 
