@@ -284,6 +284,91 @@ spec:
 		})
 	})
 
+	t.Run("a claim bound to a local volume keeps a pod's file for the next pod", func(t *testing.T) {
+		k.t = t
+		t.Cleanup(func() {
+			if t.Failed() {
+				out, _ := k.run("", "describe", "pod,pvc,pv")
+				t.Logf("kubectl describe pod,pvc,pv:\n%s", tail(out, 80))
+			}
+		})
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		k.okIn(fmt.Sprintf(`apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local-manual}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: local-1}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: local-manual
+  local: {path: %s}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [%s]}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  storageClassName: local-manual
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 500Mi}}
+`, dir, c.NodeName()), "apply", "-f", "-")
+		// WaitForFirstConsumer: no pod, no binding.
+		if phase := jsonpath("pvc/data", "{.status.phase}"); phase != "Pending" {
+			t.Fatalf("claim phase %q before any pod, want Pending", phase)
+		}
+		pod := func(name, cmd string) string {
+			return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  securityContext: {fsGroup: 2000}
+  containers:
+  - name: c
+    image: %s
+    command: ["sh", "-c", %q]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`, name, busybox, cmd)
+		}
+		k.okIn(pod("writer", "echo kept > /data/f; sleep 3600"), "apply", "-f", "-")
+		waitRunning(t, "writer")
+		waitFor(t, "the file on the node", 30*time.Second, func() (bool, string) {
+			b, err := os.ReadFile(filepath.Join(dir, "f"))
+			return err == nil && string(b) == "kept\n", fmt.Sprint(string(b), err)
+		})
+		out := k.ok("get", "pv,pvc")
+		mustContain(t, "kubectl get pv,pvc", out, "local-1", "Bound", "default/data", "local-manual", "1Gi", "RWO", "Retain")
+		k.ok("delete", "pod", "writer", "--grace-period=1")
+		k.okIn(pod("reader", "cat /data/f; sleep 3600"), "apply", "-f", "-")
+		waitRunning(t, "reader")
+		waitFor(t, "the next pod reads the file", 30*time.Second, func() (bool, string) {
+			out, _ := k.run("", "logs", "reader")
+			return strings.TrimSpace(out) == "kept", out
+		})
+		// A pod whose claim does not exist waits, with upstream's message.
+		k.okIn(strings.ReplaceAll(pod("orphan", "sleep 3600"), "claimName: data", "claimName: nothing"), "apply", "-f", "-")
+		waitFor(t, "the orphan unschedulable", 30*time.Second, func() (bool, string) {
+			msg := jsonpath("pod/orphan", `{.status.conditions[?(@.type=="PodScheduled")].message}`)
+			return strings.Contains(msg, `persistentvolumeclaim "nothing" not found`), msg
+		})
+		k.ok("delete", "pod", "reader", "orphan", "--grace-period=1")
+	})
+
 	t.Run("delete sends SIGTERM and waits for the grace period", func(t *testing.T) {
 		k.t = t
 		// One pod traps SIGTERM and writes to a hostPath file the test reads;
