@@ -103,6 +103,18 @@ func TestPersistentVolumeBinding(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waitFor(t, "the volumes Available", func() (bool, error) {
+		list, err := pvs.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, pv := range list.Items {
+			if pv.Status.Phase != corev1.VolumeAvailable {
+				return false, nil
+			}
+		}
+		return len(list.Items) == 3, nil
+	})
 	if _, err := pvcs.Create(ctx, claim("data", ptr.To("manual")), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

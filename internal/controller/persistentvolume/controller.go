@@ -98,8 +98,11 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	volumeInf := factory.Core().V1().PersistentVolumes()
 	c.volumeLister = volumeInf.Lister()
 	if _, err := volumeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.volumeQueue.Enqueue,
-		UpdateFunc: func(_, obj any) { c.volumeQueue.Enqueue(obj) },
+		AddFunc: c.volumeQueue.Enqueue,
+		UpdateFunc: func(old, obj any) {
+			c.volumeQueue.Enqueue(obj)
+			c.volumeBecameAvailable(old, obj)
+		},
 		DeleteFunc: func(obj any) {
 			c.volumeQueue.Enqueue(obj)
 			// Its claim becomes Lost now rather than at the next resync.
@@ -305,3 +308,30 @@ func (c *Controller) updateClaimStatus(ctx context.Context, pvc *corev1.Persiste
 	c.claims.remember(out.Namespace+"/"+out.Name, out)
 	return out, nil
 }
+
+// volumeBecameAvailable looks again at the Pending claims of a volume's
+// class when it becomes Available (a volume created beside its claim is
+// Pending until its first sync), so that they bind within a second rather
+// than at the next resync. The second lets volumes created together all
+// become Available first, so that a claim still gets the smallest that
+// fits.
+func (c *Controller) volumeBecameAvailable(old, obj any) {
+	was, ok1 := old.(*corev1.PersistentVolume)
+	pv, ok2 := obj.(*corev1.PersistentVolume)
+	if !ok1 || !ok2 || pv.Status.Phase != corev1.VolumeAvailable || was.Status.Phase == corev1.VolumeAvailable {
+		return
+	}
+	claims, err := c.claimLister.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, claim := range claims {
+		if claim.Spec.VolumeName == "" && claim.Status.Phase != corev1.ClaimBound && storagehelpers.GetPersistentVolumeClaimClass(claim) == pv.Spec.StorageClassName {
+			c.claimQueue.AddAfter(claim.Namespace+"/"+claim.Name, availableSettle)
+		}
+	}
+}
+
+// availableSettle is how long a claim waits after a volume of its class
+// became Available before it is matched again.
+const availableSettle = time.Second

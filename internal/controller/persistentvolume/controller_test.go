@@ -318,6 +318,16 @@ func TestNoVolumeNoClass(t *testing.T) {
 	checkBound(t, h.volume("later"), c, true, true)
 }
 
+// A volume that becomes Available brings the Pending claims of its class
+// back at once, not at the next resync (here an hour away).
+func TestVolumeAvailableWakesClaims(t *testing.T) {
+	h := run(t, newFakeServer(pvc("data", "3Gi")), time.Hour)
+	h.waitEvent("Normal FailedBinding no persistent volumes available for this claim and no storage class is set")
+	h.create(pv("later", "3Gi"))
+	c := h.waitClaim("data", claimBound)
+	checkBound(t, h.volume("later"), c, true, true)
+}
+
 func TestPreBoundClaim(t *testing.T) {
 	claim := pvc("data", "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "chosen" })
 	h := start(t, pv("smaller", "1Gi"), pv("chosen", "5Gi"), claim)
