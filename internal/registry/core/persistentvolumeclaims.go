@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/google/go-cmp/cmp"
@@ -30,6 +31,7 @@ func PersistentVolumeClaims() *registry.Resource {
 		Status:       true,
 		Strategy: registry.Strategy{
 			Default:              defaultPVC,
+			PrepareForCreate:     preparePVCForCreate,
 			Validate:             validatePVC,
 			ValidateUpdate:       validatePVCUpdate,
 			ValidateStatusUpdate: validatePVCStatus,
@@ -95,6 +97,16 @@ func pvcRow(obj runtime.Object) []interface{} {
 		pvOptionalString(pvc.Spec.VolumeAttributesClassName),
 		registry.Age(pvc),
 		pvOptionalString((*string)(pvc.Spec.VolumeMode)),
+	}
+}
+
+// preparePVCForCreate drops the status a client sent and leaves phase
+// Pending: upstream clears it too, and its defaulting when the claim is
+// read back from storage shows it Pending.
+func preparePVCForCreate(ctx context.Context, obj runtime.Object) {
+	registry.DefaultPrepareForCreate(ctx, obj)
+	if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+		pvc.Status.Phase = corev1.ClaimPending
 	}
 }
 
