@@ -104,6 +104,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver configuration: the cluster DNS's upstreams")
 	f.StringSliceVar(&cfg.Controllers, "controllers", cfg.Controllers, "controllers to run: '*' for all, 'name' to add one, '-name' to leave one out; known: "+strings.Join(manager.Names(), ", "))
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler")
+	f.BoolVar(&cfg.DisableLocalStorage, "disable-local-storage", false, "do not run the built-in local-path provisioner nor create its default StorageClass \"local-path\"")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "pod network; each node gets a /24 of it")
 	f.StringVar(&cfg.NetworkBackend, "network-backend", cfg.NetworkBackend, networkBackendHelp)
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", cgroupRootHelp)

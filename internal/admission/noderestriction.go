@@ -18,6 +18,7 @@ import (
 
 	"github.com/skiff-io/skiff/internal/apiserver"
 	"github.com/skiff-io/skiff/internal/authorizer/node"
+	"github.com/skiff-io/skiff/internal/localpath"
 	"github.com/skiff-io/skiff/internal/storage"
 )
 
@@ -36,7 +37,9 @@ import (
 //     referencing no service account, secret, config map or claim; delete
 //     and evict only pods bound to itself; update only the status of pods
 //     bound to itself, and not their labels;
-//   - leases in kube-node-lease and csinodes: only those named after it.
+//   - leases in kube-node-lease and csinodes: only those named after it;
+//   - persistentvolumes (skiff's): only the removal of the local-path
+//     finalizer from its own local-path volumes.
 //
 // Other users pass. Messages are upstream's.
 //
@@ -58,6 +61,7 @@ var (
 	nodesGR    = schema.GroupResource{Resource: "nodes"}
 	leasesGR   = schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}
 	csinodesGR = schema.GroupResource{Group: "storage.k8s.io", Resource: "csinodes"}
+	volumesGR  = schema.GroupResource{Resource: "persistentvolumes"}
 )
 
 // nodeIdentity is upstream's node identifier.
@@ -81,7 +85,7 @@ func (p *NodeRestriction) Admit(ctx context.Context, req *apiserver.AdmissionReq
 	gr := schema.GroupResource{Group: req.Resource.GroupVersion.Group, Resource: req.Resource.Name}
 	forbid := func(err error) error { return forbidden(gr, req, err) }
 	switch gr {
-	case podsGR, nodesGR, leasesGR, csinodesGR:
+	case podsGR, nodesGR, leasesGR, csinodesGR, volumesGR:
 	default:
 		return nil
 	}
@@ -112,6 +116,32 @@ func (p *NodeRestriction) Admit(ctx context.Context, req *apiserver.AdmissionReq
 		if objectName(req) != nodeName {
 			return forbid(errors.New("can only access CSINode with the same name as the requesting node"))
 		}
+	case volumesGR:
+		return admitLocalVolume(nodeName, req, forbid)
+	}
+	return nil
+}
+
+// admitLocalVolume lets a node's write of a persistent volume (the Node
+// authorizer allows only its local-path volumes) do nothing but drop the
+// local-path finalizer, once its directory is dealt with.
+func admitLocalVolume(nodeName string, req *apiserver.AdmissionRequest, forbid func(error) error) error {
+	if req.Operation != apiserver.Update || req.Sub != "" {
+		return forbid(fmt.Errorf("node %q can only remove the %s finalizer of its local-path volumes", nodeName, localpath.Finalizer))
+	}
+	pv, ok1 := req.Obj.(*corev1.PersistentVolume)
+	old, ok2 := req.Old.(*corev1.PersistentVolume)
+	if !ok1 || !ok2 {
+		return apierrors.NewBadRequest("unexpected type")
+	}
+	if old.Labels[localpath.NodeLabel] != nodeName || old.Annotations[localpath.ProvisionedBy] != localpath.Provisioner {
+		return forbid(fmt.Errorf("node %q can only modify the local-path volumes labelled %s=%s", nodeName, localpath.NodeLabel, nodeName))
+	}
+	want := slices.DeleteFunc(slices.Clone(old.Finalizers), func(f string) bool { return f == localpath.Finalizer })
+	same := apiequality.Semantic.DeepEqual(pv.Spec, old.Spec) && apiequality.Semantic.DeepEqual(pv.Labels, old.Labels) &&
+		apiequality.Semantic.DeepEqual(pv.Annotations, old.Annotations) && apiequality.Semantic.DeepEqual(pv.OwnerReferences, old.OwnerReferences)
+	if !same || !slices.Equal(pv.Finalizers, want) {
+		return forbid(fmt.Errorf("node %q can only remove the %s finalizer of its local-path volumes", nodeName, localpath.Finalizer))
 	}
 	return nil
 }

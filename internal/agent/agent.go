@@ -40,6 +40,7 @@ import (
 	"github.com/skiff-io/skiff/internal/kubelet/prober"
 	"github.com/skiff-io/skiff/internal/kubelet/server"
 	"github.com/skiff-io/skiff/internal/kubelet/volume"
+	"github.com/skiff-io/skiff/internal/localpath"
 	"github.com/skiff-io/skiff/internal/pki"
 	"github.com/skiff-io/skiff/internal/podnet"
 )
@@ -119,11 +120,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return fmt.Errorf("agent state directory: %w", err)
 	}
+	// The local-path volumes: created by the kubelet at their first
+	// mount, removed by the cleaner when deleted.
+	storageDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "storage"))
+	if err != nil {
+		return fmt.Errorf("local-path storage directory: %w", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	errc := make(chan error, 8)
+	errc := make(chan error, 16)
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -277,6 +284,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ClusterDomain: cfg.ClusterDomain,
 		ResolvConf:    cfg.ResolvConf,
 		Labels:        cfg.Labels,
+		Annotations:   map[string]string{localpath.DirAnnotation: storageDir},
 		Version:       cfg.Version,
 		Recorder:      recorder,
 		Log:           log,
@@ -287,7 +295,9 @@ func Run(ctx context.Context, cfg Config) error {
 		kcfg.OnPodCIDR = ctd.SetPodCIDR
 	}
 	var allocatable func() corev1.ResourceList
-	kcfg.Volumes = volume.New(filepath.Join(root, "pods"), sources, func() corev1.ResourceList { return allocatable() }, log)
+	volumes := volume.New(filepath.Join(root, "pods"), sources, func() corev1.ResourceList { return allocatable() }, log)
+	volumes.SetLocalPath(cfg.NodeName, storageDir)
+	kcfg.Volumes = volumes
 	if k, err = kubelet.New(kcfg); err != nil {
 		return err
 	}
@@ -321,6 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("probe results", probes.run)
 	run("kubelet server", srv.Start)
 	run("kubelet", k.Start)
+	run("local-path cleaner", localpath.NewCleaner(client, cfg.NodeName, storageDir, log).Start)
 	if cfg.Ready != nil {
 		go func() {
 			select {

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -27,6 +28,10 @@ type Attributes struct {
 	Path string
 	// ResourceRequest is false for non-resource paths.
 	ResourceRequest bool
+	// LabelSelector is a list's or watch's label selector, nil when it
+	// has none or it does not parse (upstream's AuthorizeWithSelectors):
+	// the Node authorizer lets a node list what is labelled for it.
+	LabelSelector labels.Selector
 }
 
 // Authorizer decides whether a request may proceed. allowed=false with a
@@ -86,8 +91,15 @@ func requestAttributes(r *http.Request, u *User, info requestInfo) Attributes {
 		a.Verb = map[string]string{http.MethodGet: "get", http.MethodHead: "get", http.MethodPost: "post",
 			http.MethodPut: "put", http.MethodPatch: "patch", http.MethodDelete: "delete"}[r.Method]
 	}
-	if a.ResourceRequest && a.Name == "" && (a.Verb == "list" || a.Verb == "watch") {
-		a.Name = selectedName(r)
+	if a.ResourceRequest && (a.Verb == "list" || a.Verb == "watch") {
+		if a.Name == "" {
+			a.Name = selectedName(r)
+		}
+		if s := r.URL.Query().Get("labelSelector"); s != "" {
+			if sel, err := labels.Parse(s); err == nil {
+				a.LabelSelector = sel
+			}
+		}
 	}
 	return a
 }

@@ -104,6 +104,9 @@ type Config struct {
 	ResolvConf string
 	// Labels are added to the Node at registration.
 	Labels map[string]string
+	// Annotations are set on the Node at registration, replacing what a
+	// previous run set under the same keys.
+	Annotations map[string]string
 	// PodEndpoints reports whether any EndpointSlice lists pod, and whether
 	// one lists it as ready: a deleted pod that is an endpoint has its
 	// containers stopped only once it is no longer ready anywhere (or a

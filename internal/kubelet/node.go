@@ -51,7 +51,10 @@ func (k *Kubelet) register(ctx context.Context) error {
 		for key, v := range want.Labels {
 			upd.Labels = setDefault(upd.Labels, key, v)
 		}
-		if !apiequality.Semantic.DeepEqual(cur.Labels, upd.Labels) {
+		for key, v := range want.Annotations {
+			metav1.SetMetaDataAnnotation(&upd.ObjectMeta, key, v)
+		}
+		if !apiequality.Semantic.DeepEqual(cur.Labels, upd.Labels) || !apiequality.Semantic.DeepEqual(cur.Annotations, upd.Annotations) {
 			if upd, err = nodes.Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
 				if apierrors.IsConflict(err) {
 					continue

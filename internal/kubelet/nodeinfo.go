@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"runtime"
 	"strconv"
@@ -31,7 +32,7 @@ func (k *Kubelet) buildNode(ctx context.Context, now time.Time) *corev1.Node {
 	}
 	capacity := k.capacity()
 	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: k.cfg.NodeName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: k.cfg.NodeName, Labels: labels, Annotations: maps.Clone(k.cfg.Annotations)},
 		Status: corev1.NodeStatus{
 			Capacity:        capacity,
 			Allocatable:     capacity.DeepCopy(),

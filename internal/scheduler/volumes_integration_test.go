@@ -28,7 +28,8 @@ import (
 // provisioner, or its static volume a claimRef, and the pod is bound once
 // the claim is.
 func TestVolumesAgainstServer(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers())
+	// No default class: claims without one stay without.
+	cluster := framework.StartInProcess(t, framework.WithControllers(), framework.WithoutLocalStorage())
 	cfg, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-io/skiff/internal/admission"
+	"github.com/skiff-io/skiff/internal/localpath"
 	fcregistry "github.com/skiff-io/skiff/internal/registry/flowcontrol"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
 )
@@ -35,6 +37,8 @@ type bootstrapState struct {
 	finished chan struct{}
 	// clusterInfo is the kubeconfig published as kube-public/cluster-info.
 	clusterInfo []byte
+	// localStorage creates the local-path StorageClass when it is missing.
+	localStorage bool
 }
 
 func (b *bootstrapState) check(context.Context) error {
@@ -54,6 +58,9 @@ func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, d
 		err := ensureObjects(ctx, cs, serviceIP, dnsIP, port)
 		if err == nil && b.clusterInfo != nil {
 			err = ensureClusterInfo(ctx, cs, b.clusterInfo)
+		}
+		if err == nil && b.localStorage {
+			err = ensureLocalPathClass(ctx, cs)
 		}
 		if err != nil {
 			tries++
@@ -108,6 +115,28 @@ func ensureObjects(ctx context.Context, cs kubernetes.Interface, serviceIP, dnsI
 	}
 	// The kubernetes Service's Endpoints and EndpointSlice list the live
 	// API servers: runAPIEndpoints (apiendpoints.go) keeps them.
+	return nil
+}
+
+// ensureLocalPathClass creates the StorageClass of the built-in local-path
+// provisioner when it is missing, as the default class unless another is
+// the default already. A class that exists is left as the user made it.
+func ensureLocalPathClass(ctx context.Context, cs kubernetes.Interface) error {
+	classes := cs.StorageV1().StorageClasses()
+	if _, err := classes.Get(ctx, localpath.ClassName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	have, err := classes.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("storage classes: %w", err)
+	}
+	want := localpath.DefaultClass()
+	if admission.DefaultClass(have.Items) != nil {
+		want.Annotations = nil
+	}
+	if _, err := classes.Create(ctx, want, metav1.CreateOptions{}); ignoreExists(err) != nil {
+		return fmt.Errorf("storageclass %s: %w", want.Name, err)
+	}
 	return nil
 }
 

@@ -72,6 +72,9 @@ type Config struct {
 	Controllers []string
 	// DisableScheduler leaves the scheduler out.
 	DisableScheduler bool
+	// DisableLocalStorage leaves out the built-in local-path provisioner
+	// and its default StorageClass (--disable-local-storage).
+	DisableLocalStorage bool
 	// ClusterCIDR is the pod network; each node gets a /24 of it.
 	ClusterCIDR string
 	// NetworkBackend is how the server's node reaches pods on other nodes:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 	"github.com/skiff-io/skiff/internal/leader"
+	"github.com/skiff-io/skiff/internal/localpath"
 	"github.com/skiff-io/skiff/internal/scheduler"
 )
 
@@ -35,6 +37,15 @@ type rootCA struct {
 	current func() []byte
 	changed <-chan struct{}
 	signer  func() (*x509.Certificate, crypto.Signer, error)
+}
+
+// controllers is the --controllers selection, less the local-path
+// provisioner when local storage is disabled.
+func controllers(cfg Config) []string {
+	if !cfg.DisableLocalStorage {
+		return cfg.Controllers
+	}
+	return append(slices.Clone(cfg.Controllers), "-"+localpath.Name)
 }
 
 // Their metrics (the scheduler's, the controllers' work queues) go to reg,
@@ -92,7 +103,7 @@ func startControllers(ctx context.Context, wg *sync.WaitGroup, inProcess *rest.C
 			ClientFor: func(account string) (*rest.Config, error) {
 				return ids.config(base, serviceAccountUser(account))
 			},
-			Controllers:            cfg.Controllers,
+			Controllers:            controllers(cfg),
 			ClusterCIDR:            cfg.ClusterCIDR,
 			LBPool:                 cfg.LBPool,
 			CurrentRootCA:          ca.current,

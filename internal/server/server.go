@@ -263,6 +263,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Claims: admission.NewServiceClaims(db.Client(), "/registry/skiff.io/serviceallocations/")}
 	saAdmission := &admission.ServiceAccount{}
 	nodeRestriction := &admission.NodeRestriction{}
+	pvcResize := &admission.PersistentVolumeClaimResize{}
 	podSecurity, err := admission.NewPodSecurity()
 	if err != nil {
 		return err
@@ -284,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer ln.Close()
 	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
 	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
-	boot := &bootstrapState{finished: make(chan struct{})}
+	boot := &bootstrapState{finished: make(chan struct{}), localStorage: !cfg.DisableLocalStorage}
 	kubeletCert, err := certs.liveCert(pki.LeafKubeletClient)
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
@@ -301,7 +302,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Admission:           []apiserver.Admission{nsLifecycle, priority, defaultStorageClass, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
 		// The checks that must see the object as the mutating webhooks
 		// left it.
-		Validation: []apiserver.Admission{nodeRestriction, podSecurity},
+		Validation: []apiserver.Admission{nodeRestriction, pvcResize, podSecurity},
 		Dynamic:    dynamicAdmission,
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
@@ -349,6 +350,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	priority.Key = func(name string) string { return pcPrefix + name }
 	defaultStorageClass.Prefix = apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"})
 	defaultStorageClass.Classes = stores[defaultStorageClass.Prefix]
+	pvcResize.Prefix, pvcResize.Classes = defaultStorageClass.Prefix, defaultStorageClass.Classes
 	saPrefix := apiserver.StorageKeyPrefix(corev1GVR("serviceaccounts"))
 	saAdmission.Accounts = stores[saPrefix]
 	saAdmission.Key = func(namespace, name string) string { return saPrefix + namespace + "/" + name }

@@ -241,6 +241,12 @@ func WithTokenFile(path string) Option {
 	return func(c *server.Config) { c.TokenAuthFile = path }
 }
 
+// WithoutLocalStorage starts the server without the local-path
+// provisioner and its default StorageClass (--disable-local-storage).
+func WithoutLocalStorage() Option {
+	return func(c *server.Config) { c.DisableLocalStorage = true }
+}
+
 // WithControllers selects the controllers the server runs (the
 // --controllers list); with no names it runs none and no scheduler, so
 // that a test can run the controller under test itself.

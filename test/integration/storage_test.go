@@ -30,9 +30,10 @@ func claim(name string, class *string) *corev1.PersistentVolumeClaim {
 // TestStorageClasses serves storage.k8s.io and gives claims that name no
 // class the default one, as upstream's DefaultStorageClass admission: the
 // newest class annotated default; a claim asking for no class ("") keeps
-// none; a class's provisioner cannot change.
+// none; a class's provisioner cannot change. The server's own default
+// class is left out (TestLocalPathProvisioner has it).
 func TestStorageClasses(t *testing.T) {
-	c := framework.StartInProcess(t)
+	c := framework.StartInProcess(t, framework.WithoutLocalStorage())
 	ctx := context.Background()
 	cs := kubernetes.NewForConfigOrDie(c.Config)
 	scs := cs.StorageV1().StorageClasses()
@@ -42,6 +43,11 @@ func TestStorageClasses(t *testing.T) {
 	got, err := pvcs.Create(ctx, claim("before", nil), metav1.CreateOptions{})
 	if err != nil || got.Spec.StorageClassName != nil {
 		t.Fatalf("claim with no default class: %v, class %v", err, got.Spec.StorageClassName)
+	}
+	// A new claim reads Pending, whatever status its client sent, as
+	// upstream's defaulting on read shows it.
+	if got.Status.Phase != corev1.ClaimPending {
+		t.Errorf("new claim: phase %q, want Pending", got.Status.Phase)
 	}
 	for i, name := range []string{"slow", "fast"} {
 		if i > 0 {

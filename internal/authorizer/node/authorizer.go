@@ -12,6 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
+	"github.com/skiff-io/skiff/internal/localpath"
 )
 
 // Identity of kubelets, as upstream's node identifier reads it.
@@ -97,19 +98,7 @@ func (a *Authorizer) Authorize(_ context.Context, attrs rbac.Attributes) (bool, 
 			}
 			return a.get(node, kindPVC, attrs)
 		case "/persistentvolumes":
-			if attrs.Verb != "get" {
-				return false, "can only get individual resources of this type", nil
-			}
-			if attrs.Subresource != "" {
-				return false, "cannot get subresource", nil
-			}
-			if attrs.Name == "" {
-				return false, "No Object name found", nil
-			}
-			if !a.g.hasPV(node, attrs.Name) {
-				return false, noRelationship(node), nil
-			}
-			return true, "", nil
+			return a.persistentVolume(node, attrs)
 		case "/serviceaccounts":
 			return a.createToken(node, attrs)
 		case "coordination.k8s.io/leases":
@@ -136,6 +125,35 @@ func (a *Authorizer) RulesFor(_ context.Context, u *rbac.User, _ string) ([]auth
 		return nil, nil, true, errors.New("node authorizer does not support user rule resolution")
 	}
 	return nil, nil, false, nil
+}
+
+// persistentVolume allows get of a volume bound to a claim of the node's
+// pods, and, for the node's local-path volumes (labelled for it), list
+// and watch by that label and get, update and patch (NodeRestriction
+// lets an update drop only the local-path finalizer).
+func (a *Authorizer) persistentVolume(node string, attrs rbac.Attributes) (bool, string, error) {
+	if attrs.Subresource != "" {
+		return false, "cannot get subresource", nil
+	}
+	switch attrs.Verb {
+	case "list", "watch":
+		if sel := attrs.LabelSelector; sel != nil {
+			if v, ok := sel.RequiresExactMatch(localpath.NodeLabel); ok && v == node {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("can only list and watch persistent volumes labelled %s=%s", localpath.NodeLabel, node), nil
+	case "get", "update", "patch":
+	default:
+		return false, "can only get individual resources of this type", nil
+	}
+	if attrs.Name == "" {
+		return false, "No Object name found", nil
+	}
+	if a.g.holdsLocalPV(node, attrs.Name) || (attrs.Verb == "get" && a.g.hasPV(node, attrs.Name)) {
+		return true, "", nil
+	}
+	return false, noRelationship(node), nil
 }
 
 func noRelationship(node string) string {

@@ -14,6 +14,11 @@
 //     volumes included), and update/patch of its status;
 //     persistentvolumes: get of a volume whose spec.claimRef names such a
 //     claim;
+//   - skiff's local-path volumes (internal/localpath): list and watch with
+//     the label selector skiff.io/local-path-node=<node>, and get, update
+//     and patch of the volumes so labelled (NodeRestriction lets an update
+//     only drop the local-path finalizer), so that a node removes the
+//     directories of its deleted volumes;
 //   - serviceaccounts: create of the token subresource for the service
 //     account of such a pod;
 //   - leases in kube-node-lease and csinodes: only the node's own (create
@@ -31,8 +36,8 @@
 //
 // Unlike upstream, pods and nodes are not narrowed by field selectors
 // (upstream's AuthorizeNodeWithSelectors): skiff's authorization
-// attributes carry no selectors, so a node may list every pod and node as
-// before that feature; volumeattachments, resourceclaims and
+// attributes carry only label selectors, so a node may list every pod and
+// node as before that feature; volumeattachments, resourceclaims and
 // resourceslices are not part of the graph.
 //
 // # The graph

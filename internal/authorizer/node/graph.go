@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiff-io/skiff/internal/localpath"
 )
 
 // kind is the type of an object a node may be granted through its pods.
@@ -50,10 +52,12 @@ type graph struct {
 	counts map[grant]int
 	// pvClaims is the claim each persistent volume's spec.claimRef names.
 	pvClaims map[string]nsName
+	// localPVs is the node that holds each local-path volume.
+	localPVs map[string]string
 }
 
 func newGraph() *graph {
-	return &graph{pods: map[nsName]*podEntry{}, counts: map[grant]int{}, pvClaims: map[string]nsName{}}
+	return &graph{pods: map[nsName]*podEntry{}, counts: map[grant]int{}, pvClaims: map[string]nsName{}, localPVs: map[string]string{}}
 }
 
 // putPod records pod as it now is: a pod not bound to a node grants
@@ -107,6 +111,11 @@ func (g *graph) forget(key nsName, e *podEntry) {
 func (g *graph) putPV(pv *corev1.PersistentVolume) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if node := pv.Labels[localpath.NodeLabel]; node != "" && pv.Annotations[localpath.ProvisionedBy] == localpath.Provisioner {
+		g.localPVs[pv.Name] = node
+	} else {
+		delete(g.localPVs, pv.Name)
+	}
 	c := pv.Spec.ClaimRef
 	if c == nil || c.Name == "" || c.Namespace == "" || (c.Kind != "" && c.Kind != "PersistentVolumeClaim") {
 		delete(g.pvClaims, pv.Name)
@@ -119,6 +128,14 @@ func (g *graph) deletePV(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.pvClaims, name)
+	delete(g.localPVs, name)
+}
+
+// holdsLocalPV reports whether pv is a local-path volume of node.
+func (g *graph) holdsLocalPV(node, pv string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.localPVs[pv] == node
 }
 
 // has reports whether a pod bound to node references the object.

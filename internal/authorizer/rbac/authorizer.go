@@ -8,6 +8,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 )
@@ -36,6 +37,8 @@ type Attributes struct {
 	Path string
 	// ResourceRequest is false for non-resource paths.
 	ResourceRequest bool
+	// LabelSelector is a list's or watch's label selector, or nil.
+	LabelSelector labels.Selector
 }
 
 // Well-known names that the decisions here depend on.

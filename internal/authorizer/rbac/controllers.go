@@ -177,6 +177,21 @@ func controllerRoles() []*rbacv1.ClusterRole {
 		controllerRole("pv-protection-controller",
 			on(l(core), l("persistentvolumes"), l("get", "list", "update", "watch")),
 		),
+		// Upstream's, less what only in-tree volume plugins use
+		// (storageclasses, services, endpoints, secrets).
+		controllerRole("expand-controller",
+			on(l(core), l("persistentvolumes"), l("get", "list", "watch", "update", "patch")),
+			on(l(core), l("persistentvolumeclaims"), l("get", "list", "watch")),
+			on(l(core), l("persistentvolumeclaims/status"), l("update", "patch")),
+		),
+		// skiff's built-in local-path provisioner (internal/localpath),
+		// with what upstream's external provisioners are granted.
+		controllerRole("local-path-provisioner",
+			on(l(core), l("persistentvolumes"), l("create", "delete", "get", "list", "watch")),
+			on(l(core), l("persistentvolumeclaims"), l("get", "list", "update", "watch")),
+			on(l(core), l("nodes"), read),
+			on(l(storage), l("storageclasses"), read),
+		),
 	}
 }
 

@@ -28,6 +28,8 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
 	"github.com/skiff-io/skiff/internal/controller/ttlafterfinished"
+	"github.com/skiff-io/skiff/internal/controller/volumeexpand"
+	"github.com/skiff-io/skiff/internal/localpath"
 )
 
 // accounts names the service account each controller acts as (in
@@ -60,6 +62,8 @@ var accounts = map[string]string{
 	persistentvolume.Name:             "persistent-volume-binder",
 	pvprotection.ClaimControllerName:  "pvc-protection-controller",
 	pvprotection.VolumeControllerName: "pv-protection-controller",
+	localpath.Name:                    "local-path-provisioner",
+	volumeexpand.Name:                 "expand-controller",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -76,6 +80,13 @@ var known = map[string]Constructor{
 	},
 	pvprotection.ClaimControllerName: func(c Context) (Runnable, error) {
 		return pvprotection.NewClaimProtection(c.Client, c.Informers)
+	},
+	volumeexpand.Name: func(c Context) (Runnable, error) {
+		return volumeexpand.New(c.Client, c.Informers, c.Recorder(volumeexpand.EventComponent),
+			volumeexpand.Options{Provisioners: []string{localpath.Provisioner}})
+	},
+	localpath.Name: func(c Context) (Runnable, error) {
+		return localpath.New(c.Client, c.Informers, c.Recorder(localpath.EventComponent))
 	},
 	pvprotection.VolumeControllerName: func(c Context) (Runnable, error) {
 		return pvprotection.NewVolumeProtection(c.Client, c.Informers)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/skiff-io/skiff/internal/localpath"
 )
 
 // kindLocalVolume is upstream's plugin directory for local PVs; skiff keeps
@@ -71,6 +74,9 @@ func (m *Manager) setUpClaim(ctx context.Context, pod *v1.Pod, v *v1.Volume) err
 	switch {
 	case pv.Spec.Local != nil:
 		bc.path = pv.Spec.Local.Path
+		if err := m.makeLocalPath(pv); err != nil {
+			return &stepError{"MountVolume.SetUp", pv.Name, err}
+		}
 		if err := m.setUpLocal(pod, bc); err != nil {
 			return err
 		}
@@ -142,6 +148,24 @@ func (m *Manager) resolveClaim(ctx context.Context, pod *v1.Pod, v *v1.Volume) (
 		return nil, wrap(fmt.Errorf("volume %s has volumeMode Block: raw block volumes are not supported by skiff", v.Name))
 	}
 	return pv, nil
+}
+
+// makeLocalPath creates the directory of one of the node's local-path
+// volumes at its first mount, writable by every user as the volume's
+// owner cannot be known (an fsGroup narrows it afterwards). Any other
+// local volume's path must exist already, as upstream.
+func (m *Manager) makeLocalPath(pv *v1.PersistentVolume) error {
+	if !localpath.Owns(pv, m.node, m.localPathDir) || pathExists(pv.Spec.Local.Path) {
+		return nil
+	}
+	if err := os.MkdirAll(m.localPathDir, 0o711); err != nil {
+		return fmt.Errorf("creating the local-path directory: %w", err)
+	}
+	if err := os.Mkdir(pv.Spec.Local.Path, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating the local-path directory: %w", err)
+	}
+	// The umask narrowed the mode.
+	return os.Chmod(pv.Spec.Local.Path, 0o777)
 }
 
 // setUpLocal checks a local PV's path as upstream's local plugin does (it

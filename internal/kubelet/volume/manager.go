@@ -38,6 +38,10 @@ type Manager struct {
 	// tmpfs says whether memory-backed volumes get a real tmpfs; it needs
 	// root (CAP_SYS_ADMIN). Without it they are plain directories.
 	tmpfs bool
+	// node and localPathDir are the node's name and its local-path
+	// storage directory (SetLocalPath): the kubelet makes the directory
+	// of such a volume at its first mount.
+	node, localPathDir string
 
 	mu     sync.Mutex // guards tokens and claims
 	tokens map[tokenKey]cachedToken
@@ -66,6 +70,11 @@ func New(root string, src Sources, nodeAllocatable func() v1.ResourceList, log *
 		claims:      map[types.UID]map[string]boundClaim{},
 	}
 }
+
+// SetLocalPath makes the Manager create, at their first mount, the
+// directories of the local-path volumes of node, which live in dir. Call
+// it before the first pod is set up.
+func (m *Manager) SetLocalPath(node, dir string) { m.node, m.localPathDir = node, dir }
 
 // PodDir is the pod's directory, <root>/<podUID>. The kubelet may keep its
 // own per-pod files there (etc-hosts); TearDown removes all of it.
