@@ -1,6 +1,7 @@
 package statefulset
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,12 +75,19 @@ func newPod(set *appsv1.StatefulSet, template *corev1.PodTemplateSpec, ordinal i
 	return pod
 }
 
-// newClaims returns the PersistentVolumeClaims the pod with ordinal needs,
-// labelled with the set's selector labels so that they can be found again.
-// They have no owner: claims outlive the pods and the set (upstream's
-// default Retain policy).
+// newClaims returns the PersistentVolumeClaims the pod with ordinal (in
+// the set's range) needs, labelled with the set's selector labels so that
+// they can be found again. Under whenDeleted Delete they are created
+// owned by the set (claimOwners); otherwise they have no owner and
+// outlive the pods and the set. Upstream creates them without owner and
+// adds the set's reference on a later sync, so a set deleted in between
+// leaves them behind.
 func newClaims(set *appsv1.StatefulSet, ordinal int) []*corev1.PersistentVolumeClaim {
 	var out []*corev1.PersistentVolumeClaim
+	var owners []metav1.OwnerReference
+	if retentionOf(set).withSet {
+		owners = []metav1.OwnerReference{*metav1.NewControllerRef(set, gvk)}
+	}
 	for _, t := range set.Spec.VolumeClaimTemplates {
 		c := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{
@@ -87,6 +95,8 @@ func newClaims(set *appsv1.StatefulSet, ordinal int) []*corev1.PersistentVolumeC
 				Namespace:   set.Namespace,
 				Labels:      map[string]string{},
 				Annotations: t.DeepCopy().Annotations,
+				// One slice per claim: callers may change them.
+				OwnerReferences: slices.Clone(owners),
 			},
 			Spec: *t.Spec.DeepCopy(),
 		}

@@ -33,9 +33,21 @@ type create struct {
 	revision string
 }
 
-// plan is what a reconcile does, in order: creations then deletions.
+// claimsOf is a pod whose claims' owner references are brought in line
+// with the set's retention policy (claimOwners); condemned: its ordinal
+// is outside the set's range.
+type claimsOf struct {
+	pod       *corev1.Pod
+	condemned bool
+}
+
+// plan is what a reconcile does, in order: creations, claims' owner
+// references, then deletions (none if an owner reference could not be
+// written: no pod goes before its claims have the owners the policy
+// wants).
 type plan struct {
 	create []create
+	claims []claimsOf
 	delete []*corev1.Pod
 }
 
@@ -102,7 +114,10 @@ func (s snapshot) slots() (slots, condemned []*corev1.Pod) {
 //     a Failed or Succeeded pod is deleted to be recreated. A missing pod
 //     below the partition is built from the current revision, others
 //     from the update revision.
-//  2. Pods with ordinals outside the range are deleted, highest first.
+//  2. Pods with ordinals outside the range are deleted, highest first,
+//     after the owner references of all of their claims are set for
+//     the retention policy (whenScaled Delete: the claim is owned by
+//     its pod, and goes with it).
 //  3. With RollingUpdate, pods at index >= partition not at the update
 //     revision are deleted (to be recreated at it), highest first, one
 //     at a time, each waiting until the ones above it are healthy.
@@ -110,10 +125,22 @@ func (s snapshot) slots() (slots, condemned []*corev1.Pod) {
 // With OrderedReady each step waits until every pod before it is Running
 // and Ready (available), and steps 1 and 2 take one action at a time;
 // with Parallel steps 1 and 2 act on all pods at once.
+//
+// The claims of every existing pod in the range are brought in line with
+// the retention policy on each reconcile (no pod reference: a pod scaled
+// back into the range keeps its storage). Upstream does it only for the
+// pods its ordered walk reaches; doing it for all is never less safe, as
+// for a pod in range it only takes the pod's reference off or sets the
+// set's as whenDeleted says.
 func decide(s snapshot) plan {
 	var out plan
 	ordered := !s.parallel
 	slots, condemned := s.slots()
+	for _, p := range slots {
+		if p != nil {
+			out.claims = append(out.claims, claimsOf{pod: p})
+		}
+	}
 
 	for i, p := range slots {
 		switch {
@@ -142,6 +169,9 @@ func decide(s snapshot) plan {
 		}
 	}
 
+	for _, p := range condemned {
+		out.claims = append(out.claims, claimsOf{pod: p, condemned: true})
+	}
 	for i, p := range condemned {
 		if p.DeletionTimestamp != nil {
 			if ordered {

@@ -13,6 +13,28 @@
 // they were built from, and status reports current and update revisions
 // the way kubectl rollout status and rollout history expect.
 //
+// # Claim retention
+//
+// spec.persistentVolumeClaimRetentionPolicy (upstream's
+// StatefulSetAutoDeletePVC, GA in 1.32) is carried out as upstream does,
+// with owner references that the garbage collector acts on (retention.go):
+// under whenDeleted Delete each claim is controlled by the set, so it goes
+// with the set; under whenScaled Delete the claims of a pod whose ordinal
+// is outside [start, start+replicas) are controlled by the pod (instead of
+// the set), set before the pod is deleted, so they go with it. Retain
+// removes the references the controller would otherwise set, and a pod
+// back in range loses its pod reference. A claim with another controller,
+// or referring to an earlier set or pod of the same name, is left alone.
+// A pod is not created while its claim is being deleted or is owned by an
+// earlier pod of its name; the claim's deletion wakes the set.
+//
+// Where skiff differs from upstream on purpose: claims are created owned
+// by the set (upstream adds the reference on a later sync, and leaks the
+// claim if the set goes in between); every pod in range has its claims
+// checked on each sync (upstream: the pods its ordered walk reaches); a
+// claim owned by an earlier pod holds back the new pod under any
+// whenScaled policy (upstream: under Delete only).
+//
 // The decisions are a pure function of a snapshot (decide in plan.go);
 // sync.go reads the snapshot from the informer caches and carries them out.
 package statefulset
@@ -129,6 +151,9 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 
 	claimInf := factory.Core().V1().PersistentVolumeClaims()
 	c.claims = claimInf.Lister()
+	if _, err := claimInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: c.claimDeleted}); err != nil {
+		return nil, fmt.Errorf("%s: claim handler: %w", name, err)
+	}
 
 	c.synced = []cache.InformerSynced{setInf.Informer().HasSynced, podInf.HasSynced, revInf.HasSynced, claimInf.Informer().HasSynced}
 	return c, nil

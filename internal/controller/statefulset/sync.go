@@ -180,17 +180,32 @@ func (c *Controller) updateRevision(ctx context.Context, set *appsv1.StatefulSet
 	return got, nil
 }
 
-// act carries out a plan: creations (claims first, then the pod), then
-// deletions (with the pod's UID as a precondition). A pod that already
-// exists or is already gone means the cache was behind; the informer
-// event that follows triggers the next reconcile.
+// act carries out a plan: creations (claims first, then the pod), the
+// claims' owner references, then deletions (with the pod's UID as a
+// precondition), which wait until every owner reference is written. A
+// pod that already exists or is already gone means the cache was behind;
+// the informer event that follows triggers the next reconcile.
 func (c *Controller) act(ctx context.Context, set *appsv1.StatefulSet, p plan, revs map[string]*appsv1.ControllerRevision) error {
 	var errs []error
 	for _, cr := range p.create {
-		if err := c.createPod(ctx, set, cr, revs[cr.revision]); err != nil {
+		err := c.createPod(ctx, set, cr, revs[cr.revision])
+		if errors.Is(err, errClaimGoing) {
+			c.log.Debug("pod waits for its claim to go", "statefulset", set.Namespace+"/"+set.Name, "ordinal", cr.ordinal)
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 			break // later ordinals wait for this one
 		}
+	}
+	owners := len(errs)
+	for _, cl := range p.claims {
+		if err := c.syncClaimOwners(ctx, set, cl.pod, cl.condemned); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > owners {
+		return errors.Join(errs...)
 	}
 	for _, pod := range p.delete {
 		uid := pod.UID
@@ -214,7 +229,10 @@ func (c *Controller) createPod(ctx context.Context, set *appsv1.StatefulSet, cr 
 	}
 	pod := newPod(set, template, cr.ordinal, cr.revision)
 	for _, claim := range newClaims(set, cr.ordinal) {
-		if _, err := c.claims.PersistentVolumeClaims(claim.Namespace).Get(claim.Name); err == nil {
+		if cur, err := c.claims.PersistentVolumeClaims(claim.Namespace).Get(claim.Name); err == nil {
+			if claimGoing(cur, pod.Name) {
+				return fmt.Errorf("statefulset %s/%s: pod %s: claim %s: %w", set.Namespace, set.Name, pod.Name, claim.Name, errClaimGoing)
+			}
 			continue
 		}
 		_, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Create(ctx, claim, metav1.CreateOptions{})
