@@ -369,6 +369,16 @@ spec:
 		k.ok("delete", "pod", "reader", "orphan", "--grace-period=1")
 	})
 
+	t.Run("a StatefulSet keeps its data on the default local-path class", func(t *testing.T) {
+		k.t = t
+		testLocalPathStorage(t, k, c, busybox, waitRunning)
+	})
+
+	t.Run("a Helm chart keeps its data across an upgrade", func(t *testing.T) {
+		k.t = t
+		testHelmPersistence(t, k, c)
+	})
+
 	t.Run("delete sends SIGTERM and waits for the grace period", func(t *testing.T) {
 		k.t = t
 		// One pod traps SIGTERM and writes to a hostPath file the test reads;

@@ -201,6 +201,28 @@ func TestControllerRuntime(t *testing.T) {
 	})
 }
 
+// helmCLI returns a function that runs the Helm CLI against c in
+// namespace, with its own cache, config and data homes, and fails t when
+// a command fails.
+func helmCLI(t *testing.T, helmBin string, c *framework.Cluster, namespace string) func(args ...string) string {
+	home := t.TempDir()
+	return func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, helmBin, append([]string{"--kubeconfig", c.Kubeconfig, "-n", namespace}, args...)...)
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+			"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helm %s: %v\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, tail(c.ServerLog(), 30))
+		}
+		t.Logf("helm %s: %v", args[0], time.Since(start).Round(time.Millisecond))
+		return string(out)
+	}
+}
+
 // TestHelm installs, upgrades, rolls back and uninstalls a chart (a
 // Deployment, a Service and a ConfigMap) with the Helm v3 CLI, waiting on
 // the Deployment each time; simulated nodes make its pods Ready.
@@ -217,22 +239,7 @@ func TestHelm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	helm := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, helmBin, append([]string{"--kubeconfig", c.Kubeconfig, "-n", "charts"}, args...)...)
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-			"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"))
-		start := time.Now()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("helm %s: %v\n%s\nserver log:\n%s", strings.Join(args, " "), err, out, tail(c.ServerLog(), 30))
-		}
-		t.Logf("helm %s: %v", args[0], time.Since(start).Round(time.Millisecond))
-		return string(out)
-	}
+	helm := helmCLI(t, helmBin, c, "charts")
 	// state is what the chart's objects say, read through kubectl.
 	state := func() string {
 		t.Helper()

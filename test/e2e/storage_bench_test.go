@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+
+	"github.com/skiff-io/skiff/test/framework"
+)
+
+// BenchmarkClaimToRunning measures, one claim at a time, how long a new
+// claim on the default local-path class takes from its create to the pod
+// that mounts it Running: the binder, the scheduler's node choice, the
+// provisioner, the binding of claim and pod, the kubelet's directory and
+// the container's start. Each pod and claim is deleted before the next.
+//
+//	go test -run '^$' -bench ClaimToRunning -benchtime 50x ./test/e2e/
+func BenchmarkClaimToRunning(b *testing.B) {
+	if why := framework.CanRunContainers(); why != "" {
+		b.Skipf("skipping: %s", why)
+	}
+	images := b.TempDir()
+	framework.BuildImages(b, images)
+	c := framework.StartNode(b, skiffBin, images)
+	ctx := context.Background()
+	pods, claims := c.Client.CoreV1().Pods("default"), c.Client.CoreV1().PersistentVolumeClaims("default")
+	var took []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("bench-%d", i)
+		claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("16Mi")}},
+		}}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: ptr.To[int64](0),
+			Containers: []corev1.Container{{Name: "c", Image: "docker.io/library/busybox:1.36", Command: []string{"sleep", "3600"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}},
+		}}
+		start := time.Now()
+		if _, err := claims.Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			p, err := pods.Get(ctx, name, metav1.GetOptions{})
+			return err == nil && p.Status.Phase == corev1.PodRunning, nil
+		})
+		if err != nil {
+			b.Fatalf("%s not Running: %v", name, err)
+		}
+		took = append(took, time.Since(start))
+		b.StopTimer()
+		if err := pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			b.Fatal(err)
+		}
+		if err := claims.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	at := func(q float64) float64 { return float64(took[int(q*float64(len(took)-1))].Milliseconds()) }
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
