@@ -216,6 +216,64 @@ func TestMultiNode(t *testing.T) {
 		}
 	})
 
+	t.Run("a pod whose local-path volume lives on a node returns to that node", func(t *testing.T) {
+		k.t = t
+		home := nodes[1].Name
+		pod := func(name, selector, cmd string) string {
+			return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  nodeSelector: {%s}
+  containers:
+  - {name: c, image: docker.io/library/busybox:1.36, command: ["sh", "-c", %q], volumeMounts: [{name: data, mountPath: /data}]}
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: pinned}
+`, name, selector, cmd)
+		}
+		k.okIn(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: pinned}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 64Mi}}
+`, "apply", "-f", "-")
+		// The first pod is sent to the node: the volume is made there.
+		k.okIn(pod("pinned-1", "kubernetes.io/hostname: "+home, "echo here > /data/f; sleep 3600"), "apply", "-f", "-")
+		waitFor(t, "pinned-1 Running on "+home, 60*time.Second, func() (bool, string) {
+			s := jsonpath("pod/pinned-1", "{.status.phase} {.spec.nodeName}")
+			return s == "Running "+home, s
+		})
+		pv := jsonpath("pvc/pinned", "{.spec.volumeName}")
+		dir := filepath.Join(agents[home].DataDir, "storage", pv)
+		if path := jsonpath("pv/"+pv, "{.spec.local.path}"); path != dir {
+			t.Fatalf("volume %s at %q, want %q on %s", pv, path, dir, home)
+		}
+		k.ok("delete", "pod", "pinned-1")
+		// Its node cordoned, a pod of the claim goes nowhere else ...
+		k.ok("cordon", home)
+		k.okIn(pod("pinned-2", "", "cat /data/f; sleep 3600"), "apply", "-f", "-")
+		waitFor(t, "pinned-2 unschedulable for the volume's node affinity", 30*time.Second, func() (bool, string) {
+			msg := jsonpath("pod/pinned-2", `{.status.conditions[?(@.type=="PodScheduled")].message}`)
+			return strings.Contains(msg, "node(s) had volume node affinity conflict"), msg
+		})
+		// ... and returns to it once it takes pods again, with the data.
+		k.ok("uncordon", home)
+		waitFor(t, "pinned-2 Running on "+home+" with the file", 60*time.Second, func() (bool, string) {
+			s := jsonpath("pod/pinned-2", "{.status.phase} {.spec.nodeName}")
+			out, _ := k.run("", "logs", "pinned-2")
+			return s == "Running "+home && strings.TrimSpace(out) == "here", s + " " + out
+		})
+		k.ok("delete", "pod", "pinned-2")
+		k.ok("delete", "pvc", "pinned")
+		waitFor(t, "the volume's directory removed on "+home, 60*time.Second, func() (bool, string) {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err), fmt.Sprint(err)
+		})
+	})
+
 	t.Run("kubectl drain empties a node", func(t *testing.T) {
 		k.t = t
 		drained := nodes[2].Name
