@@ -6,5 +6,7 @@
 // Standards that namespace labels ask for, checked by upstream's
 // k8s.io/pod-security-admission library), and the certificate plugins
 // (CertificateApproval, CertificateSigning, CertificateSubjectRestriction,
-// and the requester of a CertificateSigningRequest) do.
+// and the requester of a CertificateSigningRequest), NodeRestriction, and
+// the storage plugins (DefaultStorageClass, StorageObjectInUseProtection,
+// PersistentVolumeClaimResize) do.
 package admission

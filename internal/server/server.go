@@ -299,7 +299,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewExtensionStorage: newExtensionStorage,
 		Authenticator:       authn,
 		Authorizer:          authz.authorizer(),
-		Admission:           []apiserver.Admission{nsLifecycle, priority, defaultStorageClass, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
+		Admission:           []apiserver.Admission{nsLifecycle, priority, defaultStorageClass, admission.StorageObjectInUseProtection{}, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
 		// The checks that must see the object as the mutating webhooks
 		// left it.
 		Validation: []apiserver.Admission{nodeRestriction, pvcResize, podSecurity},

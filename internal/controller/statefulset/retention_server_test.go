@@ -148,7 +148,11 @@ func before(t *testing.T, a, b string) bool {
 // before that pod is deleted, none under Retain, and a claim owned by an
 // earlier pod holds back the new one until the claim is gone.
 func TestStatefulSetClaimRetention(t *testing.T) {
-	client := start(t)
+	// pvc-protection takes off the finalizer a new claim is given, once no
+	// pod uses it, so that a deleted claim goes.
+	cluster := framework.StartInProcess(t, framework.WithControllers("pvc-protection"))
+	client := cluster.NewClient(t)
+	framework.RunController(t, client, record.NewFakeRecorder(framework.RecorderSize), framework.Builder(statefulset.New))
 	ctx := context.Background()
 	const hold = "test.skiff.io/hold"
 	created, err := client.AppsV1().StatefulSets("default").Create(ctx, retentionSet(3, deleteClaims, deleteClaims, hold), metav1.CreateOptions{})
@@ -227,7 +231,7 @@ func TestStatefulSetClaimRetention(t *testing.T) {
 // the controller: a claim goes with its pod when scaled away, and the
 // rest go with the set.
 func TestStatefulSetClaimRetentionCollected(t *testing.T) {
-	cluster := framework.StartInProcess(t, framework.WithControllers("garbagecollector"))
+	cluster := framework.StartInProcess(t, framework.WithControllers("garbagecollector", "pvc-protection"))
 	client := cluster.NewClient(t)
 	framework.RunController(t, client, record.NewFakeRecorder(framework.RecorderSize), framework.Builder(statefulset.New))
 	ctx := context.Background()
