@@ -33,6 +33,17 @@ func BenchmarkClaimToRunning(b *testing.B) {
 	images := b.TempDir()
 	framework.BuildImages(b, images)
 	c := framework.StartNode(b, skiffBin, images)
+	// A fresh cluster: the default ServiceAccount and class come a moment
+	// after the node.
+	ctx := context.Background()
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		_, err2 := c.Client.StorageV1().StorageClasses().Get(ctx, "local-path", metav1.GetOptions{})
+		return err == nil && err2 == nil, nil
+	})
+	if err != nil {
+		b.Fatalf("no default ServiceAccount and local-path class: %v", err)
+	}
 	b.Run("claim", func(b *testing.B) { benchPodStarts(b, c, true) })
 	b.Run("emptyDir", func(b *testing.B) { benchPodStarts(b, c, false) })
 }
