@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-io/skiff/test/framework"
@@ -400,9 +401,19 @@ func TestAdmissionWebhooks(t *testing.T) {
 		if err != nil || *got.Spec.Replicas != 2 {
 			t.Errorf("replicas after a scale to 5 under the webhook = %v (%v), want 2", got.Spec.Replicas, err)
 		}
-		// A plain update of the Deployment is not a scale write.
-		got.Spec.Replicas = ptr.To[int32](4)
-		if got, err = cs.AppsV1().Deployments("default").Update(ctx, got, metav1.UpdateOptions{}); err != nil || *got.Spec.Replicas != 4 {
+		// A plain update of the Deployment is not a scale write. The
+		// deployment controller writes the object too: read again on a
+		// conflict.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := cs.AppsV1().Deployments("default").Get(ctx, "scaled", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Replicas = ptr.To[int32](4)
+			got, err = cs.AppsV1().Deployments("default").Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil || *got.Spec.Replicas != 4 {
 			t.Errorf("an update to 4 replicas = %v, %v", got.Spec.Replicas, err)
 		}
 	})
