@@ -38,6 +38,9 @@ type Cleaner struct {
 	volumes corelisters.PersistentVolumeLister
 	synced  cache.InformerSynced
 	queue   *reconcile.Queue
+	// handlerErr is the informer's refusal of the handler, reported by
+	// Start.
+	handlerErr error
 }
 
 // NewCleaner builds the cleaner of node, whose storage directory is dir,
@@ -58,10 +61,13 @@ func NewCleaner(client kubernetes.Interface, node, dir string, log *slog.Logger)
 			c.queue.Enqueue(pv)
 		}
 	}
-	_, _ = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-	})
+	c.handlerErr = func() error {
+		_, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    enqueue,
+			UpdateFunc: func(_, obj any) { enqueue(obj) },
+		})
+		return err
+	}()
 	c.synced = inf.Informer().HasSynced
 	return c
 }
@@ -69,6 +75,9 @@ func NewCleaner(client kubernetes.Interface, node, dir string, log *slog.Logger)
 // Start creates the storage directory and cleans up deleted volumes until
 // ctx ends.
 func (c *Cleaner) Start(ctx context.Context) error {
+	if c.handlerErr != nil {
+		return fmt.Errorf("local-path cleaner: %w", c.handlerErr)
+	}
 	if err := os.MkdirAll(c.dir, 0o711); err != nil {
 		return fmt.Errorf("local-path storage directory: %w", err)
 	}

@@ -135,10 +135,10 @@ func releasedForDelete(pv *corev1.PersistentVolume) bool {
 // "pvc-<claim uid>".
 func VolumeName(claim types.UID) string { return "pvc-" + string(claim) }
 
-// provisionError is a failure worth an event but not a retry until the
-// claim or its node changes (a wrong access mode, a node that offers no
-// storage): the resync of the binder, which annotates the claim again,
-// and node updates bring the claim back.
+// provisionError is a failure worth an event but not a retry: the claim
+// cannot be provisioned as it is (a wrong access mode, no selected node)
+// and is looked at again only when it changes, or the selected node cannot
+// hold the volume and reschedule hands the claim back to the scheduler.
 type provisionError struct {
 	msg string
 	// reschedule asks the scheduler to pick another node: the selected
