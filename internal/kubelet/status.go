@@ -58,9 +58,14 @@ func (k *Kubelet) observeStart(pod *corev1.Pod, st *corev1.PodStatus) {
 	}
 }
 
-// computeStatus is pod's status as upstream's kubelet reports it.
+// computeStatus is pod's status as upstream's kubelet reports it. Its
+// observedGeneration is the generation of the pod this sync acted on: a
+// spec update (the informer queues the pod) therefore always leads to a
+// status write, and the write, made on that resourceVersion, fails with a
+// conflict rather than report a generation the kubelet has not seen.
 func (k *Kubelet) computeStatus(pod *corev1.Pod, pr *podRuntime, now time.Time) *corev1.PodStatus {
 	st := pod.Status.DeepCopy()
+	st.ObservedGeneration = pod.Generation
 	if k.cfg.NodeIP != "" {
 		st.HostIP = k.cfg.NodeIP
 		st.HostIPs = []corev1.HostIP{{IP: k.cfg.NodeIP}}
@@ -309,8 +314,11 @@ func deletedPhase(st *corev1.PodStatus) corev1.PodPhase {
 	return corev1.PodSucceeded
 }
 
-// setConditions sets the conditions the kubelet owns and keeps the others
-// (PodScheduled, DisruptionTarget, readiness gates' own) as they are.
+// setConditions sets the conditions the kubelet owns, as upstream's
+// kubelet: PodScheduled (True: the pod is on this node),
+// PodReadyToStartContainers, Initialized, ContainersReady and Ready, each
+// with observedGeneration the pod's generation. It keeps the others
+// (DisruptionTarget, readiness gates' own) as they are.
 func (k *Kubelet) setConditions(pod *corev1.Pod, st *corev1.PodStatus, pr *podRuntime, initDone bool, now time.Time) {
 	terminal := st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed
 	set := func(t corev1.PodConditionType, ok bool, reason, msg string) {
@@ -328,12 +336,15 @@ func (k *Kubelet) setConditions(pod *corev1.Pod, st *corev1.PodStatus, pr *podRu
 				c.LastTransitionTime = metav1.NewTime(now.Truncate(time.Second))
 			}
 			c.Status, c.Reason, c.Message = status, reason, msg
+			c.ObservedGeneration = pod.Generation
 			return
 		}
 		st.Conditions = append(st.Conditions, corev1.PodCondition{
 			Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.NewTime(now.Truncate(time.Second)),
+			ObservedGeneration: pod.Generation,
 		})
 	}
+	set(corev1.PodScheduled, true, "", "")
 	set(corev1.PodReadyToStartContainers, pr.readySandbox() != nil && (len(pr.podIPs()) > 0 || pod.Spec.HostNetwork), "", "")
 
 	var initPending []string

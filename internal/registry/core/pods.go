@@ -89,9 +89,9 @@ func preparePodForUpdate(_ context.Context, obj, old runtime.Object) {
 }
 
 // preparePodForStatusUpdate keeps everything but status (and labels and
-// annotations), keeps the QoS class when the writer left it out, and
-// keeps podIP/podIPs and hostIP/hostIPs consistent as upstream's v1
-// conversion does.
+// annotations), keeps the QoS class and observed generations when the
+// writer left them out, and keeps podIP/podIPs and hostIP/hostIPs
+// consistent as upstream's v1 conversion does.
 func preparePodForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
 	pod, ok := obj.(*corev1.Pod)
 	oldPod, ok2 := old.(*corev1.Pod)
@@ -102,7 +102,35 @@ func preparePodForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
 	if pod.Status.QOSClass == "" {
 		pod.Status.QOSClass = oldPod.Status.QOSClass
 	}
+	keepObservedGenerations(&pod.Status, &oldPod.Status)
 	syncPodIPs(&pod.Status)
+}
+
+// keepObservedGenerations carries over status.observedGeneration, and
+// each condition's, from old where the writer left them 0, as upstream:
+// a writer that does not know the fields (an older client, a controller
+// writing its own condition) does not erase what the kubelet observed.
+// Conditions are matched by type, in order, since validation allows a
+// type more than once.
+func keepObservedGenerations(st, old *corev1.PodStatus) {
+	if st.ObservedGeneration == 0 {
+		st.ObservedGeneration = old.ObservedGeneration
+	}
+	oldGens := map[corev1.PodConditionType][]int64{}
+	for _, c := range old.Conditions {
+		oldGens[c.Type] = append(oldGens[c.Type], c.ObservedGeneration)
+	}
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		gens := oldGens[c.Type]
+		if len(gens) == 0 {
+			continue
+		}
+		oldGens[c.Type] = gens[1:]
+		if c.ObservedGeneration == 0 {
+			c.ObservedGeneration = gens[0]
+		}
+	}
 }
 
 // syncPodIPs makes podIP the first of podIPs (podIP wins when both are set

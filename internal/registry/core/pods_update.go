@@ -188,9 +188,10 @@ func mungeGatedPodScheduling(munged, old *corev1.PodSpec, specPath *field.Path) 
 }
 
 // validatePodObjectStatusUpdate checks a status write: QoS class
-// immutable, a valid nominated node name, custom condition types
-// qualified names, terminated containers not coming back under a restart
-// policy that forbids it, valid pod and host IPs.
+// immutable, observed generations not negative, a valid nominated node
+// name, custom condition types qualified names, terminated containers
+// not coming back under a restart policy that forbids it, valid pod and
+// host IPs.
 func validatePodObjectStatusUpdate(obj, old runtime.Object) field.ErrorList {
 	pod, ok := obj.(*corev1.Pod)
 	oldPod, ok2 := old.(*corev1.Pod)
@@ -199,7 +200,13 @@ func validatePodObjectStatusUpdate(obj, old runtime.Object) field.ErrorList {
 	}
 	var errs field.ErrorList
 	st := field.NewPath("status")
+	if g := pod.Status.ObservedGeneration; g < 0 {
+		errs = append(errs, field.Invalid(st.Child("observedGeneration"), g, "must be a non-negative integer"))
+	}
 	for i, c := range pod.Status.Conditions {
+		if c.ObservedGeneration < 0 {
+			errs = append(errs, field.Invalid(st.Child("conditions").Index(i).Child("observedGeneration"), c.ObservedGeneration, "must be a non-negative integer"))
+		}
 		switch c.Type {
 		case corev1.PodScheduled, corev1.PodReady, corev1.PodInitialized, corev1.ContainersReady:
 		default:
