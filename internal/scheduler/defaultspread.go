@@ -25,25 +25,26 @@ var systemDefaultSpread = []struct {
 }
 
 var (
-	replicaSetKind  = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
-	statefulSetKind = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	replicaSetKind            = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+	statefulSetKind           = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	replicationControllerKind = v1.SchemeGroupVersion.WithKind("ReplicationController")
 )
 
 // spreadSelectors finds the objects whose selectors make up a pod's
 // default spread selector. A nil lister is treated as empty.
 type spreadSelectors struct {
-	services     corelisters.ServiceLister
-	replicaSets  appslisters.ReplicaSetLister
-	statefulSets appslisters.StatefulSetLister
+	services               corelisters.ServiceLister
+	replicaSets            appslisters.ReplicaSetLister
+	statefulSets           appslisters.StatefulSetLister
+	replicationControllers corelisters.ReplicationControllerLister
 }
 
 // defaultSelector returns upstream's default selector for pod: the
 // matchLabels of every Service in the pod's namespace whose selector
-// matches the pod, ANDed with the selector of the ReplicaSet or
-// StatefulSet that is the pod's controller (looked up by the controller
-// reference, as upstream does, not by matching). It is empty when nothing
-// selects the pod. ReplicationControllers are not served, so they add
-// nothing.
+// matches the pod, ANDed with the selector of the ReplicaSet, StatefulSet
+// or ReplicationController that is the pod's controller (looked up by the
+// controller reference, as upstream does, not by matching). It is empty
+// when nothing selects the pod.
 func (s *spreadSelectors) defaultSelector(pod *v1.Pod) labels.Selector {
 	if s == nil || pod == nil {
 		return labels.Everything()
@@ -76,6 +77,12 @@ func (s *spreadSelectors) defaultSelector(pod *v1.Pod) labels.Selector {
 		if s.replicaSets != nil {
 			if rs, err := s.replicaSets.ReplicaSets(pod.Namespace).Get(owner.Name); err == nil && rs != nil {
 				ls = rs.Spec.Selector
+			}
+		}
+	case replicationControllerKind:
+		if s.replicationControllers != nil {
+			if rc, err := s.replicationControllers.ReplicationControllers(pod.Namespace).Get(owner.Name); err == nil && rc != nil && len(rc.Spec.Selector) > 0 {
+				ls = &metav1.LabelSelector{MatchLabels: rc.Spec.Selector}
 			}
 		}
 	case statefulSetKind:

@@ -25,7 +25,7 @@ func testSpreadSelectors(t *testing.T, objs ...any) *spreadSelectors {
 	idx := func() cache.Indexer {
 		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	}
-	svcs, rss, sss := idx(), idx(), idx()
+	svcs, rss, sss, rcs := idx(), idx(), idx(), idx()
 	for _, o := range objs {
 		var err error
 		switch o.(type) {
@@ -35,12 +35,15 @@ func testSpreadSelectors(t *testing.T, objs ...any) *spreadSelectors {
 			err = rss.Add(o)
 		case *appsv1.StatefulSet:
 			err = sss.Add(o)
+		case *v1.ReplicationController:
+			err = rcs.Add(o)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	return &spreadSelectors{services: corelisters.NewServiceLister(svcs), replicaSets: appslisters.NewReplicaSetLister(rss), statefulSets: appslisters.NewStatefulSetLister(sss)}
+	return &spreadSelectors{services: corelisters.NewServiceLister(svcs), replicaSets: appslisters.NewReplicaSetLister(rss),
+		statefulSets: appslisters.NewStatefulSetLister(sss), replicationControllers: corelisters.NewReplicationControllerLister(rcs)}
 }
 
 func service(ns, name string, sel map[string]string) *v1.Service {
@@ -76,6 +79,15 @@ func TestDefaultSelector(t *testing.T) {
 			testPod("p", "", "", webLabels), "app=web"},
 		{"statefulset", []any{ss},
 			testPod("p", "", "", withLabels("app", "db"), ownedBy("StatefulSet", "db")), "app=db"},
+		{"replicationcontroller and service merged",
+			[]any{service("default", "web", map[string]string{"app": "web"}), &v1.ReplicationController{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "legacy"},
+				Spec:       v1.ReplicationControllerSpec{Selector: map[string]string{"app": "web", "tier": "fe"}}}},
+			testPod("p", "", "", webLabels, func(p *v1.Pod) {
+				yes := true
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "ReplicationController", Name: "legacy", Controller: &yes}}
+			}),
+			"app=web,tier=fe"},
 		{"nothing selects the pod",
 			[]any{service("default", "other", map[string]string{"app": "other"}), service("other-ns", "web", map[string]string{"app": "web"}), service("default", "headless", nil), rs},
 			testPod("p", "", "", webLabels), ""},

@@ -132,9 +132,11 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	svcInf := factory.Core().V1().Services()
 	rsInf := factory.Apps().V1().ReplicaSets()
 	ssInf := factory.Apps().V1().StatefulSets()
-	s.spread = &spreadSelectors{services: svcInf.Lister(), replicaSets: rsInf.Lister(), statefulSets: ssInf.Lister()}
+	rcInf := factory.Core().V1().ReplicationControllers()
+	s.spread = &spreadSelectors{services: svcInf.Lister(), replicaSets: rsInf.Lister(), statefulSets: ssInf.Lister(),
+		replicationControllers: rcInf.Lister()}
 	s.synced = []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced,
-		svcInf.Informer().HasSynced, rsInf.Informer().HasSynced, ssInf.Informer().HasSynced,
+		svcInf.Informer().HasSynced, rsInf.Informer().HasSynced, ssInf.Informer().HasSynced, rcInf.Informer().HasSynced,
 		pvcInf.Informer().HasSynced, pvInf.Informer().HasSynced}
 	return s, nil
 }

@@ -3,6 +3,8 @@ package rbac
 import (
 	"context"
 	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
 )
 
 // The default Roles carry the bootstrap metadata, and each RoleBinding
@@ -65,6 +67,62 @@ func TestCertificateAndTokenCleanerRoles(t *testing.T) {
 	for _, tt := range tests {
 		if ok, reason, _ := a.Authorize(context.Background(), tt.req); ok != tt.want {
 			t.Errorf("%s: allowed=%v (%q), want %v", tt.name, ok, reason, tt.want)
+		}
+	}
+}
+
+// The replication manager writes ReplicationControllers, their status and
+// pods, as upstream's system:controller:replication-controller lets it;
+// the workload roles that people bind cover ReplicationControllers as
+// upstream's do.
+func TestReplicationControllerRoles(t *testing.T) {
+	a := New()
+	a.Replace(ClusterRoles(), Roles(), ClusterRoleBindings(), RoleBindings())
+	rcm := &User{Name: "system:serviceaccount:kube-system:replication-controller",
+		Groups: l("system:serviceaccounts", "system:serviceaccounts:kube-system", GroupAuthenticated)}
+	tests := []struct {
+		name string
+		req  Attributes
+		want bool
+	}{
+		{"list rcs", in(res("list", "", "replicationcontrollers", "", ""), rcm, ""), true},
+		{"update rc", in(res("update", "", "replicationcontrollers", "", "web"), rcm, "ns"), true},
+		{"update rc status", in(res("update", "", "replicationcontrollers", "status", "web"), rcm, "ns"), true},
+		{"update rc finalizers", in(res("update", "", "replicationcontrollers", "finalizers", "web"), rcm, "ns"), true},
+		{"create pods", in(res("create", "", "pods", "", ""), rcm, "ns"), true},
+		{"patch pods", in(res("patch", "", "pods", "", "p"), rcm, "ns"), true},
+		{"delete pods", in(res("delete", "", "pods", "", "p"), rcm, "ns"), true},
+		{"record events", in(res("create", "", "events", "", ""), rcm, "ns"), true},
+		{"no pod updates", in(res("update", "", "pods", "", "p"), rcm, "ns"), false},
+		{"no rc deletes", in(res("delete", "", "replicationcontrollers", "", "web"), rcm, "ns"), false},
+		{"no replicasets", in(res("update", "apps", "replicasets", "status", "web"), rcm, "ns"), false},
+	}
+	for _, tt := range tests {
+		if ok, reason, _ := a.Authorize(context.Background(), tt.req); ok != tt.want {
+			t.Errorf("%s: allowed=%v (%q), want %v", tt.name, ok, reason, tt.want)
+		}
+	}
+
+	for _, tt := range []struct {
+		role string
+		req  Attributes
+		want bool
+	}{
+		{"view", res("get", "", "replicationcontrollers", "", "web"), true},
+		{"view", res("get", "", "replicationcontrollers", "status", "web"), true},
+		{"view", res("get", "", "replicationcontrollers", "scale", "web"), true},
+		{"view", res("update", "", "replicationcontrollers", "scale", "web"), false},
+		{"edit", res("create", "", "replicationcontrollers", "", ""), true},
+		{"edit", res("patch", "", "replicationcontrollers", "scale", "web"), true},
+		{"edit", res("update", "", "replicationcontrollers", "status", "web"), false},
+		{"admin", res("delete", "", "replicationcontrollers", "", "web"), true},
+		// As upstream, no default role names podtemplates.
+		{"admin", res("list", "", "podtemplates", "", ""), false},
+	} {
+		b := bootstrapped(t, nil, nil, []*rbacv1.RoleBinding{rb("app", "u-"+tt.role, "ClusterRole", tt.role, user("u"))})
+		u := &User{Name: "u", Groups: l(GroupAuthenticated)}
+		if ok, reason, _ := b.Authorize(context.Background(), in(tt.req, u, "app")); ok != tt.want {
+			t.Errorf("%s %s %s/%s: allowed=%v (%q), want %v", tt.role, tt.req.Verb, tt.req.Resource, tt.req.Subresource, ok, reason, tt.want)
 		}
 	}
 }

@@ -7,10 +7,9 @@
 //
 // computeStatus (compute.go) is the pure decision; this file follows pods'
 // controller references through informers (ReplicaSet → Deployment,
-// StatefulSet) for the expected pod count. Unlike upstream there is no
-// scale-subresource lookup for other kinds (a pod of an unknown controller
-// counts as one pod) and ReplicationControllers are not followed (skiff
-// does not serve them).
+// StatefulSet, ReplicationController) for the expected pod count. Unlike
+// upstream there is no scale-subresource lookup for other kinds (a pod of
+// an unknown controller counts as one pod).
 package disruption
 
 import (
@@ -60,12 +59,14 @@ type Controller struct {
 	replicaSets  appslisters.ReplicaSetLister
 	deployments  appslisters.DeploymentLister
 	statefulSets appslisters.StatefulSetLister
+	rcs          corelisters.ReplicationControllerLister
 	synced       []cache.InformerSynced
 	queue        *reconcile.Queue
 }
 
 // New builds the controller and registers its PodDisruptionBudget, Pod,
-// ReplicaSet, Deployment and StatefulSet informers and handlers on factory.
+// ReplicaSet, Deployment, StatefulSet and ReplicationController informers
+// and handlers on factory.
 // The caller starts the factory; Start waits for it to sync.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
 	if client == nil || factory == nil {
@@ -124,14 +125,16 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	c.deployments = dInf.Lister()
 	ssInf := factory.Apps().V1().StatefulSets()
 	c.statefulSets = ssInf.Lister()
-	for _, inf := range []cache.SharedIndexInformer{rsInf.Informer(), dInf.Informer(), ssInf.Informer()} {
+	rcInf := factory.Core().V1().ReplicationControllers()
+	c.rcs = rcInf.Lister()
+	for _, inf := range []cache.SharedIndexInformer{rsInf.Informer(), dInf.Informer(), ssInf.Informer(), rcInf.Informer()} {
 		if _, err := inf.AddEventHandler(scaleHandler); err != nil {
 			return nil, fmt.Errorf("%s: workload handler: %w", name, err)
 		}
 	}
 	c.synced = []cache.InformerSynced{
 		pdbInf.Informer().HasSynced, podInf.Informer().HasSynced,
-		rsInf.Informer().HasSynced, dInf.Informer().HasSynced, ssInf.Informer().HasSynced,
+		rsInf.Informer().HasSynced, dInf.Informer().HasSynced, ssInf.Informer().HasSynced, rcInf.Informer().HasSynced,
 	}
 	return c, nil
 }
@@ -183,7 +186,17 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 // scale resolves a pod's controller reference through the informers (a
 // scaleFunc).
 func (c *Controller) scale(ns string, ref *metav1.OwnerReference) (types.UID, int32, bool) {
-	if ref == nil || ref.APIVersion != appsv1.SchemeGroupVersion.String() {
+	if ref == nil {
+		return "", 0, false
+	}
+	if ref.Kind == "ReplicationController" && ref.APIVersion == corev1.SchemeGroupVersion.String() {
+		rc, err := c.rcs.ReplicationControllers(ns).Get(ref.Name)
+		if err != nil || rc.UID != ref.UID {
+			return "", 0, false
+		}
+		return rc.UID, replicas(rc.Spec.Replicas), true
+	}
+	if ref.APIVersion != appsv1.SchemeGroupVersion.String() {
 		return "", 0, false
 	}
 	switch ref.Kind {
@@ -223,6 +236,8 @@ func replicasOf(obj any) int32 {
 	case *appsv1.Deployment:
 		return replicas(o.Spec.Replicas)
 	case *appsv1.StatefulSet:
+		return replicas(o.Spec.Replicas)
+	case *corev1.ReplicationController:
 		return replicas(o.Spec.Replicas)
 	}
 	return -1

@@ -22,7 +22,7 @@ import (
 // maxUnavailable 1 over a ReplicaSet of 4 with 3 ready pods allows none
 // (expectedPods follows the controller reference); a pod going not ready
 // takes the first budget to zero; an expired disruptedPods entry is
-// dropped.
+// dropped. A ReplicationController's replicas count as a ReplicaSet's.
 func TestBudgets(t *testing.T) {
 	_, client, _ := framework.StartController(t, framework.Builder(disruption.New))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -81,6 +81,31 @@ func TestBudgets(t *testing.T) {
 		cond := findCondition(s.Conditions)
 		return s.ExpectedPods == 4 && s.DesiredHealthy == 3 && s.CurrentHealthy == 3 && s.DisruptionsAllowed == 0 &&
 			cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == policyv1.InsufficientPodsReason
+	})
+
+	// A ReplicationController wanting 3 pods, of which 2 exist and are
+	// ready: expectedPods follows it too.
+	three := int32(3)
+	rc, err := client.CoreV1().ReplicationControllers(ns).Create(ctx, &corev1.ReplicationController{
+		ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: ns},
+		Spec: corev1.ReplicationControllerSpec{
+			Replicas: &three,
+			Template: &corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "legacy"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		createReadyPod(ctx, t, client, ns, fmt.Sprintf("legacy-%d", i), map[string]string{"app": "legacy"},
+			[]metav1.OwnerReference{*metav1.NewControllerRef(rc, corev1.SchemeGroupVersion.WithKind("ReplicationController"))})
+	}
+	mkPDB(ctx, t, client, ns, "legacy", policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "legacy"}}})
+	waitStatus(ctx, t, client, ns, "legacy", "maxUnavailable 1 of a 3-replica RC with 2 pods", func(s policyv1.PodDisruptionBudgetStatus) bool {
+		return s.ExpectedPods == 3 && s.DesiredHealthy == 2 && s.CurrentHealthy == 2 && s.DisruptionsAllowed == 0
 	})
 
 	// A pod of web goes not ready.

@@ -24,6 +24,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-io/skiff/internal/controller/pvprotection"
 	"github.com/skiff-io/skiff/internal/controller/replicaset"
+	"github.com/skiff-io/skiff/internal/controller/replication"
 	"github.com/skiff-io/skiff/internal/controller/resourcequota"
 	"github.com/skiff-io/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-io/skiff/internal/controller/statefulset"
@@ -51,7 +52,8 @@ var accounts = map[string]string{
 	"disruption":                      "disruption-controller",
 	"namespace":                       "namespace-controller",
 	servicelb.Name:                    "service-controller",
-	"replicaset":                      "replicaset-controller",
+	replicaset.Name:                   "replicaset-controller",
+	replication.Name:                  "replication-controller",
 	"statefulset":                     "statefulset-controller",
 	"horizontalpodautoscaling":        "horizontal-pod-autoscaler",
 	certificates.ApproverName:         "certificate-controller",
@@ -154,8 +156,11 @@ var known = map[string]Constructor{
 		// the address assignments from the Services.
 		return servicelb.New(c.Client, c.Informers, c.Recorder("service-controller"), servicelb.Options{Pool: c.Config.LBPool})
 	},
-	"replicaset": func(c Context) (Runnable, error) {
+	replicaset.Name: func(c Context) (Runnable, error) {
 		return replicaset.New(c.Client, c.Informers, c.Recorder("replicaset-controller"))
+	},
+	replication.Name: func(c Context) (Runnable, error) {
+		return replication.New(c.Client, c.Informers, c.Recorder(replication.EventComponent))
 	},
 	"statefulset": func(c Context) (Runnable, error) {
 		return statefulset.New(c.Client, c.Informers, c.Recorder("statefulset-controller"))

@@ -10,21 +10,27 @@
 // deletes again. Pods are found through an index by controller UID plus an
 // index of orphans by namespace, so a reconcile touches only the pods that
 // can concern its ReplicaSet, never every pod in the namespace.
+//
+// The same controller, built with NewFor over another Source, manages
+// ReplicationControllers (internal/controller/replication), as upstream's
+// replication manager is its ReplicaSet controller behind an adapter.
 package replicaset
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -32,9 +38,9 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/reconcile"
 )
 
-const name = "replicaset"
-
-var gvk = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+// Name is the controller's name (kube-controller-manager's --controllers
+// name), in logs and the workqueue metrics.
+const Name = "replicaset"
 
 // Options tune the controller.
 type Options struct {
@@ -49,8 +55,12 @@ type Controller struct {
 	log      *slog.Logger
 	workers  int
 
-	rsLister appslisters.ReplicaSetLister
-	rsSynced cache.InformerSynced
+	// src holds the objects reconciled, gvk their kind and kind its
+	// lower-case name for errors ("replicaset").
+	src  Source
+	gvk  schema.GroupVersionKind
+	kind string
+
 	pods     cache.Indexer
 	podsSync cache.InformerSynced
 
@@ -64,7 +74,18 @@ type Controller struct {
 // the factory; Start waits for it to sync.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
 	if client == nil || factory == nil {
-		return nil, fmt.Errorf("%s: client and informer factory are required", name)
+		return nil, fmt.Errorf("%s: client and informer factory are required", Name)
+	}
+	return NewFor(Name, ReplicaSets(client, factory), client, factory, recorder, opts...)
+}
+
+// NewFor builds the controller, named name, over the objects src holds,
+// and registers event handlers on src's informer and the Pod informer of
+// factory (with two pod indexes). client creates, patches and deletes
+// pods. The caller starts the factory; Start waits for it to sync.
+func NewFor(name string, src Source, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
+	if src == nil || client == nil || factory == nil {
+		return nil, fmt.Errorf("%s: source, client and informer factory are required", name)
 	}
 	var o Options
 	if len(opts) > 0 {
@@ -81,20 +102,20 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		recorder: recorder,
 		log:      slog.Default().With("controller", name),
 		workers:  o.Workers,
+		src:      src,
+		gvk:      src.GroupVersionKind(),
+		kind:     strings.ToLower(src.GroupVersionKind().Kind),
 		exp:      podset.NewExpectations(),
 		now:      time.Now,
 	}
 	c.queue = reconcile.New(name, c.sync)
 
-	rsInf := factory.Apps().V1().ReplicaSets()
-	c.rsLister = rsInf.Lister()
-	c.rsSynced = rsInf.Informer().HasSynced
-	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := src.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.queue.Enqueue,
 		UpdateFunc: func(_, obj any) { c.queue.Enqueue(obj) },
 		DeleteFunc: c.deleteRS,
 	}); err != nil {
-		return nil, fmt.Errorf("%s: replicaset handler: %w", name, err)
+		return nil, fmt.Errorf("%s: %s handler: %w", name, c.kind, err)
 	}
 
 	podInf := factory.Core().V1().Pods().Informer()
@@ -120,32 +141,47 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 // configured workers until ctx ends, and returns after they have exited.
 func (c *Controller) Start(ctx context.Context) error {
 	c.log.Info("starting", "workers", c.workers)
-	return c.queue.Run(ctx, c.workers, c.rsSynced, c.podsSync)
+	return c.queue.Run(ctx, c.workers, c.src.Informer().HasSynced, c.podsSync)
 }
 
+// deleteRS handles the deletion of a reconciled object (of the source's
+// own type).
 func (c *Controller) deleteRS(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	if !ok {
+	m, err := meta.Accessor(obj)
+	if err != nil {
 		return
 	}
-	c.exp.Forget(keyOf(rs.Namespace, rs.Name))
-	c.queue.Enqueue(rs)
+	c.exp.Forget(keyOf(m.GetNamespace(), m.GetName()))
+	c.queue.Enqueue(obj)
 }
 
 // controllerRS returns the ReplicaSet a controller reference names, if it
-// is a ReplicaSet in the cache with that UID.
+// is of the source's kind and in the cache with that UID.
 func (c *Controller) controllerRS(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
+	if ref == nil || ref.Kind != c.gvk.Kind || ref.APIVersion != c.gvk.GroupVersion().String() {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(ref.Name)
+	rs, err := c.src.Get(namespace, ref.Name)
 	if err != nil || rs.UID != ref.UID {
 		return nil
 	}
 	return rs
+}
+
+// eventObject is what events about rs are recorded on: a reference to the
+// object of the source's kind that rs stands for.
+func (c *Controller) eventObject(rs *appsv1.ReplicaSet) *corev1.ObjectReference {
+	return &corev1.ObjectReference{
+		Kind:            c.gvk.Kind,
+		APIVersion:      c.gvk.GroupVersion().String(),
+		Namespace:       rs.Namespace,
+		Name:            rs.Name,
+		UID:             rs.UID,
+		ResourceVersion: rs.ResourceVersion,
+	}
 }
 
 // enqueueMatching queues every ReplicaSet in the pod's namespace whose
@@ -154,7 +190,7 @@ func (c *Controller) enqueueMatching(p *corev1.Pod) {
 	if len(p.Labels) == 0 {
 		return
 	}
-	sets, err := c.rsLister.ReplicaSets(p.Namespace).List(labels.Everything())
+	sets, err := c.src.List(p.Namespace)
 	if err != nil {
 		return
 	}

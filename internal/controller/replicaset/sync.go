@@ -29,19 +29,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	rs, err := c.rsLister.ReplicaSets(namespace).Get(rsName)
+	rs, err := c.src.Get(namespace, rsName)
 	if apierrors.IsNotFound(err) {
 		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("replicaset %s: %w", key, err)
+		return fmt.Errorf("%s %s: %w", c.kind, key, err)
 	}
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil || selector.Empty() {
 		// Validation rejects these; never act on a selector that
 		// matches everything.
-		c.log.Info("invalid selector", "replicaset", key, "err", err)
+		c.log.Info("invalid selector", c.kind, key, "err", err)
 		return nil
 	}
 	canAct := c.exp.Satisfied(key, time.Now()) && rs.DeletionTimestamp == nil
@@ -71,8 +71,8 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !equality.Semantic.DeepEqual(st, rs.Status) {
 		upd := rs.DeepCopy()
 		upd.Status = st
-		if _, err := c.client.AppsV1().ReplicaSets(namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
-			return errors.Join(manageErr, fmt.Errorf("replicaset %s: update status: %w", key, err))
+		if err := c.src.UpdateStatus(ctx, upd); err != nil {
+			return errors.Join(manageErr, fmt.Errorf("%s %s: update status: %w", c.kind, key, err))
 		}
 	}
 	if wait > 0 {
@@ -87,11 +87,11 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, selector labels.Selector) ([]*corev1.Pod, error) {
 	owned, err := podset.PodsControlledBy(c.pods, rs.UID)
 	if err != nil {
-		return nil, fmt.Errorf("replicaset %s/%s: pods by controller: %w", rs.Namespace, rs.Name, err)
+		return nil, fmt.Errorf("%s %s/%s: pods by controller: %w", c.kind, rs.Namespace, rs.Name, err)
 	}
 	orphans, err := podset.OrphanPods(c.pods, rs.Namespace)
 	if err != nil {
-		return nil, fmt.Errorf("replicaset %s/%s: orphan pods: %w", rs.Namespace, rs.Name, err)
+		return nil, fmt.Errorf("%s %s/%s: orphan pods: %w", c.kind, rs.Namespace, rs.Name, err)
 	}
 	candidates := make([]*corev1.Pod, 0, len(owned)+len(orphans))
 	for _, list := range [][]*corev1.Pod{owned, orphans} {
@@ -106,7 +106,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, selector 
 	if len(adopt) > 0 && c.canAdopt(ctx, rs) {
 		for _, p := range adopt {
 			patched, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType,
-				podset.AdoptPatch(p, rs, gvk), metav1.PatchOptions{})
+				podset.AdoptPatch(p, rs, c.gvk), metav1.PatchOptions{})
 			if err != nil {
 				// Gone, or changed owner meanwhile: the informer
 				// event will bring the truth.
@@ -130,7 +130,7 @@ func (c *Controller) claim(ctx context.Context, rs *appsv1.ReplicaSet, selector 
 // is being deleted (or was replaced) must not take pods, and the cache may
 // not know yet.
 func (c *Controller) canAdopt(ctx context.Context, rs *appsv1.ReplicaSet) bool {
-	fresh, err := c.client.AppsV1().ReplicaSets(rs.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+	fresh, err := c.src.Fetch(ctx, rs.Namespace, rs.Name)
 	return err == nil && fresh.UID == rs.UID && fresh.DeletionTimestamp == nil
 }
 
@@ -163,14 +163,14 @@ func (c *Controller) createPods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 }
 
 func (c *Controller) createPod(ctx context.Context, rs *appsv1.ReplicaSet, key string) error {
-	pod := podset.FromTemplate(&rs.Spec.Template, rs, gvk, "", rs.Name+"-")
+	pod := podset.FromTemplate(&rs.Spec.Template, rs, c.gvk, "", rs.Name+"-")
 	created, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		c.exp.CreationObserved(key)
-		c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-		return fmt.Errorf("replicaset %s: create pod: %w", key, err)
+		c.recorder.Eventf(c.eventObject(rs), corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+		return fmt.Errorf("%s %s: create pod: %w", c.kind, key, err)
 	}
-	c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
+	c.recorder.Eventf(c.eventObject(rs), corev1.EventTypeNormal, "SuccessfulCreate", "Created pod: %s", created.Name)
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 				Preconditions: &metav1.Preconditions{UID: &uid},
 			})
 			if err == nil {
-				c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
+				c.recorder.Eventf(c.eventObject(rs), corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 				return
 			}
 			// Not deleted by us: its deletion will not be observed.
@@ -201,8 +201,8 @@ func (c *Controller) deletePods(ctx context.Context, rs *appsv1.ReplicaSet, key 
 			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 				return // already gone (or replaced): nothing to delete
 			}
-			c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
-			errs[i] = fmt.Errorf("replicaset %s: delete pod %s: %w", key, p.Name, err)
+			c.recorder.Eventf(c.eventObject(rs), corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
+			errs[i] = fmt.Errorf("%s %s: delete pod %s: %w", c.kind, key, p.Name, err)
 		}()
 	}
 	wg.Wait()

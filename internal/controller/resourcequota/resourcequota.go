@@ -52,13 +52,14 @@ type Controller struct {
 	configMaps corelisters.ConfigMapLister
 	secrets    corelisters.SecretLister
 	pvcs       corelisters.PersistentVolumeClaimLister
+	rcs        corelisters.ReplicationControllerLister
 	synced     []cache.InformerSynced
 	queue      *reconcile.Queue
 }
 
 // New builds the controller and registers its ResourceQuota, Pod, Service,
-// ConfigMap, Secret and PersistentVolumeClaim informers and handlers on
-// factory. The caller starts the factory; Start waits for it to sync.
+// ConfigMap, Secret, PersistentVolumeClaim and ReplicationController
+// informers and handlers on factory. The caller starts the factory; Start waits for it to sync.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, opts ...Options) (*Controller, error) {
 	if client == nil || factory == nil {
 		return nil, fmt.Errorf("%s: client and informer factory are required", name)
@@ -126,6 +127,8 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	c.secrets = secInf.Lister()
 	pvcInf := core.PersistentVolumeClaims()
 	c.pvcs = pvcInf.Lister()
+	rcInf := core.ReplicationControllers()
+	c.rcs = rcInf.Lister()
 	for _, h := range []struct {
 		inf     cache.SharedIndexInformer
 		handler cache.ResourceEventHandlerFuncs
@@ -134,6 +137,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		{cmInf.Informer(), countOnly},
 		{secInf.Informer(), countOnly},
 		{pvcInf.Informer(), everyChange},
+		{rcInf.Informer(), countOnly},
 	} {
 		if _, err := h.inf.AddEventHandler(h.handler); err != nil {
 			return nil, fmt.Errorf("%s: handler: %w", name, err)
@@ -141,7 +145,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}
 	c.synced = []cache.InformerSynced{
 		qInf.Informer().HasSynced, podInf.Informer().HasSynced, svcInf.Informer().HasSynced,
-		cmInf.Informer().HasSynced, secInf.Informer().HasSynced, pvcInf.Informer().HasSynced,
+		cmInf.Informer().HasSynced, secInf.Informer().HasSynced, pvcInf.Informer().HasSynced, rcInf.Informer().HasSynced,
 	}
 	return c, nil
 }
@@ -257,6 +261,11 @@ func (c *Controller) snapshot(ns string) (snapshot, error) {
 		return s, err
 	}
 	s.secrets = len(secrets)
+	rcs, err := c.rcs.ReplicationControllers(ns).List(all)
+	if err != nil {
+		return s, err
+	}
+	s.replicationControllers = len(rcs)
 	quotas, err := c.quotas.ResourceQuotas(ns).List(all)
 	if err != nil {
 		return s, err

@@ -17,8 +17,8 @@ import (
 )
 
 // TestQuotaUsage: status.hard mirrors spec.hard and status.used counts
-// pods, requests.cpu and configmaps, following pod creation and a pod
-// finishing.
+// pods, requests.cpu, configmaps and replicationcontrollers, following pod
+// creation and a pod finishing.
 func TestQuotaUsage(t *testing.T) {
 	_, client, _ := framework.StartController(t, framework.Builder(resourcequota.New))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -31,15 +31,16 @@ func TestQuotaUsage(t *testing.T) {
 	q := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: ns},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{
-			corev1.ResourcePods:        resource.MustParse("10"),
-			corev1.ResourceRequestsCPU: resource.MustParse("4"),
-			corev1.ResourceConfigMaps:  resource.MustParse("10"),
+			corev1.ResourcePods:                   resource.MustParse("10"),
+			corev1.ResourceRequestsCPU:            resource.MustParse("4"),
+			corev1.ResourceConfigMaps:             resource.MustParse("10"),
+			corev1.ResourceReplicationControllers: resource.MustParse("10"),
 		}},
 	}
 	if _, err := client.CoreV1().ResourceQuotas(ns).Create(ctx, q, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitUsed(ctx, t, client, ns, "empty namespace", map[corev1.ResourceName]string{"pods": "0", "requests.cpu": "0", "configmaps": "0"})
+	waitUsed(ctx, t, client, ns, "empty namespace", map[corev1.ResourceName]string{"pods": "0", "requests.cpu": "0", "configmaps": "0", "replicationcontrollers": "0"})
 
 	for i, cpu := range []string{"100m", "250m"} {
 		pod := &corev1.Pod{
@@ -54,7 +55,16 @@ func TestQuotaUsage(t *testing.T) {
 	if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitUsed(ctx, t, client, ns, "two pods and a configmap", map[corev1.ResourceName]string{"pods": "2", "requests.cpu": "350m", "configmaps": "1"})
+	rc := &corev1.ReplicationController{
+		ObjectMeta: metav1.ObjectMeta{Name: "rc", Namespace: ns},
+		Spec: corev1.ReplicationControllerSpec{Template: &corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "rc"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx"}}}}},
+	}
+	if _, err := client.CoreV1().ReplicationControllers(ns).Create(ctx, rc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUsed(ctx, t, client, ns, "two pods, a configmap and an RC", map[corev1.ResourceName]string{"pods": "2", "requests.cpu": "350m", "configmaps": "1", "replicationcontrollers": "1"})
 
 	p, err := client.CoreV1().Pods(ns).Get(ctx, "p1", metav1.GetOptions{})
 	if err != nil {
@@ -79,7 +89,7 @@ func TestQuotaUsage(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // sampling interval of a "stays quiet" check
 	}
-	if h := got.Status.Hard[corev1.ResourceRequestsCPU]; h.Cmp(resource.MustParse("4")) != 0 || len(got.Status.Hard) != 3 {
+	if h := got.Status.Hard[corev1.ResourceRequestsCPU]; h.Cmp(resource.MustParse("4")) != 0 || len(got.Status.Hard) != 4 {
 		t.Errorf("status.hard = %v, want spec.hard", got.Status.Hard)
 	}
 }

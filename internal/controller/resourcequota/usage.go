@@ -16,8 +16,7 @@ type snapshot struct {
 	configMaps int
 	secrets    int
 	quotas     int
-	// replicationControllers is always 0 in skiff: the API server does
-	// not serve them.
+	// replicationControllers counts core/v1 ReplicationControllers.
 	replicationControllers int
 }
 

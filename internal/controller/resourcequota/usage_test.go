@@ -66,7 +66,7 @@ func TestUsage(t *testing.T) {
 		{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &fast, Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}}},
 		{Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "2Gi")}}},
 	}
-	snap := snapshot{pods: pods, services: []*corev1.Service{lb, np, cip}, pvcs: pvcs, configMaps: 3, secrets: 4, quotas: 1}
+	snap := snapshot{pods: pods, services: []*corev1.Service{lb, np, cip}, pvcs: pvcs, configMaps: 3, secrets: 4, quotas: 1, replicationControllers: 2}
 
 	tests := []struct {
 		name   string
@@ -87,7 +87,7 @@ func TestUsage(t *testing.T) {
 				"persistentvolumeclaims", "9", "replicationcontrollers", "9", "resourcequotas", "9",
 				"services.loadbalancers", "9", "services.nodeports", "9", "count/pods", "9"),
 			want: map[string]string{"services": "3", "count/services": "3", "configmaps": "3", "count/secrets": "4", "secrets": "4",
-				"persistentvolumeclaims": "2", "replicationcontrollers": "0", "resourcequotas": "1",
+				"persistentvolumeclaims": "2", "replicationcontrollers": "2", "resourcequotas": "1",
 				"services.loadbalancers": "1", "services.nodeports": "3", "count/pods": "3"},
 		},
 		{

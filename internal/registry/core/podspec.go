@@ -184,15 +184,17 @@ func ValidatePodSpec(spec *corev1.PodSpec, meta *metav1.ObjectMeta, fldPath *fie
 }
 
 // ValidatePodTemplateSpec checks a pod template: its labels and annotations
-// and its spec.
+// and its spec. As upstream, errors in the labels and annotations are
+// reported at <fldPath>.labels and <fldPath>.annotations, without
+// "metadata" (a workload's selector mismatch, though, is reported at
+// <fldPath>.metadata.labels).
 func ValidatePodTemplateSpec(t *corev1.PodTemplateSpec, fldPath *field.Path) field.ErrorList {
 	if t == nil {
 		return field.ErrorList{field.Required(fldPath, "")}
 	}
 	var errs field.ErrorList
-	metaPath := fldPath.Child("metadata")
-	errs = append(errs, metavalidation.ValidateLabels(t.Labels, metaPath.Child("labels"))...)
-	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, metaPath.Child("annotations"))...)
+	errs = append(errs, metavalidation.ValidateLabels(t.Labels, fldPath.Child("labels"))...)
+	errs = append(errs, apivalidation.ValidateAnnotations(t.Annotations, fldPath.Child("annotations"))...)
 	errs = append(errs, ValidatePodSpec(&t.Spec, &t.ObjectMeta, fldPath.Child("spec"))...)
 	// Upstream rejects ephemeral containers in templates: they can only be
 	// added to a running pod through the ephemeralcontainers subresource.

@@ -175,7 +175,7 @@ func TestValidatePodTemplateSpec(t *testing.T) {
 	tmpl.Labels["bad key!"] = "x"
 	tmpl.Spec.Containers[0].Image = ""
 	assertErrKeys(t, ValidatePodTemplateSpec(tmpl, p),
-		"FieldValueInvalid spec.template.metadata.labels",
+		"FieldValueInvalid spec.template.labels",
 		"FieldValueRequired spec.template.spec.containers[0].image")
 
 	assertErrKeys(t, ValidatePodTemplateSpec(nil, p), "FieldValueRequired spec.template")

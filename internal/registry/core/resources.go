@@ -20,5 +20,7 @@ func Resources() []*registry.Resource {
 		ResourceQuotas(),
 		PersistentVolumes(),
 		PersistentVolumeClaims(),
+		PodTemplates(),
+		ReplicationControllers(),
 	}
 }

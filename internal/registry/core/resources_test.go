@@ -26,6 +26,8 @@ func TestResourcesDiscovery(t *testing.T) {
 		"resourcequotas":         {"resourcequota", "ResourceQuota", []string{"quota"}, nil, true, true},
 		"persistentvolumes":      {"persistentvolume", "PersistentVolume", []string{"pv"}, nil, false, true},
 		"persistentvolumeclaims": {"persistentvolumeclaim", "PersistentVolumeClaim", []string{"pvc"}, nil, true, true},
+		"podtemplates":           {"podtemplate", "PodTemplate", nil, nil, true, false},
+		"replicationcontrollers": {"replicationcontroller", "ReplicationController", []string{"rc"}, []string{"all"}, true, true},
 	}
 	seen := map[string]bool{}
 	for _, r := range Resources() {
