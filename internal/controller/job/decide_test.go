@@ -13,24 +13,26 @@ import (
 
 func TestNonIndexedDiff(t *testing.T) {
 	tests := []struct {
-		name                     string
-		parallelism              int32
-		completions              *int32
-		active, succeeded, wantD int32
+		name                               string
+		parallelism                        int32
+		completions                        *int32
+		active, reserved, succeeded, wantD int32
 	}{
-		{"fresh job", 2, ptr.To[int32](3), 0, 0, 2},
-		{"one left to run", 2, ptr.To[int32](3), 1, 2, 0},
-		{"last completion with one active", 2, ptr.To[int32](3), 2, 2, -1},
-		{"all done", 2, ptr.To[int32](3), 0, 3, 0},
-		{"over-succeeded", 2, ptr.To[int32](3), 0, 5, 0},
-		{"parallelism lowered", 1, ptr.To[int32](10), 3, 0, -2},
-		{"work queue fresh", 3, nil, 0, 0, 3},
-		{"work queue one done: no new pods, no deletes", 3, nil, 2, 1, 0},
-		{"zero parallelism", 0, ptr.To[int32](3), 2, 0, -2},
+		{"fresh job", 2, ptr.To[int32](3), 0, 0, 0, 2},
+		{"one left to run", 2, ptr.To[int32](3), 1, 0, 2, 0},
+		{"last completion with one active", 2, ptr.To[int32](3), 2, 0, 2, -1},
+		{"all done", 2, ptr.To[int32](3), 0, 0, 3, 0},
+		{"over-succeeded", 2, ptr.To[int32](3), 0, 0, 5, 0},
+		{"parallelism lowered", 1, ptr.To[int32](10), 3, 0, 0, -2},
+		{"work queue fresh", 3, nil, 0, 0, 0, 3},
+		{"work queue one done: no new pods, no deletes", 3, nil, 2, 0, 1, 0},
+		{"zero parallelism", 0, ptr.To[int32](3), 2, 0, 0, -2},
+		{"terminating pods hold their place (podReplacementPolicy Failed)", 3, ptr.To[int32](5), 1, 1, 0, 1},
+		{"terminating pods fill parallelism", 2, ptr.To[int32](5), 0, 2, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := nonIndexedDiff(tt.parallelism, tt.completions, tt.active, tt.succeeded); got != tt.wantD {
+			if got := nonIndexedDiff(tt.parallelism, tt.completions, tt.active, tt.reserved, tt.succeeded); got != tt.wantD {
 				t.Errorf("nonIndexedDiff = %d, want %d", got, tt.wantD)
 			}
 		})
@@ -45,7 +47,8 @@ func TestIndexedPlan(t *testing.T) {
 	tests := []struct {
 		name                     string
 		completions, parallelism int32
-		succeeded                map[int]bool
+		succeeded, skip          map[int]bool
+		reserved                 int32
 		active                   map[int][]*corev1.Pod
 		wantCreate               []int
 		wantRemove               []string
@@ -61,10 +64,12 @@ func TestIndexedPlan(t *testing.T) {
 		{name: "over parallelism drops highest", completions: 5, parallelism: 1,
 			active: map[int][]*corev1.Pod{0: {pod("a", 1)}, 3: {pod("b", 1)}}, wantRemove: []string{"b"}},
 		{name: "all succeeded", completions: 2, parallelism: 2, succeeded: map[int]bool{0: true, 1: true}},
+		{name: "failed index gets no pod", completions: 4, parallelism: 2, skip: map[int]bool{0: true, 2: true}, wantCreate: []int{1, 3}},
+		{name: "reserved pods take parallelism", completions: 4, parallelism: 2, reserved: 1, skip: map[int]bool{0: true}, wantCreate: []int{1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			create, remove := indexedPlan(tt.completions, tt.parallelism, tt.succeeded, tt.active)
+			create, remove := indexedPlan(tt.completions, tt.parallelism, tt.succeeded, tt.skip, tt.reserved, tt.active)
 			var names []string
 			for _, p := range remove {
 				names = append(names, p.Name)
@@ -92,6 +97,10 @@ func TestBackoffExceeded(t *testing.T) {
 		{"zero limit first failure", 1, 0, false, ptr.To[int32](0), true},
 		{"restarts ignored for Never", 0, 9, false, ptr.To[int32](1), false},
 		{"restarts count for OnFailure", 0, 2, true, ptr.To[int32](1), true},
+		{"OnFailure restarts below limit", 0, 1, true, ptr.To[int32](2), false},
+		{"OnFailure restarts reach limit", 0, 2, true, ptr.To[int32](2), true},
+		{"OnFailure zero limit any restart", 0, 1, true, ptr.To[int32](0), true},
+		{"OnFailure zero limit no restart", 0, 0, true, ptr.To[int32](0), false},
 		{"default limit 6", 6, 0, false, nil, false},
 		{"default limit 6 exceeded", 7, 0, false, nil, true},
 	}
@@ -137,9 +146,10 @@ func TestIndexesRoundTrip(t *testing.T) {
 		{"", ""},
 		{"0", "0"},
 		{"0-2,4", "0-2,4"},
-		{"3,1,2,7-8", "1-3,7-8"},
+		{"3,1,2,7-8", "1-3,7,8"},
+		{"0-1", "0,1"},
 		{"x,2-1,5", "5"},
-		{"8-12", "8-9"}, // limit 10
+		{"8-12", "8,9"}, // limit 10
 	}
 	for _, tt := range tests {
 		if got := formatIndexes(parseIndexes(tt.in, 10)); got != tt.want {

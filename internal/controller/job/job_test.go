@@ -11,27 +11,37 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
+	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-io/skiff/internal/controller/job"
 	"github.com/skiff-io/skiff/test/framework"
 )
 
+// quick shortens the pod failure back-off for tests that are not about
+// it. Pod finish times have a resolution of one second, so it is
+// effectively gone.
+var quick = job.Options{PodFailureBackoff: 10 * time.Millisecond, MaxPodFailureBackoff: 100 * time.Millisecond}
+
 // startController runs the Job controller against a fresh in-process
 // cluster and stops it (waiting for Start to return) in t.Cleanup.
-func startController(t *testing.T) kubernetes.Interface {
-	client, _ := startWithRecorder(t)
+func startController(t *testing.T, opts ...job.Options) kubernetes.Interface {
+	client, _ := startWithRecorder(t, opts...)
 	return client
 }
 
 // startWithRecorder is startController that also returns the recorder the
-// controller reports events to.
-func startWithRecorder(t *testing.T) (kubernetes.Interface, *record.FakeRecorder) {
+// controller reports events to. Without opts the back-off is quick.
+func startWithRecorder(t *testing.T, opts ...job.Options) (kubernetes.Interface, *record.FakeRecorder) {
 	t.Helper()
-	_, client, recorder := framework.StartController(t, framework.Builder(job.New))
+	if len(opts) == 0 {
+		opts = []job.Options{quick}
+	}
+	_, client, recorder := framework.StartController(t, framework.Builder(job.New, opts...))
 	return client, recorder
 }
 
@@ -244,4 +254,90 @@ func TestJobSuspendAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUntil(ctx, t, client, j, corev1.PodSucceeded, batchv1.JobComplete, 1)
+}
+
+// TestJobPodFailureBackoff runs a Job whose pods always fail against the
+// real API server with a fake clock and upstream's default back-off: each
+// replacement pod comes only once 10 s, 20 s, 40 s have passed since the
+// last failure, not a second before, and the Job fails after
+// backoffLimit+1 pods without creating another.
+func TestJobPodFailureBackoff(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+	client := startController(t, job.Options{Clock: clk})
+	ctx := context.Background()
+	j, err := client.BatchV1().Jobs("default").Create(ctx, newJob("crashing", func(j *batchv1.Job) {
+		j.Spec.BackoffLimit = ptr.To[int32](3)
+	}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allPods := func() int {
+		list, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: batchv1.ControllerUidLabel + "=" + string(j.UID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+	// poke makes the controller reconcile the Job now, as any event
+	// would, rather than when its requeue (in real time) comes.
+	poke := func(n int) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{"test/poke":"%d"}}}`, n)
+		if _, err := client.BatchV1().Jobs("default").Patch(ctx, j.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+			return cond(), nil
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	for failure := 1; failure <= 4; failure++ {
+		var pods []corev1.Pod
+		waitFor(fmt.Sprintf("pod %d", failure), func() bool {
+			pods = activePods(ctx, t, client, j)
+			return len(pods) == 1
+		})
+		if n := allPods(); n != failure {
+			t.Fatalf("before failure %d: %d pods, want %d", failure, n, failure)
+		}
+		p := pods[0]
+		p.Status.Phase = corev1.PodFailed
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 1, FinishedAt: metav1.NewTime(clk.Now())}}}}
+		if _, err := client.CoreV1().Pods("default").UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(fmt.Sprintf("failure %d counted", failure), func() bool {
+			got, err := client.BatchV1().Jobs("default").Get(ctx, j.Name, metav1.GetOptions{})
+			return err == nil && got.Status.Failed == int32(failure)
+		})
+		if failure == 4 {
+			break
+		}
+		backoff := job.DefaultPodFailureBackoff << (failure - 1)
+		clk.Step(backoff - time.Second)
+		poke(2 * failure)
+		// Nothing may come before the back-off ends: watch a while.
+		if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 500*time.Millisecond, true, func(context.Context) (bool, error) {
+			if n := allPods(); n != failure {
+				return false, fmt.Errorf("%d pods %v before the back-off of %v ended", n, backoff-time.Second, backoff)
+			}
+			return false, nil
+		}); !wait.Interrupted(err) {
+			t.Fatal(err)
+		}
+		clk.Step(time.Second)
+		poke(2*failure + 1)
+	}
+	got := runUntil(ctx, t, client, j, corev1.PodFailed, batchv1.JobFailed, 1)
+	if c := condition(got, batchv1.JobFailed); c.Reason != batchv1.JobReasonBackoffLimitExceeded {
+		t.Errorf("Failed reason %q, want BackoffLimitExceeded", c.Reason)
+	}
+	if n := allPods(); n != 4 {
+		t.Errorf("%d pods created, want backoffLimit+1 = 4", n)
+	}
 }
