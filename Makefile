@@ -5,7 +5,7 @@ BIN := bin/skiff
 DATA_DIR ?= /var/lib/skiff
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: build run test unit integration e2e fuzz vet deps host-deps clean images
+.PHONY: build run test unit integration e2e fuzz vet deps host-deps clean images conformance
 
 # -trimpath and stripped symbols: 98 MB (stack traces and pprof keep their
 # function names and lines).
@@ -51,7 +51,7 @@ vet:
 # crwatch (test/clients/crwatch), the controller-runtime operator the e2e
 # tests run, is a module of its own: its webhook handlers' tests run here.
 unit:
-	$(GO) test -count=1 -timeout 600s ./internal/... ./cmd/...
+	$(GO) test -count=1 -timeout 600s ./internal/... ./cmd/... ./test/conformance/
 	cd test/clients/crwatch && GOWORK=off $(GO) test -count=1 -timeout 300s ./...
 
 integration:
@@ -80,6 +80,22 @@ fuzz:
 # `skiff image import` loads them into the node's containerd.
 images:
 	$(GO) run ./test/images/build -out build/images
+
+# Upstream's conformance suite (e2e.test from the k8s.io/kubernetes module
+# named in test/conformance/suite/go.mod, focus [Conformance], skipping
+# [Serial] and [Disruptive]) against a two-node cluster in network
+# namespaces; writes docs/conformance.md. Not part of `make test`: it runs
+# for hours. The built suite is cached under ~/.cache/skiff/conformance.
+# CONFORMANCE_FOCUS, CONFORMANCE_SKIP, CONFORMANCE_PROCS (default 8) and
+# CONFORMANCE_REPORT change the selection, the parallelism and the output.
+# dig, getent, curl, nc, socat ... go into the agnhost image from the host.
+CONFORMANCE_PKGS := bind9-dnsutils netcat-openbsd socat curl
+conformance: host-deps deps
+	@if ! command -v dig >/dev/null || ! command -v nc.openbsd >/dev/null || ! command -v socat >/dev/null || ! command -v curl >/dev/null; then \
+	  echo "installing $(CONFORMANCE_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CONFORMANCE_PKGS) >/dev/null; \
+	fi
+	$(GO) test -tags conformance -count=1 -timeout 10h -v -run '^TestConformance$$' ./test/conformance/
 
 clean:
 	rm -rf bin build
