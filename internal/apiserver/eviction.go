@@ -67,6 +67,11 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, info requ
 			return err
 		}
 	}
+	if len(opts.DryRun) == 0 {
+		if opts, err = s.markDisruptionTarget(ctx, sv, info, opts); err != nil {
+			return err
+		}
+	}
 	if _, _, err := s.deleteObject(ctx, sv, info.namespace, info.name, opts); err != nil {
 		return err
 	}
@@ -177,4 +182,55 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// markDisruptionTarget adds the condition DisruptionTarget=True (reason
+// EvictionByEvictionAPI) to the pod's status before the eviction deletes
+// it, as upstream's eviction does, so that a Job's podFailurePolicy can
+// tell an eviction from a failure. The delete options' preconditions are
+// checked against the pod first; a resourceVersion precondition is moved
+// to the version this write made, since the eviction itself changed it.
+func (s *Server) markDisruptionTarget(ctx context.Context, sv *served, info requestInfo, opts *metav1.DeleteOptions) (*metav1.DeleteOptions, error) {
+	gr := sv.groupResource()
+	out := &corev1.Pod{}
+	err := sv.store.GuaranteedUpdate(ctx, sv.key(info.namespace, info.name), out, false, nil, func(cur runtime.Object) (runtime.Object, error) {
+		pod := cur.(*corev1.Pod)
+		if p := opts.Preconditions; p != nil {
+			if p.UID != nil && *p.UID != pod.UID {
+				return nil, apierrors.NewConflict(gr, info.name, fmt.Errorf("the UID in the precondition (%s) does not match the UID in record (%s). The object might have been deleted and then recreated", *p.UID, pod.UID))
+			}
+			if p.ResourceVersion != nil && *p.ResourceVersion != "" && *p.ResourceVersion != pod.ResourceVersion {
+				return nil, apierrors.NewConflict(gr, info.name, fmt.Errorf("the ResourceVersion in the precondition (%s) does not match the ResourceVersion in record (%s). The object might have been modified", *p.ResourceVersion, pod.ResourceVersion))
+			}
+		}
+		setDisruptionTarget(&pod.Status, metav1.Now())
+		return pod, nil
+	})
+	if err != nil {
+		return nil, storageError(err, gr, info.name)
+	}
+	if p := opts.Preconditions; p != nil && p.ResourceVersion != nil && *p.ResourceVersion != "" {
+		opts = opts.DeepCopy()
+		rv := out.ResourceVersion
+		opts.Preconditions.ResourceVersion = &rv
+	}
+	return opts, nil
+}
+
+// setDisruptionTarget sets DisruptionTarget=True with the eviction's
+// reason and message, keeping its transition time when it was True.
+func setDisruptionTarget(st *corev1.PodStatus, now metav1.Time) {
+	c := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+		Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting", LastTransitionTime: now}
+	for i := range st.Conditions {
+		if st.Conditions[i].Type != corev1.DisruptionTarget {
+			continue
+		}
+		if st.Conditions[i].Status == corev1.ConditionTrue {
+			c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+		}
+		st.Conditions[i] = c
+		return
+	}
+	st.Conditions = append(st.Conditions, c)
 }

@@ -87,3 +87,55 @@ func TestEvictionHonoursBudget(t *testing.T) {
 		t.Fatalf("budget after eviction: allowed %d, disrupted %v", got.Status.DisruptionsAllowed, got.Status.DisruptedPods)
 	}
 }
+
+// An eviction marks the pod DisruptionTarget=True (EvictionByEvictionAPI)
+// before it deletes it, as upstream, so that a Job's podFailurePolicy can
+// ignore evictions; a resourceVersion precondition names the pod as it was
+// before that mark. A pod update that replaces the tolerations keeps the
+// default not-ready/unreachable ones (DefaultTolerationSeconds runs on
+// update too), so adding a toleration is allowed.
+func TestEvictionMarksDisruptionTarget(t *testing.T) {
+	c := framework.StartInProcess(t, framework.WithControllers())
+	ctx := ctxT(t)
+	cs := c.Client
+	mustNamespace(t, cs, "evd")
+	p, err := cs.CoreV1().Pods("evd").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "a"},
+		// On a node: a graceful delete keeps it, with its status, for the kubelet.
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.Spec.Tolerations); n != 2 {
+		t.Fatalf("new pod has %d tolerations, want the 2 defaults", n)
+	}
+	p.Spec.Tolerations = []corev1.Toleration{{Key: "foo", Operator: corev1.TolerationOpEqual, Value: "bar", Effect: corev1.TaintEffectNoSchedule}}
+	if p, err = cs.CoreV1().Pods("evd").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("replacing the tolerations: %v", err)
+	}
+	if n := len(p.Spec.Tolerations); n != 3 || p.Generation != 2 {
+		t.Fatalf("after the update: %d tolerations, generation %d; want 3 (the new one and the defaults), 2", n, p.Generation)
+	}
+	rv := p.ResourceVersion
+	err = cs.PolicyV1().Evictions("evd").Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "evd"},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}}})
+	if err != nil {
+		t.Fatalf("evict with the current resourceVersion as precondition: %v", err)
+	}
+	p, err = cs.CoreV1().Pods("evd").Get(ctx, "a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the evicted pod on a node should stay while it terminates: %v", err)
+	}
+	var cond *corev1.PodCondition
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.DisruptionTarget {
+			cond = &p.Status.Conditions[i]
+		}
+	}
+	if p.DeletionTimestamp == nil || cond == nil || cond.Status != corev1.ConditionTrue ||
+		cond.Reason != "EvictionByEvictionAPI" || cond.Message != "Eviction API: evicting" {
+		t.Fatalf("evicted pod: deletionTimestamp %v, DisruptionTarget condition %+v; want terminating with True/EvictionByEvictionAPI/\"Eviction API: evicting\"",
+			p.DeletionTimestamp, cond)
+	}
+}

@@ -205,6 +205,36 @@ const (
 	systemNodeCriticalPriority    int32 = 2000001000
 )
 
+// AddDefaultTolerations adds DefaultTolerationSeconds' tolerations of the
+// node.kubernetes.io/not-ready and unreachable NoExecute taints for 300
+// seconds, unless spec already tolerates them. Upstream's plugin runs on
+// pod updates too, so an update that replaces the tolerations keeps them
+// (validation allows only additions).
+func AddDefaultTolerations(spec *corev1.PodSpec) {
+	notReady, unreachable := false, false
+	for _, t := range spec.Tolerations {
+		noExecute := t.Effect == corev1.TaintEffectNoExecute || t.Effect == ""
+		if noExecute && (t.Key == corev1.TaintNodeNotReady || t.Key == "") {
+			notReady = true
+		}
+		if noExecute && (t.Key == corev1.TaintNodeUnreachable || t.Key == "") {
+			unreachable = true
+		}
+	}
+	if !notReady {
+		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
+			Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists,
+			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(defaultTolerationSeconds),
+		})
+	}
+	if !unreachable {
+		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
+			Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists,
+			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(defaultTolerationSeconds),
+		})
+	}
+}
+
 // AdmitPod applies the mutations upstream's default admission chain makes
 // to every new pod, which users see on every pod but not in templates:
 //
@@ -230,28 +260,7 @@ func AdmitPod(pod *corev1.Pod) {
 	}
 	spec.DeprecatedServiceAccount = spec.ServiceAccountName
 
-	notReady, unreachable := false, false
-	for _, t := range spec.Tolerations {
-		noExecute := t.Effect == corev1.TaintEffectNoExecute || t.Effect == ""
-		if noExecute && (t.Key == corev1.TaintNodeNotReady || t.Key == "") {
-			notReady = true
-		}
-		if noExecute && (t.Key == corev1.TaintNodeUnreachable || t.Key == "") {
-			unreachable = true
-		}
-	}
-	if !notReady {
-		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
-			Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists,
-			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(defaultTolerationSeconds),
-		})
-	}
-	if !unreachable {
-		spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
-			Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists,
-			Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To(defaultTolerationSeconds),
-		})
-	}
+	AddDefaultTolerations(spec)
 
 	if spec.Priority == nil {
 		switch spec.PriorityClassName {
