@@ -87,7 +87,9 @@ images:
 # namespaces; writes docs/conformance.md. Not part of `make test`: it runs
 # for hours. The built suite is cached under ~/.cache/skiff/conformance.
 # CONFORMANCE_FOCUS, CONFORMANCE_SKIP, CONFORMANCE_PROCS (default 8) and
-# CONFORMANCE_REPORT change the selection, the parallelism and the output.
+# CONFORMANCE_REPORT change the selection, the parallelism and the output;
+# CONFORMANCE_TIMEOUT (default 8h) bounds the run (tests not reached are
+# reported as not run).
 # dig, getent, curl, nc, socat ... go into the agnhost image from the host.
 CONFORMANCE_PKGS := bind9-dnsutils netcat-openbsd socat curl
 conformance: host-deps deps

@@ -24,10 +24,13 @@ import (
 
 // Settings, from the environment (make conformance passes them on).
 var (
-	focus  = envOr("CONFORMANCE_FOCUS", `\[Conformance\]`)
-	skip   = envOr("CONFORMANCE_SKIP", `\[Serial\]|\[Disruptive\]`)
-	procs  = envOr("CONFORMANCE_PROCS", "8")
-	report = envOr("CONFORMANCE_REPORT", "") // default: docs/conformance.md
+	focus = envOr("CONFORMANCE_FOCUS", `\[Conformance\]`)
+	skip  = envOr("CONFORMANCE_SKIP", `\[Serial\]|\[Disruptive\]`)
+	procs = envOr("CONFORMANCE_PROCS", "8")
+	// The suite's time limit (ginkgo --timeout): tests not reached by
+	// then are reported as not run.
+	timeout = envOr("CONFORMANCE_TIMEOUT", "8h")
+	report  = envOr("CONFORMANCE_REPORT", "") // default: docs/conformance.md
 )
 
 func envOr(name, def string) string {
@@ -89,7 +92,7 @@ func TestConformance(t *testing.T) {
 	logPath := filepath.Join(out, "ginkgo.log")
 	t.Logf("running the suite with %d processes; progress in %s", nprocs, logPath)
 	start := time.Now()
-	ginkgo := exec.Command(bins.ginkgo, "--procs="+procs, "--timeout=8h", "--no-color",
+	ginkgo := exec.Command(bins.ginkgo, "--procs="+procs, "--timeout="+timeout, "--no-color",
 		"--focus="+focus, "--skip="+skip, "--output-dir="+out, "--json-report=report.json",
 		bins.e2e, "--",
 		"--kubeconfig="+c.Kubeconfig, "--provider=skeleton", "--kubectl-path="+bins.kubectl,
@@ -109,7 +112,7 @@ func TestConformance(t *testing.T) {
 	s := Summarize(reports, focusRE, skipRE)
 	md := s.Markdown(Meta{
 		Version: version, Skiff: skiffCommit(root), Machine: machine(),
-		Command: "make conformance", Focus: focus, Skip: skip, Procs: nprocs, Nodes: len(nodes),
+		Command: "make conformance", Focus: focus, Skip: skip, Procs: nprocs, Nodes: len(nodes), Timeout: timeout,
 		Images: how, Duration: took,
 	})
 	if err := os.WriteFile(report, []byte(md), 0o644); err != nil {

@@ -209,6 +209,7 @@ type Meta struct {
 	Skip     string
 	Procs    int
 	Nodes    int
+	Timeout  string   // the suite's time limit
 	Images   []string // one line each: how each image the suite names was made
 	Duration time.Duration
 }
@@ -228,8 +229,8 @@ func (s Summary) Markdown(m Meta) string {
 	}
 	fmt.Fprintf(&b, "# Conformance\n\n")
 	fmt.Fprintf(&b, "Upstream's conformance suite (`e2e.test` %s) against skiff %s, %s, on %s.\n", m.Version, m.Skiff, day.UTC().Format("2006-01-02"), m.Machine)
-	fmt.Fprintf(&b, "Written by `%s`: focus `%s`, skip `%s`, %d ginkgo processes, %d nodes; the run took %s.\n\n",
-		m.Command, m.Focus, m.Skip, m.Procs, m.Nodes, m.Duration.Round(time.Minute))
+	fmt.Fprintf(&b, "Written by `%s`: focus `%s`, skip `%s`, %d ginkgo processes, %d nodes, time limit %s; the run took %s.\n\n",
+		m.Command, m.Focus, m.Skip, m.Procs, m.Nodes, m.Timeout, m.Duration.Round(time.Minute))
 	early := 0
 	for _, r := range s.Results {
 		if r.Outcome == ReturnedEarly {
