@@ -176,6 +176,11 @@ func agnhostContent(src imageSources) ([]image.File, error) {
 		{Path: "/localhost.crt", Mode: 0o644, Data: crt},
 		{Path: "/localhost.key", Mode: 0o644, Data: key},
 		{Path: "/usr/bin/nc", Link: "nc.openbsd"},
+		// Debian's busybox-static runs its own applets before PATH
+		// (FEATURE_SH_STANDALONE), so `sh -c "nc ..."` would get
+		// busybox's nc, which lacks the flags the tests use; Alpine's
+		// busybox sh looks PATH up first. bash as sh does too.
+		{Path: "/bin/sh", Link: "/usr/bin/bash"},
 		{Path: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n" +
 			"user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n")},
 		{Path: "/etc/group", Mode: 0o644, Data: []byte("root:x:0:\nnobody:x:65534:\nuser-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n")},

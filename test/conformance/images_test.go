@@ -89,6 +89,11 @@ func TestSuiteImages(t *testing.T) {
 	if diff := cmp.Diff([]string{"/agnhost"}, a.Config.Entrypoint); diff != "" || !has(a, "/agnhost", "agnhost binary") || !has(a, "/localhost.crt", "crt") {
 		t.Errorf("agnhost image: entrypoint %v, want /agnhost with the binary and porter's certificate", a.Config.Entrypoint)
 	}
+	for _, f := range a.Files {
+		if f.Path == "/bin/sh" && f.Link != "/usr/bin/bash" {
+			t.Errorf("agnhost's /bin/sh links to %q, want bash: busybox's sh runs its own nc before PATH's", f.Link)
+		}
+	}
 	k := made["registry.k8s.io/e2e-test-images/kitten:1.8"]
 	if diff := cmp.Diff([]string{"test-webserver"}, k.Config.Cmd); diff != "" || !has(k, "/data.json", `{"image": "kitten"}`) {
 		t.Errorf("kitten image: cmd %v, want agnhost's test-webserver serving its html files", k.Config.Cmd)
