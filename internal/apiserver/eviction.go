@@ -222,15 +222,10 @@ func (s *Server) markDisruptionTarget(ctx context.Context, sv *served, info requ
 func setDisruptionTarget(st *corev1.PodStatus, now metav1.Time) {
 	c := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
 		Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting", LastTransitionTime: now}
-	for i := range st.Conditions {
-		if st.Conditions[i].Type != corev1.DisruptionTarget {
-			continue
+	for _, old := range st.Conditions {
+		if old.Type == corev1.DisruptionTarget && old.Status == corev1.ConditionTrue {
+			c.LastTransitionTime = old.LastTransitionTime
 		}
-		if st.Conditions[i].Status == corev1.ConditionTrue {
-			c.LastTransitionTime = st.Conditions[i].LastTransitionTime
-		}
-		st.Conditions[i] = c
-		return
 	}
-	st.Conditions = append(st.Conditions, c)
+	setPodCondition(st, c)
 }

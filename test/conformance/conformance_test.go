@@ -80,7 +80,7 @@ func TestConformance(t *testing.T) {
 	network := framework.NewNetwork(t, "skcf0", "10.199.80.0/24")
 	nodes := []*framework.NetNode{network.AddNode(t, "skcf-server"), network.AddNode(t, "skcf-a1")}
 	c := framework.StartNodeIn(t, skiffBin, images, nodes[0])
-	join := newJoinString(t, skiffBin, c)
+	join := framework.JoinString(t, skiffBin, c)
 	for _, nn := range nodes[1:] {
 		framework.StartAgentIn(t, skiffBin, c, nn, join, images)
 	}
@@ -218,15 +218,6 @@ func writeSuiteImages(t *testing.T, b suiteBinaries, suiteDir, file string) []st
 	return how
 }
 
-func newJoinString(t *testing.T, skiffBin string, c *framework.Cluster) string {
-	t.Helper()
-	out, err := exec.Command(skiffBin, "token", "create", "--kubeconfig", c.Kubeconfig, "--ttl", "1h", "--description", "conformance").CombinedOutput()
-	if err != nil {
-		t.Fatalf("skiff token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
-}
 
 func goCmd(t *testing.T, dir string, env []string, args ...string) {
 	t.Helper()

@@ -547,16 +547,7 @@ spec:
 // the join string as its last line.
 func newJoinString(t testing.TB, c *framework.Cluster) string {
 	t.Helper()
-	out, err := exec.Command(skiffBin, "token", "create", "--kubeconfig", c.Kubeconfig, "--ttl", "30m", "--description", "e2e").CombinedOutput()
-	if err != nil {
-		t.Fatalf("skiff token create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	join := lines[len(lines)-1]
-	if !strings.HasPrefix(join, "K10") || !strings.Contains(join, "::") {
-		t.Fatalf("skiff token create printed %q, want a join string K10<hash>::<id>.<secret> last", out)
-	}
-	return join
+	return framework.JoinString(t, skiffBin, c)
 }
 
 // refusedJoins checks that `skiff agent` refuses to join, exits non-zero

@@ -399,3 +399,20 @@ func removeDataDir(t testing.TB, dir string) {
 		t.Logf("removing %s: %v", dir, err)
 	}
 }
+
+// JoinString makes a join token with `bin token create` (30 minute TTL)
+// against c and returns the join string the command prints last
+// (K10<CA hash>::<id>.<secret>).
+func JoinString(t testing.TB, bin string, c *Cluster) string {
+	t.Helper()
+	out, err := exec.Command(bin, "token", "create", "--kubeconfig", c.Kubeconfig, "--ttl", "30m", "--description", "test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("skiff token create: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	join := lines[len(lines)-1]
+	if !strings.HasPrefix(join, "K10") || !strings.Contains(join, "::") {
+		t.Fatalf("skiff token create printed %q, want a join string K10<hash>::<id>.<secret> last", out)
+	}
+	return join
+}
