@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-io/skiff/internal/bench"
 	"github.com/skiff-io/skiff/internal/controller/manager"
 	"github.com/skiff-io/skiff/internal/image"
+	"github.com/skiff-io/skiff/internal/residency"
 	"github.com/skiff-io/skiff/internal/server"
 	"github.com/skiff-io/skiff/internal/sim"
 )
@@ -58,6 +59,15 @@ func newRootCommand() *cobra.Command {
 	return root
 }
 
+// After start-up, a process gives back the pages of its binary that only
+// start-up touched (internal/residency): a server startupSettle after it
+// is ready, an agent agentStartupSettle after it starts (joining,
+// registering and adopting its pods happen within it).
+const (
+	startupSettle      = 10 * time.Second
+	agentStartupSettle = 30 * time.Second
+)
+
 func newServerCommand() *cobra.Command {
 	cfg := server.Defaults()
 	cmd := &cobra.Command{
@@ -67,6 +77,10 @@ func newServerCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := server.SignalContext(server.ShutdownBound(cfg))
 			defer stop()
+			if cfg.Ready == nil {
+				cfg.Ready = make(chan struct{})
+			}
+			go residency.ReleaseAfter(ctx, cfg.Ready, startupSettle, slog.Default())
 			return server.Run(ctx, cfg)
 		},
 	}
@@ -156,6 +170,7 @@ func newAgentCommand() *cobra.Command {
 			defer lock.Release()
 			ctx, stop := server.SignalContext(agentShutdownBound)
 			defer stop()
+			go residency.ReleaseAfter(ctx, nil, agentStartupSettle, slog.Default())
 			return agent.Join(ctx, cfg)
 		},
 	}

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	shared.Start(ctx.Done())
+	shared.StartWithContext(ctx)
 	defer shared.Shutdown()
 	shared.WaitForCacheSync(ctx.Done())
 

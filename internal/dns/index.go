@@ -101,7 +101,7 @@ func stripManagedFields(obj any) (any, error) {
 // run starts the informers and reports whether they synced before ctx
 // ended. The informers run until ctx ends; shutdown waits for them.
 func (x *index) run(ctx context.Context) bool {
-	x.factory.Start(ctx.Done())
+	x.factory.StartWithContext(ctx)
 	for _, ok := range x.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return false

@@ -35,7 +35,7 @@ func (c *Controller) Run(ctx context.Context, client kubernetes.Interface) error
 	if _, err := fsInformer.Informer().AddEventHandler(poke); err != nil {
 		return fmt.Errorf("flowcontrol informer: %w", err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return ctx.Err()

@@ -359,7 +359,7 @@ func (k *Kubelet) Start(ctx context.Context) error {
 		go func() { defer wg.Done(); f(ctx) }()
 	}
 	run(k.heartbeat)
-	k.factory.Start(ctx.Done())
+	k.factory.StartWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), k.podInf.HasSynced) {
 		k.factory.Shutdown()
 		wg.Wait()

@@ -81,7 +81,7 @@ func (c *Cleaner) Start(ctx context.Context) error {
 	if err := os.MkdirAll(c.dir, 0o711); err != nil {
 		return fmt.Errorf("local-path storage directory: %w", err)
 	}
-	c.factory.Start(ctx.Done())
+	c.factory.StartWithContext(ctx)
 	defer c.factory.Shutdown()
 	return c.queue.Run(ctx, 1, c.synced)
 }

@@ -199,7 +199,7 @@ func (p *Proxier) Start(ctx context.Context) error {
 		return fmt.Errorf("proxy: slice handler: %w", err)
 	}
 
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.HasSynced) {
 		p.cleanup(ctx)

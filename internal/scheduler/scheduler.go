@@ -153,7 +153,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	var classes sync.WaitGroup
 	defer classes.Wait()
 	if s.storageClassesServed() {
-		classes.Go(func() { s.classes.Run(ctx.Done()) })
+		classes.Go(func() { s.classes.RunWithContext(ctx) })
 		if !cache.WaitForCacheSync(ctx.Done(), s.classes.HasSynced) {
 			return fmt.Errorf("scheduler: storage classes did not sync: %w", ctx.Err())
 		}

@@ -210,8 +210,8 @@ func (a *apiServices) start(ctx context.Context, wg *sync.WaitGroup, loopback *r
 		}
 	}
 	a.api.OnExtend(func() { a.queue.Add(keyAutoregister) })
-	aggFactory.Start(ctx.Done())
-	factory.Start(ctx.Done())
+	aggFactory.StartWithContext(ctx)
+	factory.StartWithContext(ctx)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

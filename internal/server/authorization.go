@@ -236,7 +236,7 @@ func (a *authorization) start(ctx context.Context, wg *sync.WaitGroup, loopback 
 	if a.node != nil {
 		synced = append(synced, a.feedGraph(factory)...)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -112,7 +112,7 @@ func (c *customResources) start(ctx context.Context, wg *sync.WaitGroup, loopbac
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -45,7 +45,7 @@ func removeDeletedMembers(ctx context.Context, cs kubernetes.Interface, db *etcd
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	<-ctx.Done()
 	factory.Shutdown()
 	return nil

@@ -71,7 +71,7 @@ func RunScheduler(ctx context.Context, client kubernetes.Interface, cfg schedule
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	return s.Start(ctx)
 }

@@ -76,8 +76,13 @@ func (e *cacheEvent) shared(ev watch.Event) watch.Event {
 
 // eventRing holds the most recent events of a resource, oldest first. It
 // can replay every event after any revision in [startRev, newest].
+//
+// Its buffer grows by doubling up to size, so the rings of the many
+// resources that rarely change (most of the ~50 a server caches) stay a
+// few hundred bytes instead of size pointers each.
 type eventRing struct {
 	buf   []*cacheEvent
+	size  int // the most events held
 	first int // index of the oldest event
 	n     int
 	// startRev is the newest revision whose events are no longer (or
@@ -86,8 +91,11 @@ type eventRing struct {
 	startRev int64
 }
 
+// initialRingCap is a new ring's buffer length.
+const initialRingCap = 16
+
 func newEventRing(size int) *eventRing {
-	return &eventRing{buf: make([]*cacheEvent, size)}
+	return &eventRing{buf: make([]*cacheEvent, min(size, initialRingCap)), size: size}
 }
 
 // reset empties the ring after a (re)list at rev.
@@ -98,6 +106,13 @@ func (r *eventRing) reset(rev int64) {
 
 // push appends e, evicting the oldest event when the ring is full.
 func (r *eventRing) push(e *cacheEvent) {
+	if r.n == len(r.buf) && len(r.buf) < r.size {
+		grown := make([]*cacheEvent, min(2*len(r.buf), r.size))
+		for i := range r.n {
+			grown[i] = r.at(i)
+		}
+		r.buf, r.first = grown, 0
+	}
 	if r.n == len(r.buf) {
 		r.startRev = r.buf[r.first].rev
 		r.buf[r.first] = nil

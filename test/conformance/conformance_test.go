@@ -218,7 +218,6 @@ func writeSuiteImages(t *testing.T, b suiteBinaries, suiteDir, file string) []st
 	return how
 }
 
-
 func goCmd(t *testing.T, dir string, env []string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("go", args...)

@@ -124,7 +124,7 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 		a.once.Do(func() {
 			c := newChain(ctx, client, dyn, factory, mapper, authz, a.services)
 			// The plugins' own informers (configurations, namespaces).
-			factory.Start(ctx.Done())
+			factory.StartWithContext(ctx)
 			a.chain.Store(c)
 		})
 	}
@@ -140,7 +140,7 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 		}
 		synced = append(synced, inf.HasSynced)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() {
 		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 			return

@@ -110,7 +110,7 @@ func (c *Controller) startMonitor(ctx context.Context, gvr schema.GroupVersionRe
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
-		inf.Run(mctx.Done())
+		inf.RunWithContext(mctx)
 	}()
 	go func() {
 		defer c.wg.Done()

@@ -237,7 +237,7 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 		}
 		runnables = append(runnables, r)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 
 	var wg sync.WaitGroup

@@ -65,7 +65,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	defer queue.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
