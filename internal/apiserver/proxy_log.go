@@ -4,15 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -67,10 +71,68 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, info requestIn
 	if err := kubeletResponseError(resp, schema.GroupResource{Resource: "pods/log"}, info.name); err != nil {
 		return err
 	}
+	if wsstream.IsWebSocketRequest(r) {
+		return s.serveLogWebSocket(w, r, resp.Body)
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.WriteHeader(http.StatusOK)
 	streamBody(w, resp.Body, opts.Follow)
 	return nil
+}
+
+// serveLogWebSocket sends a log stream over a WebSocket, as upstream's API
+// server does for any streamed GET asked for with an upgrade: a message for
+// every read, raw with subprotocol binary.k8s.io (or none), base64 text with
+// base64.binary.k8s.io, after an empty first message; the socket closes when
+// the stream ends. A client that offers only other subprotocols gets 400
+// before the upgrade (the WebSocket library would refuse the handshake
+// without ever returning).
+func (s *Server) serveLogWebSocket(w http.ResponseWriter, r *http.Request, body io.Reader) error {
+	protocols := wsstream.NewDefaultReaderProtocols()
+	if offered := offeredSubprotocols(r); len(offered) > 0 {
+		if !slices.ContainsFunc(offered, func(p string) bool { _, ok := protocols[p]; return ok }) {
+			supported := slices.Sorted(maps.Keys(protocols))
+			return apierrors.NewBadRequest(fmt.Sprintf("requested protocol(s) are not supported: %v; supports %q", offered, supported))
+		}
+	}
+	// The WebSocket library asserts http.Hijacker on the writer itself.
+	if err := wsstream.NewReader(&eofApart{r: body}, true, protocols).Copy(rawWriter(w), r); err != nil {
+		s.log.Debug("pod log websocket ended", "pod", r.URL.Path, "err", err)
+	}
+	return nil
+}
+
+// eofApart returns io.EOF on a read of its own: wsstream's copy drops the
+// data of a read that ends with io.EOF, which is how a response body of
+// known length ends.
+type eofApart struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofApart) Read(p []byte) (int, error) {
+	if e.eof {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(p)
+	if err == io.EOF && n > 0 {
+		e.eof = true
+		return n, nil
+	}
+	return n, err
+}
+
+// offeredSubprotocols lists the Sec-WebSocket-Protocol values of r.
+func offeredSubprotocols(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // streamBody copies body to w, flushing after every read when flush is

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -41,6 +42,24 @@ func (k *Kubelet) runHook(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 	return "", nil
 }
 
+// hookClient makes the requests of httpGet hooks, as upstream's kubelet: it
+// goes to the pod network directly (never through a proxy the node's
+// environment names), does not verify TLS (the kubelet cannot know a pod's
+// certificate), follows redirects on the same host only, and carries no
+// credentials.
+var hookClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy:           nil,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as upstream: hooks never verify
+	},
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 || req.URL.Hostname() != via[0].URL.Hostname() {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	},
+}
+
 func hookHTTP(ctx context.Context, c *corev1.Container, g *corev1.HTTPGetAction, podIPs []string) (string, error) {
 	host := g.Host
 	if host == "" && len(podIPs) > 0 {
@@ -63,10 +82,16 @@ func hookHTTP(ctx context.Context, c *corev1.Container, g *corev1.HTTPGetAction,
 	if err != nil {
 		return err.Error(), err
 	}
+	req.Header.Set("User-Agent", "kube-lifecycle/skiff")
+	req.Header.Set("Accept", "*/*")
 	for _, h := range g.HTTPHeaders {
+		if strings.EqualFold(h.Name, "Host") {
+			req.Host = h.Value
+			continue
+		}
 		req.Header.Add(h.Name, h.Value)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hookClient.Do(req)
 	if err != nil {
 		return err.Error(), err
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/skiff-io/skiff/internal/kubelet/cgroup"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/node/util/sysctl"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -41,9 +43,9 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, pr *podRun
 	if err := k.writeHosts(pod); err != nil {
 		return nil, err
 	}
-	handler := k.cfg.RuntimeHandler
-	if pod.Spec.RuntimeClassName != nil && *pod.Spec.RuntimeClassName != "" {
-		handler = *pod.Spec.RuntimeClassName
+	handler, err := k.runtimeHandler(ctx, pod)
+	if err != nil {
+		return nil, err
 	}
 	id, err := k.cfg.Runtime.RunPodSandbox(ctx, cfg, handler)
 	if err != nil {
@@ -51,6 +53,22 @@ func (k *Kubelet) createSandbox(ctx context.Context, pod *corev1.Pod, pr *podRun
 	}
 	k.log.Info("sandbox started", "pod", klogRef(pod), "sandbox", id, "attempt", attempt)
 	return &runtimeapi.PodSandbox{Id: id, Metadata: cfg.Metadata, State: runtimeapi.PodSandboxState_SANDBOX_READY}, nil
+}
+
+// runtimeHandler is the CRI runtime handler pod's sandbox runs with: its
+// RuntimeClass's handler ("runc" is containerd's default runtime), the
+// node's default for a pod without one. A class that does not exist fails
+// the sandbox, as upstream's kubelet does.
+func (k *Kubelet) runtimeHandler(ctx context.Context, pod *corev1.Pod) (string, error) {
+	if pod.Spec.RuntimeClassName == nil || *pod.Spec.RuntimeClassName == "" {
+		return k.cfg.RuntimeHandler, nil
+	}
+	name := *pod.Spec.RuntimeClassName
+	rc, err := k.cfg.Client.NodeV1().RuntimeClasses().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("runtime class %q: %w", name, err)
+	}
+	return rc.Handler, nil
 }
 
 // sandboxConfig is the CRI description of pod's sandbox. It is a pure
@@ -84,9 +102,12 @@ func (k *Kubelet) sandboxConfig(pod *corev1.Pod, attempt uint32) (*runtimeapi.Po
 		},
 	}
 	if psc := pod.Spec.SecurityContext; psc != nil && len(psc.Sysctls) > 0 {
+		// The runtime writes them in the sandbox's namespaces; a name may
+		// use '/' as its separator, which runc does not take, so it is
+		// turned into the dotted form as upstream's kubelet does.
 		cfg.Linux.Sysctls = map[string]string{}
 		for _, s := range psc.Sysctls {
-			cfg.Linux.Sysctls[s.Name] = s.Value
+			cfg.Linux.Sysctls[sysctl.NormalizeName(s.Name)] = s.Value
 		}
 	}
 	if pod.Spec.HostNetwork {

@@ -93,42 +93,76 @@ func (k *Kubelet) computeStatus(pod *corev1.Pod, pr *podRuntime, now time.Time) 
 	if st.QOSClass == "" {
 		st.QOSClass = corev1.PodQOSBurstable
 	}
+	// A pod past its activeDeadlineSeconds is Failed: its containers are
+	// being stopped and none restarts.
+	expired := !terminalPhase(st.Phase) && pastDeadline(pod, st.StartTime, now)
+	stopped := terminalPhase(st.Phase) || expired
 	initDone := true
 	st.InitContainerStatuses = nil
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		cs := k.containerStatus(pod, c, pr, true, initDone)
-		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
+		cs := k.containerStatus(pod, c, pr, true, stopped)
+		if !initComplete(c, &cs) {
 			initDone = false
 		}
 		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
 	}
+	if appStarted(pod, pr) {
+		initDone = true // initialized before; sidecars may be restarting
+	}
 	st.ContainerStatuses = nil
 	for i := range pod.Spec.Containers {
-		st.ContainerStatuses = append(st.ContainerStatuses, k.containerStatus(pod, &pod.Spec.Containers[i], pr, false, initDone))
+		st.ContainerStatuses = append(st.ContainerStatuses, k.containerStatus(pod, &pod.Spec.Containers[i], pr, false, stopped))
 	}
-	if pod.DeletionTimestamp != nil && len(pr.running()) == 0 {
+	switch {
+	case expired:
+		st.Phase, st.Reason, st.Message = corev1.PodFailed, deadlineReason, deadlineMessage
+	case pod.DeletionTimestamp != nil && len(pr.running()) == 0:
 		st.Phase = deletedPhase(st)
-	} else {
+	default:
 		st.Phase = podPhase(pod, st, initDone)
 	}
 	k.setConditions(pod, st, pr, initDone, now)
 	return st
 }
 
-// containerStatus is one container's status.
-func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podRuntime, isInit, initDone bool) corev1.ContainerStatus {
+func terminalPhase(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
+
+// initComplete reports whether init container c, with status cs, is done
+// with the pod's initialization: a sidecar once it has started, any other
+// once it has exited 0.
+func initComplete(c *corev1.Container, cs *corev1.ContainerStatus) bool {
+	if isSidecar(c) {
+		return cs.Started != nil && *cs.Started
+	}
+	return cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
+}
+
+// defaultWaiting is the waiting reason of a container not created yet, as
+// upstream's kubelet reports it: PodInitializing in a pod with init
+// containers (for them too), else ContainerCreating.
+func defaultWaiting(pod *corev1.Pod) string {
+	if len(pod.Spec.InitContainers) > 0 {
+		return "PodInitializing"
+	}
+	return "ContainerCreating"
+}
+
+// containerStatus is one container's status. stopped says the pod is
+// terminal (or past its deadline): no container restarts.
+//
+// As upstream's kubelet: an init container that exited 0 is ready; a
+// running one other than a sidecar is started but not ready; a sidecar is
+// started and ready as its probes say, as app containers are.
+func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podRuntime, isInit, stopped bool) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: new(bool)}
 	w, hasWaiting := k.waitingFor(waitKey(pod.UID, c.Name))
 	inst := pr.instances(c.Name)
 	if len(inst) == 0 {
-		switch {
-		case hasWaiting:
+		if hasWaiting {
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}
-		case !isInit && !initDone:
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "PodInitializing"}
-		default:
-			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		} else {
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: defaultWaiting(pod)}
 		}
 		return cs
 	}
@@ -139,12 +173,16 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podR
 	switch cur.State {
 	case runtimeapi.ContainerState_CONTAINER_RUNNING:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(time.Unix(0, cur.StartedAt))}
+		if isInit && !isSidecar(c) {
+			*cs.Started = true
+			break
+		}
 		started := k.cfg.Probes.Started(pod.UID, c.Name)
 		cs.Started = &started
 		cs.Ready = started && k.cfg.Probes.Ready(pod.UID, c.Name)
 	case runtimeapi.ContainerState_CONTAINER_EXITED:
 		term := k.terminated(c, cur)
-		if hasWaiting || (pod.DeletionTimestamp == nil && shouldRestart(restartPolicyOf(pod, isInit), cur) && !podFinished(pod, pr)) {
+		if hasWaiting || (!stopped && pod.DeletionTimestamp == nil && shouldRestart(restartPolicyOf(pod, c, isInit), cur) && !podFinished(pod, pr)) {
 			reason, msg := w.reason, w.message
 			if !hasWaiting {
 				reason, msg = "ContainerCreating", ""
@@ -153,6 +191,7 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podR
 			cs.LastTerminationState.Terminated = term
 		} else {
 			cs.State.Terminated = term
+			cs.Ready = isInit && !isSidecar(c) && term.ExitCode == 0
 		}
 	default:
 		reason := "ContainerCreating"
@@ -167,9 +206,13 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podR
 	return cs
 }
 
-// restartPolicyOf is the policy a container restarts by: init containers
-// of a restartPolicy Always pod restart on failure only.
-func restartPolicyOf(pod *corev1.Pod, isInit bool) corev1.RestartPolicy {
+// restartPolicyOf is the policy a container restarts by: a sidecar
+// always, other init containers of a restartPolicy Always pod on failure
+// only.
+func restartPolicyOf(pod *corev1.Pod, c *corev1.Container, isInit bool) corev1.RestartPolicy {
+	if isInit && isSidecar(c) {
+		return corev1.RestartPolicyAlways
+	}
 	if isInit && pod.Spec.RestartPolicy == corev1.RestartPolicyAlways {
 		return corev1.RestartPolicyOnFailure
 	}
@@ -253,7 +296,10 @@ func podPhase(pod *corev1.Pod, st *corev1.PodStatus, initDone bool) corev1.PodPh
 		return st.Phase // terminal phases never change
 	}
 	if !initDone {
-		for _, cs := range st.InitContainerStatuses {
+		for i, cs := range st.InitContainerStatuses {
+			if i < len(pod.Spec.InitContainers) && isSidecar(&pod.Spec.InitContainers[i]) {
+				continue // restarts whatever the pod's policy
+			}
 			failed := (cs.State.Terminated != nil && cs.State.Terminated.ExitCode != 0)
 			if failed && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 				return corev1.PodFailed
@@ -348,18 +394,22 @@ func (k *Kubelet) setConditions(pod *corev1.Pod, st *corev1.PodStatus, pr *podRu
 	set(corev1.PodReadyToStartContainers, pr.readySandbox() != nil && (len(pr.podIPs()) > 0 || pod.Spec.HostNetwork), "", "")
 
 	var initPending []string
-	for _, cs := range st.InitContainerStatuses {
-		if cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
-			initPending = append(initPending, cs.Name)
+	if !initDone && !(terminal && st.Phase == corev1.PodSucceeded) {
+		for i := range st.InitContainerStatuses {
+			if !initComplete(&pod.Spec.InitContainers[i], &st.InitContainerStatuses[i]) {
+				initPending = append(initPending, st.InitContainerStatuses[i].Name)
+			}
 		}
-	}
-	if terminal && st.Phase == corev1.PodSucceeded {
-		initPending = nil
 	}
 	set(corev1.PodInitialized, len(initPending) == 0, "ContainersNotInitialized",
 		fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(initPending, " ")))
 
 	var unready []string
+	for i, cs := range st.InitContainerStatuses {
+		if isSidecar(&pod.Spec.InitContainers[i]) && !cs.Ready {
+			unready = append(unready, cs.Name)
+		}
+	}
 	for _, cs := range st.ContainerStatuses {
 		if !cs.Ready {
 			unready = append(unready, cs.Name)

@@ -36,6 +36,15 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) error {
 	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 		return k.stopTerminal(ctx, pod, pr)
 	}
+	if left, ok := deadlineLeft(pod, k.startTime(pod), time.Now()); ok {
+		if left <= 0 {
+			// stopTerminal's status write sets phase Failed (computeStatus
+			// applies the deadline); the pod is not run again.
+			k.recorder.Event(pod, corev1.EventTypeNormal, deadlineReason, deadlineMessage)
+			return k.stopTerminal(ctx, pod, pr)
+		}
+		k.queue.AddAfter(uid, left)
+	}
 	return k.runPod(ctx, pod, pr)
 }
 
@@ -85,10 +94,10 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, pr *podRuntime) e
 	}
 	run := &podRun{k: k, pod: pod, pr: pr, sb: sb, sbCfg: sbCfg}
 	initialized, err := run.initContainers(ctx)
-	if err == nil && initialized {
-		err = run.containers(ctx)
+	if initialized {
+		err = errors.Join(err, run.containers(ctx))
 	}
-	if err != nil && !errors.Is(err, errWaiting) {
+	if err := withoutWaiting(err); err != nil {
 		return err
 	}
 	if pr, err = k.runtimeState(ctx, pod.UID); err != nil {
@@ -111,11 +120,40 @@ type podRun struct {
 }
 
 // initContainers runs the init containers one at a time, in order. It
-// reports true once all have succeeded.
+// reports true once all have succeeded, or once the app containers have
+// been created (initialization is over and is not run again).
+//
+// A sidecar (restartable init container) starts in its turn; the next init
+// container waits until it has started (its startup probe, when it has
+// one, has succeeded), and it keeps running beside the app containers: it
+// is restarted whenever it exits, whatever the pod's restartPolicy. The
+// error of a sidecar's restart after initialization does not hold back the
+// app containers.
 func (r *podRun) initContainers(ctx context.Context) (bool, error) {
+	initialized := appStarted(r.pod, r.pr)
+	var errs []error
 	for i := range r.pod.Spec.InitContainers {
 		c := &r.pod.Spec.InitContainers[i]
 		cur := r.pr.latest(c.Name)
+		if isSidecar(c) {
+			if isRunning(cur) {
+				if initialized || r.k.sidecarStarted(r.pod, c) {
+					continue
+				}
+				return false, nil // its startup probe's success queues the pod
+			}
+			err := r.start(ctx, c, cur)
+			switch {
+			case initialized:
+				errs = append(errs, err)
+			case err != nil || c.StartupProbe != nil:
+				return false, err
+			}
+			continue
+		}
+		if initialized {
+			continue
+		}
 		switch {
 		case isExited(cur) && cur.ExitCode == 0:
 			continue // done; the next one may start
@@ -126,7 +164,57 @@ func (r *podRun) initContainers(ctx context.Context) (bool, error) {
 		}
 		return false, r.start(ctx, c, cur)
 	}
-	return true, nil
+	return true, errors.Join(errs...)
+}
+
+// isSidecar reports a restartable init container (restartPolicy Always).
+func isSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// sidecarSpec is the init container named name when it is a sidecar.
+func sidecarSpec(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; c.Name == name && isSidecar(c) {
+			return c
+		}
+	}
+	return nil
+}
+
+// sidecarStarted reports whether the running sidecar c counts as started:
+// without a startup probe at once, with one once it has succeeded.
+func (k *Kubelet) sidecarStarted(pod *corev1.Pod, c *corev1.Container) bool {
+	return c.StartupProbe == nil || k.cfg.Probes.Started(pod.UID, c.Name)
+}
+
+// appStarted reports whether any app container of pod has been created:
+// its initialization is then over, as upstream's kubelet decides it.
+func appStarted(pod *corev1.Pod, pr *podRuntime) bool {
+	for _, c := range pod.Spec.Containers {
+		if pr.latest(c.Name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutWaiting drops errWaiting from err (which may join the errors of
+// several containers): what remains is worth a rate-limited retry.
+func withoutWaiting(err error) error {
+	if err == nil || err == errWaiting {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var rest []error
+		for _, e := range j.Unwrap() {
+			if e = withoutWaiting(e); e != nil {
+				rest = append(rest, e)
+			}
+		}
+		return errors.Join(rest...)
+	}
+	return err
 }
 
 // containers starts every container that should run and does not.
@@ -223,7 +311,11 @@ func podFinished(pod *corev1.Pod, pr *podRuntime) bool {
 	if pod.Spec.RestartPolicy == corev1.RestartPolicyAlways {
 		return false
 	}
-	for _, c := range pod.Spec.InitContainers {
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if isSidecar(c) {
+			continue // it serves the app containers and stops after them
+		}
 		cur := pr.latest(c.Name)
 		if isExited(cur) && cur.ExitCode != 0 && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 			return true

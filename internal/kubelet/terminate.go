@@ -104,21 +104,7 @@ func (k *Kubelet) terminate(ctx context.Context, pod *corev1.Pod, pr *podRuntime
 	if len(pr.running()) > 0 {
 		k.awaitEndpointsReleased(ctx, pod)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(pr.containers))
-	for i, c := range pr.containers {
-		if !isRunning(c) {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			spec := specContainer(pod, c.GetMetadata().GetName())
-			errs[i] = k.killContainer(ctx, pod, spec, c.Id, gracePeriodOf(pod, spec))
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := k.killAll(ctx, pod, pr); err != nil {
 		return err
 	}
 	for _, sb := range pr.sandboxes {
@@ -145,23 +131,70 @@ func (k *Kubelet) terminate(ctx context.Context, pod *corev1.Pod, pr *podRuntime
 }
 
 // stopTerminal stops what still runs of a pod that has Succeeded or Failed
-// and releases its sandbox (its IP); the containers stay for their logs.
+// (or has run past its activeDeadlineSeconds, which computeStatus turns
+// into Failed) and releases its sandbox (its IP); the containers stay for
+// their logs. When it stopped anything it writes the status again, so that
+// the containers show as terminated.
 func (k *Kubelet) stopTerminal(ctx context.Context, pod *corev1.Pod, pr *podRuntime) error {
 	k.cfg.Probes.RemovePod(pod.UID)
-	for _, c := range pr.running() {
-		spec := specContainer(pod, c.GetMetadata().GetName())
-		if err := k.killContainer(ctx, pod, spec, c.Id, gracePeriodOf(pod, spec)); err != nil {
-			return err
-		}
+	stopped := len(pr.running()) > 0
+	if err := k.killAll(ctx, pod, pr); err != nil {
+		return err
 	}
 	for _, sb := range pr.sandboxes {
 		if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
+			stopped = true
 			if err := k.cfg.Runtime.StopPodSandbox(ctx, sb.Id); err != nil && !isNotFound(err) {
 				return fmt.Errorf("stopping sandbox of pod %s: %w", klogRef(pod), err)
 			}
 		}
 	}
-	return nil
+	if !stopped && pod.Status.Phase != corev1.PodPending && pod.Status.Phase != corev1.PodRunning {
+		return nil
+	}
+	pr, err := k.runtimeState(ctx, pod.UID)
+	if err != nil {
+		return err
+	}
+	return k.writeStatus(ctx, pod, pr)
+}
+
+// killAll stops every running container of pod: the app containers (and a
+// running init container) at once, each after its preStop hook, then the
+// sidecars one at a time in the reverse of their order, as upstream does:
+// a sidecar keeps serving the app containers (their preStop hooks too)
+// until they have stopped. The sidecars get what is left of the grace
+// period.
+func (k *Kubelet) killAll(ctx context.Context, pod *corev1.Pod, pr *podRuntime) error {
+	begin := time.Now()
+	running := pr.running()
+	errs := make([]error, len(running))
+	sidecars := map[string]string{} // name -> running container ID
+	var wg sync.WaitGroup
+	for i, c := range running {
+		name := c.GetMetadata().GetName()
+		if sidecarSpec(pod, name) != nil {
+			sidecars[name] = c.Id
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spec := specContainer(pod, name)
+			errs[i] = k.killContainer(ctx, pod, spec, c.Id, gracePeriodOf(pod, spec))
+		}()
+	}
+	wg.Wait()
+	for i := len(pod.Spec.InitContainers) - 1; i >= 0; i-- {
+		c := &pod.Spec.InitContainers[i]
+		id, ok := sidecars[c.Name]
+		if !ok {
+			continue
+		}
+		grace := max(gracePeriodOf(pod, c)-int64(time.Since(begin).Seconds()), minGracePeriod)
+		errs = append(errs, k.killContainer(ctx, pod, c, id, grace))
+	}
+	return errors.Join(errs...)
 }
 
 // removePod removes everything of a pod the API no longer has: its

@@ -28,7 +28,8 @@ import (
 // bootstrapState creates, through the API like any client, what every
 // cluster has from its first start: the system namespaces, the kubernetes
 // Service (its endpoints are runAPIEndpoints'), the kube-dns Service, the
-// system priority classes, API Priority and Fairness's configuration.
+// system priority classes, API Priority and Fairness's configuration, the
+// default ServiceCIDR.
 type bootstrapState struct {
 	done atomic.Bool
 	// finished is closed once the objects exist: the components that
@@ -39,6 +40,9 @@ type bootstrapState struct {
 	clusterInfo []byte
 	// localStorage creates the local-path StorageClass when it is missing.
 	localStorage bool
+	// serviceCIDRs are the service ranges (--service-cidr) the default
+	// ServiceCIDR holds.
+	serviceCIDRs []netip.Prefix
 }
 
 func (b *bootstrapState) check(context.Context) error {
@@ -61,6 +65,9 @@ func (b *bootstrapState) run(ctx context.Context, cfg *rest.Config, serviceIP, d
 		}
 		if err == nil && b.localStorage {
 			err = ensureLocalPathClass(ctx, cs)
+		}
+		if err == nil && len(b.serviceCIDRs) > 0 {
+			err = ensureDefaultServiceCIDR(ctx, cs, b.serviceCIDRs)
 		}
 		if err != nil {
 			tries++

@@ -16,6 +16,8 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/discovery"
 	"github.com/skiff-io/skiff/internal/registry/events"
 	"github.com/skiff-io/skiff/internal/registry/flowcontrol"
+	"github.com/skiff-io/skiff/internal/registry/networking"
+	"github.com/skiff-io/skiff/internal/registry/node"
 	"github.com/skiff-io/skiff/internal/registry/policy"
 	"github.com/skiff-io/skiff/internal/registry/rbac"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
@@ -30,7 +32,7 @@ func Resources() []*registry.Resource {
 		coordination.Resources(), discovery.Resources(), events.Resources(), policy.Resources(),
 		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
 		apiextensions.Resources(), admissionregistration.Resources(), apiregistration.Resources(),
-		storagegroup.Resources(),
+		storagegroup.Resources(), networking.Resources(), node.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

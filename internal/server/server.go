@@ -257,6 +257,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	nsLifecycle := &admission.NamespaceLifecycle{}
 	priority := &admission.Priority{}
 	defaultStorageClass := &admission.DefaultStorageClass{}
+	runtimeClass := &admission.RuntimeClass{}
 	// Every address and port a Service holds is claimed in etcd, so
 	// that several servers never hand out the same one.
 	svcAlloc := &admission.ServiceAllocator{CIDR: cidr, NodePortBase: portBase, NodePortSize: portSize,
@@ -264,6 +265,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	saAdmission := &admission.ServiceAccount{}
 	nodeRestriction := &admission.NodeRestriction{}
 	pvcResize := &admission.PersistentVolumeClaimResize{}
+	limitRanger := &admission.LimitRanger{}
+	quota := &admission.ResourceQuota{}
 	podSecurity, err := admission.NewPodSecurity()
 	if err != nil {
 		return err
@@ -285,7 +288,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defer ln.Close()
 	cfg.HTTPSPort = ln.Addr().(*net.TCPAddr).Port
 	address := net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
-	boot := &bootstrapState{finished: make(chan struct{}), localStorage: !cfg.DisableLocalStorage}
+	boot := &bootstrapState{finished: make(chan struct{}), localStorage: !cfg.DisableLocalStorage, serviceCIDRs: []netip.Prefix{cidr}}
 	kubeletCert, err := certs.liveCert(pki.LeafKubeletClient)
 	if err != nil {
 		return fmt.Errorf("kubelet client certificate: %w", err)
@@ -299,10 +302,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewExtensionStorage: newExtensionStorage,
 		Authenticator:       authn,
 		Authorizer:          authz.authorizer(),
-		Admission:           []apiserver.Admission{nsLifecycle, priority, defaultStorageClass, admission.StorageObjectInUseProtection{}, saAdmission, admission.PodDefaults{}, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
+		Admission:           []apiserver.Admission{nsLifecycle, priority, runtimeClass, defaultStorageClass, admission.StorageObjectInUseProtection{}, saAdmission, admission.PodDefaults{}, limitRanger, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
 		// The checks that must see the object as the mutating webhooks
-		// left it.
-		Validation: []apiserver.Admission{nodeRestriction, pvcResize, podSecurity},
+		// left it. ResourceQuota charges what it admits: last, as
+		// upstream, so that little after it can refuse a charged write.
+		Validation: []apiserver.Admission{nodeRestriction, pvcResize, podSecurity, runtimeClass.Validation(), &admission.ClusterTrustBundleAttest{Authorizer: authz.authorizer()}, limitRanger.Validate(), quota},
 		Dynamic:    dynamicAdmission,
 		ReadyChecks: map[string]func(context.Context) error{
 			"etcd": db.Ready,
@@ -351,6 +355,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	defaultStorageClass.Prefix = apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"})
 	defaultStorageClass.Classes = stores[defaultStorageClass.Prefix]
 	pvcResize.Prefix, pvcResize.Classes = defaultStorageClass.Prefix, defaultStorageClass.Classes
+	rcPrefix := apiserver.StorageKeyPrefix(schema.GroupVersionResource{Group: "node.k8s.io", Version: "v1", Resource: "runtimeclasses"})
+	runtimeClass.Classes, runtimeClass.Key = stores[rcPrefix], func(name string) string { return rcPrefix + name }
 	saPrefix := apiserver.StorageKeyPrefix(corev1GVR("serviceaccounts"))
 	saAdmission.Accounts = stores[saPrefix]
 	saAdmission.Key = func(namespace, name string) string { return saPrefix + namespace + "/" + name }
@@ -360,6 +366,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	nodePrefix := apiserver.StorageKeyPrefix(corev1GVR("nodes"))
 	nodeRestriction.Pods, nodeRestriction.PodKey = stores[podPrefix], func(ns, name string) string { return podPrefix + ns + "/" + name }
 	nodeRestriction.Nodes, nodeRestriction.NodeKey = stores[nodePrefix], func(name string) string { return nodePrefix + name }
+	limitRanger.Prefix = apiserver.StorageKeyPrefix(corev1GVR("limitranges"))
+	limitRanger.Ranges = stores[limitRanger.Prefix]
+	quota.Prefix = apiserver.StorageKeyPrefix(corev1GVR("resourcequotas"))
+	quota.Quotas = stores[quota.Prefix]
 	svcAlloc.Prefix = apiserver.StorageKeyPrefix(corev1GVR("services"))
 	svcAlloc.Services = stores[svcAlloc.Prefix]
 	wg.Add(1)

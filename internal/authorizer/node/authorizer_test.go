@@ -203,6 +203,33 @@ func TestRulesForNodes(t *testing.T) {
 	}
 }
 
+// TestNodesReadClusterTrustBundles: a kubelet reads every
+// ClusterTrustBundle for clusterTrustBundle projections (upstream's
+// system:node rule), and writes none.
+func TestNodesReadClusterTrustBundles(t *testing.T) {
+	a := New()
+	n := nodeUser("a")
+	for _, tc := range []struct {
+		verb, name string
+		allow      bool
+	}{
+		{"get", "example.com:foo:v1", true},
+		{"list", "", true},
+		{"watch", "", true},
+		{"create", "", false},
+		{"update", "example.com:foo:v1", false},
+		{"delete", "example.com:foo:v1", false},
+	} {
+		ok, _, err := a.Authorize(context.Background(), res(n, tc.verb, "certificates.k8s.io", "clustertrustbundles", "", "", tc.name))
+		if err != nil || ok != tc.allow {
+			t.Errorf("%s clustertrustbundles: allowed %v (err %v), want %v", tc.verb, ok, err, tc.allow)
+		}
+	}
+	if ok, _, _ := a.Authorize(context.Background(), res(&rbac.User{Name: "eve"}, "get", "certificates.k8s.io", "clustertrustbundles", "", "", "x")); ok {
+		t.Error("a user that is no node was allowed")
+	}
+}
+
 // BenchmarkAuthorize is one decision with 10,000 pods over 100 nodes in
 // the graph.
 func BenchmarkAuthorize(b *testing.B) {

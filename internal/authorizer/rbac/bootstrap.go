@@ -228,6 +228,11 @@ func defaultRoles() []*rbacv1.ClusterRole {
 		clusterRole("system:service-account-issuer-discovery", nil,
 			urls(l("/.well-known/openid-configuration", "/openid/v1/jwks"), "get"),
 		),
+		// Trust anchors are public: every service account may read them,
+		// as a pod may mount them (clusterTrustBundle projections).
+		clusterRole("system:cluster-trust-bundle-discovery", nil,
+			on(l(certs), l("clustertrustbundles"), read),
+		),
 		clusterRole("system:kube-scheduler", nil,
 			on(l(core, events), l("events"), l("create", "patch", "update")),
 			on(l(coordinate), l("leases"), l("create")),
@@ -311,6 +316,8 @@ func defaultRoles() []*rbacv1.ClusterRole {
 			on(l(storage), l("csidrivers"), read),
 			on(l(storage), l("csinodes"), l("create", "delete", "get", "patch", "update")),
 			on(l(nodeGroup), l("runtimeclasses"), read),
+			// clusterTrustBundle projected volumes.
+			on(l(certs), l("clustertrustbundles"), read),
 		),
 		// Certificate signing requests: a joining node creates one and
 		// watches for its certificate; CSRs are in none of admin, edit
@@ -399,6 +406,7 @@ func defaultBindings() []*rbacv1.ClusterRoleBinding {
 		// what the kubelet's SubjectAccessReviews ask for.
 		clusterRoleBinding("system:kubelet-api-admin", user(UserKubeletAPIClient)),
 		clusterRoleBinding("system:service-account-issuer-discovery", group(GroupServiceAccounts)),
+		clusterRoleBinding("system:cluster-trust-bundle-discovery", group(GroupServiceAccounts)),
 		// Node TLS bootstrap, as kubeadm binds it (kubeadm:kubelet-bootstrap,
 		// kubeadm:node-autoapprove-bootstrap and
 		// kubeadm:node-autoapprove-certificate-rotation): a bootstrap token

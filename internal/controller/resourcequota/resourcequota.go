@@ -1,11 +1,16 @@
 // Package resourcequota is the ResourceQuota controller: it keeps each
 // quota's status.hard equal to spec.hard and status.used equal to what the
 // namespace holds (usage.go: pod counts and compute requests/limits, object
-// counts, services.nodeports/loadbalancers, PVC storage; scopes
-// Terminating, NotTerminating, BestEffort, NotBestEffort and PriorityClass).
-// It recomputes a namespace's quotas when pods, services, configmaps,
-// secrets, PVCs or quotas there change, and every quota every 5 minutes.
-// Enforcement is the API server's admission, not this controller's.
+// counts, count/<resource>.<group> of the workload kinds in countedKinds,
+// services.nodeports/loadbalancers, PVC storage; scopes Terminating,
+// NotTerminating, BestEffort, NotBestEffort and PriorityClass). It
+// recomputes a namespace's quotas when a quota's spec changes, when pods,
+// services, configmaps, secrets, PVCs or those workloads there are deleted
+// or change in a way that can release usage, and every quota every 5
+// minutes. Enforcement is the API server's admission
+// (internal/admission/resourcequota.go), which measures a write with the
+// same functions (evaluate.go) and charges status.used before the object
+// is stored: what a create adds is charged there, as upstream, not here.
 package resourcequota
 
 import (
@@ -53,8 +58,11 @@ type Controller struct {
 	secrets    corelisters.SecretLister
 	pvcs       corelisters.PersistentVolumeClaimLister
 	rcs        corelisters.ReplicationControllerLister
-	synced     []cache.InformerSynced
-	queue      *reconcile.Queue
+	// counted lists the objects of countedKinds, by quota resource name
+	// (count/replicasets.apps).
+	counted map[corev1.ResourceName]cache.GenericLister
+	synced  []cache.InformerSynced
+	queue   *reconcile.Queue
 }
 
 // New builds the controller and registers its ResourceQuota, Pod, Service,
@@ -85,10 +93,15 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	c.quotas = qInf.Lister()
 	if _, err := qInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { c.enqueueNamespace(obj) }, // resourcequotas count themselves
+		// Only a change of spec is acted on, as upstream: status changes
+		// are this controller's own writes and quota admission's charges,
+		// and recomputing on a charge could undo it before the caches
+		// hold the object charged. A status edited by hand is put right
+		// at the next resync.
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*corev1.ResourceQuota)
 			n, ok2 := cur.(*corev1.ResourceQuota)
-			if ok1 && ok2 && apiequality.Semantic.DeepEqual(o.Spec, n.Spec) && apiequality.Semantic.DeepEqual(o.Status, n.Status) {
+			if ok1 && ok2 && apiequality.Semantic.DeepEqual(o.Spec, n.Spec) {
 				return
 			}
 			c.queue.Enqueue(cur)
@@ -98,10 +111,14 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		return nil, fmt.Errorf("%s: quota handler: %w", name, err)
 	}
 
+	// Objects are not recomputed on add, as upstream: quota admission
+	// charged them before they were stored, and a recompute from caches
+	// that may not yet hold other objects charged meanwhile would undo
+	// those charges, letting racing creates pass the limit. Updates that
+	// can change usage, and deletes, release usage here.
 	podInf := core.Pods()
 	c.pods = podInf.Lister()
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueNamespace,
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*corev1.Pod)
 			n, ok2 := cur.(*corev1.Pod)
@@ -114,10 +131,22 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 	}); err != nil {
 		return nil, fmt.Errorf("%s: pod handler: %w", name, err)
 	}
-	// Counts change on add and delete; services and PVCs also on update
-	// (type, ports, requested storage).
-	countOnly := cache.ResourceEventHandlerFuncs{AddFunc: c.enqueueNamespace, DeleteFunc: c.enqueueNamespace}
-	everyChange := cache.ResourceEventHandlerFuncs{AddFunc: c.enqueueNamespace, UpdateFunc: func(_, cur any) { c.enqueueNamespace(cur) }, DeleteFunc: c.enqueueNamespace}
+	// Counts change on delete (adds are charged by admission); services
+	// also when their type or node ports change, PVCs on any update
+	// (requested storage, class).
+	countOnly := cache.ResourceEventHandlerFuncs{DeleteFunc: c.enqueueNamespace}
+	everyChange := cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, cur any) { c.enqueueNamespace(cur) }, DeleteFunc: c.enqueueNamespace}
+	serviceChange := cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Service)
+			n, ok2 := cur.(*corev1.Service)
+			if ok1 && ok2 && o.Spec.Type == n.Spec.Type && nodePorts(o) == nodePorts(n) {
+				return
+			}
+			c.enqueueNamespace(cur)
+		},
+		DeleteFunc: c.enqueueNamespace,
+	}
 
 	svcInf := core.Services()
 	c.services = svcInf.Lister()
@@ -133,7 +162,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		inf     cache.SharedIndexInformer
 		handler cache.ResourceEventHandlerFuncs
 	}{
-		{svcInf.Informer(), everyChange},
+		{svcInf.Informer(), serviceChange},
 		{cmInf.Informer(), countOnly},
 		{secInf.Informer(), countOnly},
 		{pvcInf.Informer(), everyChange},
@@ -147,6 +176,20 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, r
 		qInf.Informer().HasSynced, podInf.Informer().HasSynced, svcInf.Informer().HasSynced,
 		cmInf.Informer().HasSynced, secInf.Informer().HasSynced, pvcInf.Informer().HasSynced, rcInf.Informer().HasSynced,
 	}
+	// The workload kinds counted as count/<resource>.<group>: informers
+	// the controller manager's other controllers share.
+	c.counted = map[corev1.ResourceName]cache.GenericLister{}
+	for _, gvr := range countedKinds {
+		inf, err := factory.ForResource(gvr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s informer: %w", name, gvr, err)
+		}
+		if _, err := inf.Informer().AddEventHandler(countOnly); err != nil {
+			return nil, fmt.Errorf("%s: %s handler: %w", name, gvr, err)
+		}
+		c.counted[CountName(gvr.GroupResource())] = inf.Lister()
+		c.synced = append(c.synced, inf.Informer().HasSynced)
+	}
 	return c, nil
 }
 
@@ -157,9 +200,17 @@ func (c *Controller) Start(ctx context.Context) error {
 	return c.queue.Run(ctx, c.opts.Workers, c.synced...)
 }
 
-// podChanged reports whether a pod update can change quota usage.
+// podChanged reports whether a pod update can change quota usage as
+// upstream's update filter sees it: the pod leaves or enters the
+// Terminating scope, stops counting (finished, or past its deletion grace
+// period), or its container resources change. A pod starting to run, or
+// starting graceful deletion, changes nothing.
 func podChanged(o, n *corev1.Pod) bool {
-	if o.Status.Phase != n.Status.Phase || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) {
+	if IsTerminating(o) != IsTerminating(n) {
+		return true
+	}
+	now := time.Now()
+	if podCounts(o, now) && !podCounts(n, now) {
 		return true
 	}
 	if len(o.Spec.Containers) != len(n.Spec.Containers) {
@@ -271,5 +322,13 @@ func (c *Controller) snapshot(ns string) (snapshot, error) {
 		return s, err
 	}
 	s.quotas = len(quotas)
+	s.counts = make(map[corev1.ResourceName]int, len(c.counted))
+	for rn, l := range c.counted {
+		objs, err := l.ByNamespace(ns).List(all)
+		if err != nil {
+			return s, err
+		}
+		s.counts[rn] = len(objs)
+	}
 	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // snapshot is what a namespace holds, as the caches show it.
@@ -18,6 +19,33 @@ type snapshot struct {
 	quotas     int
 	// replicationControllers counts core/v1 ReplicationControllers.
 	replicationControllers int
+	// counts holds the objects of countedKinds, by CountName.
+	counts map[corev1.ResourceName]int
+}
+
+// countedKinds are the resources outside the core group whose objects a
+// quota counts (count/replicasets.apps). Upstream counts every resource the
+// server serves, through a metadata informer per resource; skiff counts
+// these, whose informers the controller manager already keeps, and leaves
+// count/<resource>.<group> of other resources unmeasured (neither counted
+// here nor charged by admission).
+var countedKinds = []schema.GroupVersionResource{
+	{Group: "apps", Version: "v1", Resource: "replicasets"},
+	{Group: "apps", Version: "v1", Resource: "deployments"},
+	{Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Group: "apps", Version: "v1", Resource: "daemonsets"},
+	{Group: "batch", Version: "v1", Resource: "jobs"},
+	{Group: "batch", Version: "v1", Resource: "cronjobs"},
+}
+
+// CountName is the object count resource of gr: count/<resource> for the
+// core group, count/<resource>.<group> otherwise (upstream's
+// ObjectCountQuotaResourceNameFor).
+func CountName(gr schema.GroupResource) corev1.ResourceName {
+	if gr.Group == "" {
+		return corev1.ResourceName("count/" + gr.Resource)
+	}
+	return corev1.ResourceName("count/" + gr.Resource + "." + gr.Group)
 }
 
 const (
@@ -113,13 +141,16 @@ func objectUsage(name corev1.ResourceName, snap snapshot) (resource.Quantity, bo
 	case corev1.ResourceServicesNodePorts:
 		n := 0
 		for _, s := range snap.services {
-			if s != nil && usesNodePorts(s) {
-				n += len(s.Spec.Ports)
+			if s != nil {
+				n += nodePorts(s)
 			}
 		}
 		return count(n)
 	case resourceRequestsStore:
 		return sumStorage(snap.pvcs, nil), true
+	}
+	if isCounted(name) {
+		return count(snap.counts[name])
 	}
 	s := string(name)
 	if i := strings.Index(s, storageClassSuffix); i > 0 {
@@ -140,14 +171,38 @@ func objectUsage(name corev1.ResourceName, snap snapshot) (resource.Quantity, bo
 	return resource.Quantity{}, false
 }
 
-func usesNodePorts(s *corev1.Service) bool {
-	switch s.Spec.Type {
-	case corev1.ServiceTypeNodePort:
-		return true
-	case corev1.ServiceTypeLoadBalancer:
-		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
+// isCounted reports whether name is the count resource of one of
+// countedKinds.
+func isCounted(name corev1.ResourceName) bool {
+	for _, gvr := range countedKinds {
+		if CountName(gvr.GroupResource()) == name {
+			return true
+		}
 	}
 	return false
+}
+
+// nodePorts is the number of node ports s holds: every port of a NodePort
+// service or of a LoadBalancer that allocates them, only the ports with a
+// nodePort set of a LoadBalancer with allocateLoadBalancerNodePorts false
+// (as upstream's service evaluator counts).
+func nodePorts(s *corev1.Service) int {
+	switch s.Spec.Type {
+	case corev1.ServiceTypeNodePort:
+		return len(s.Spec.Ports)
+	case corev1.ServiceTypeLoadBalancer:
+		if s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts {
+			return len(s.Spec.Ports)
+		}
+		n := 0
+		for _, p := range s.Spec.Ports {
+			if p.NodePort != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	return 0
 }
 
 func sumStorage(pvcs []*corev1.PersistentVolumeClaim, class *string) resource.Quantity {

@@ -99,7 +99,7 @@ func TestUsage(t *testing.T) {
 		},
 		{
 			name: "unknown resources are left out",
-			hard: rl("count/deployments.apps", "3", "pods", "3"),
+			hard: rl("count/widgets.example.com", "3", "pods", "3"),
 			want: map[string]string{"pods": "3"},
 		},
 		{

@@ -46,7 +46,8 @@ func (f *fakeSources) Token(context.Context, string, string, *authenticationv1.T
 func newSources() *fakeSources {
 	return &fakeSources{
 		configMaps: map[string]*v1.ConfigMap{
-			"ns/cfg": {Data: map[string]string{"HOST": "db", "PORT": "5432", "bad=key": "x"}},
+			"ns/cfg":  {Data: map[string]string{"HOST": "db", "PORT": "5432", "bad=key": "x"}},
+			"ns/data": {Data: map[string]string{"data-1": "value-1", "data-2": "value-2"}},
 		},
 		secrets: map[string]*v1.Secret{
 			"ns/sec": {Data: map[string][]byte{"PASSWORD": []byte("s3cret"), "HOST": []byte("from-secret")}},
@@ -135,6 +136,23 @@ func TestResolve(t *testing.T) {
 			},
 		},
 		want: []string{"DB_HOST=db", "DB_PORT=6543", "HOST=from-secret", "PASSWORD=s3cret", "URL=pg://db:6543"},
+	}, {
+		// Upstream's conformance tests "should be consumable as environment
+		// variable names with various prefixes": any printable name without
+		// '=' is passed on.
+		name: "envFrom keys and prefixes that are not shell names",
+		c: v1.Container{
+			EnvFrom: []v1.EnvFromSource{
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}},
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}, Prefix: "1-"},
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}, Prefix: "$_-"},
+				{ConfigMapRef: &v1.ConfigMapEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "data"}}, Prefix: "#@!"},
+			},
+			Env: []v1.EnvVar{{Name: "CONFIG_DATA_1", ValueFrom: &v1.EnvVarSource{ConfigMapKeyRef: &v1.ConfigMapKeySelector{
+				LocalObjectReference: v1.LocalObjectReference{Name: "data"}, Key: "data-1"}}}},
+		},
+		want: []string{"data-1=value-1", "data-2=value-2", "1-data-1=value-1", "1-data-2=value-2",
+			"$_-data-1=value-1", "$_-data-2=value-2", "#@!data-1=value-1", "#@!data-2=value-2", "CONFIG_DATA_1=value-1"},
 	}, {
 		name: "fieldRef",
 		c: v1.Container{Env: []v1.EnvVar{

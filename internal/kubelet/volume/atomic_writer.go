@@ -28,7 +28,8 @@ const (
 // writeAtomic makes dir hold exactly payload, so that a reader never sees a
 // mix of old and new content:
 //
-//  1. the payload goes into a new directory dir/..<timestamp>.<n>;
+//  1. the payload goes into a new directory dir/..<timestamp>.<n>, and
+//     setPerms (when not nil) runs once it is written;
 //  2. dir/..data (a relative symlink to that directory) is replaced with
 //     rename(2), which is atomic;
 //  3. every top-level name of the payload is a symlink name -> ..data/name,
@@ -38,7 +39,7 @@ const (
 //
 // When dir already holds the same payload (data and modes) nothing is
 // written and changed is false. dir must exist.
-func writeAtomic(dir string, payload map[string]fileProjection, now time.Time) (changed bool, err error) {
+func writeAtomic(dir string, payload map[string]fileProjection, now time.Time, setPerms func() error) (changed bool, err error) {
 	clean := make(map[string]fileProjection, len(payload))
 	for p, f := range payload {
 		if err := validatePayloadPath(p); err != nil {
@@ -70,6 +71,12 @@ func writeAtomic(dir string, payload map[string]fileProjection, now time.Time) (
 	if err := writePayload(tsDir, clean); err != nil {
 		_ = os.RemoveAll(tsDir)
 		return false, err
+	}
+	if setPerms != nil {
+		if err := setPerms(); err != nil {
+			_ = os.RemoveAll(tsDir)
+			return false, err
+		}
 	}
 
 	tmpLink := filepath.Join(dir, newDataDirName)

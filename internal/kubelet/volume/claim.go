@@ -219,7 +219,7 @@ func (m *Manager) applyFSGroup(pod *v1.Pod, bc boundClaim) error {
 			m.log.Warn("volume already used by another pod with a different group; the volume may not be shareable",
 				"pod", pod.Namespace+"/"+pod.Name, "pv", bc.pv, "fsGroup", *sc.FSGroup, "volumeGID", gid, "otherPod", other)
 		}
-	} else if err := setVolumeOwnership(bc.path, *sc.FSGroup, sc.FSGroupChangePolicy, m.log); err != nil {
+	} else if err := setVolumeOwnership(bc.path, *sc.FSGroup, sc.FSGroupChangePolicy, false, m.log); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(done), 0o750); err != nil {

@@ -188,9 +188,14 @@ func (m *Manager) projectedPayload(ctx context.Context, pod *v1.Pod, v *v1.Volum
 				errs = append(errs, err)
 				continue
 			}
-			payload[s.ServiceAccountToken.Path] = fileProjection{Data: []byte(tok), Mode: defaultMode}
+			payload[s.ServiceAccountToken.Path] = fileProjection{Data: []byte(tok), Mode: ownedFileMode(pod, defaultMode)}
 		case s.ClusterTrustBundle != nil:
-			errs = append(errs, errors.New("clusterTrustBundle projection is not supported by skiff"))
+			anchors, err := m.trustAnchors(ctx, s.ClusterTrustBundle)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			payload[s.ClusterTrustBundle.Path] = fileProjection{Data: anchors, Mode: ownedFileMode(pod, defaultMode)}
 		default:
 			errs = append(errs, fmt.Errorf("projected source %d: no known source set (not supported by skiff)", i))
 		}
@@ -199,4 +204,16 @@ func (m *Manager) projectedPayload(ctx context.Context, pod *v1.Pod, v *v1.Volum
 		return nil, err
 	}
 	return payload, nil
+}
+
+// ownedFileMode is the mode of a token or trust anchors file of a
+// projected volume: defaultMode, or 0600 when the pod has an fsGroup,
+// which the group's read bit then widens to 0640, as upstream.
+// (Upstream also uses 0600, and makes the file the user's, when every
+// container runs as one user; skiff does not.)
+func ownedFileMode(pod *v1.Pod, defaultMode os.FileMode) os.FileMode {
+	if fsGroupOf(pod) != nil {
+		return 0o600
+	}
+	return defaultMode
 }

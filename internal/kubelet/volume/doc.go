@@ -28,6 +28,13 @@
 // therefore sees a whole update at once. The kubelet calls SetUp on every
 // pod sync; SetUp rewrites a volume only when its content changed.
 //
+// A pod's fsGroup is given, as upstream's SetVolumeOwnership gives it, to
+// these volumes each time their content is written (group ownership, the
+// group's read bits, setgid directories) and to an emptyDir once
+// (ownership.go). A projected clusterTrustBundle source is read through
+// the API on every sync and written as the distinct certificates of the
+// bundles it selects (trustbundle.go).
+//
 // Secret and projected volumes (which hold tokens) live on a tmpfs when the
 // process runs as root, as upstream does, so their content never reaches a
 // disk; without root they are plain directories.

@@ -2,6 +2,8 @@ package volume
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -10,20 +12,48 @@ import (
 // setUpEmptyDir creates an emptyDir: a plain directory, or for medium
 // Memory a tmpfs sized as memoryVolumeSize says. Without the privilege to
 // mount, a Memory emptyDir falls back to a plain directory with a warning.
+// With a pod fsGroup the directory then gets the group, read-write, once.
 func (m *Manager) setUpEmptyDir(pod *v1.Pod, v *v1.Volume) error {
 	dir := m.volumeDir(pod.UID, kindEmptyDir, v.Name)
+	var err error
 	switch v.EmptyDir.Medium {
 	case v1.StorageMediumDefault:
-		return m.ensureDir(dir, false, 0)
+		err = m.ensureDir(dir, false, 0)
 	case v1.StorageMediumMemory:
 		if !m.tmpfs {
 			m.log.Warn("emptyDir medium Memory without privilege to mount tmpfs; using a plain directory",
 				"pod", pod.Namespace+"/"+pod.Name, "volume", v.Name)
 		}
-		return m.ensureDir(dir, true, m.memoryVolumeSize(pod, v.EmptyDir.SizeLimit))
+		err = m.ensureDir(dir, true, m.memoryVolumeSize(pod, v.EmptyDir.SizeLimit))
 	default:
 		return fmt.Errorf("emptyDir medium %q is not supported by skiff", v.EmptyDir.Medium)
 	}
+	if err != nil {
+		return err
+	}
+	return m.emptyDirFSGroup(pod, v.Name, dir)
+}
+
+// emptyDirFSGroup gives an emptyDir the pod's fsGroup as upstream's
+// emptyDir plugin does at its set-up: once, so that the files containers
+// write later keep the modes they were given. The record is a file under
+// the pod's plugins directory, where upstream keeps its "ready" mark.
+func (m *Manager) emptyDirFSGroup(pod *v1.Pod, name, dir string) error {
+	g := fsGroupOf(pod)
+	if g == nil {
+		return nil
+	}
+	done := filepath.Join(m.PodDir(pod.UID), "plugins", kindEmptyDir, name, "ownership-applied")
+	if pathExists(done) {
+		return nil
+	}
+	if err := setVolumeOwnership(dir, *g, nil, false, m.log); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(done), 0o750); err != nil {
+		return err
+	}
+	return os.WriteFile(done, nil, 0o600)
 }
 
 // memoryVolumeSize is the size of a memory-backed volume, as upstream

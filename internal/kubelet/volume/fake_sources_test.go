@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -33,13 +36,15 @@ type fakeSources struct {
 	tokenErr   error
 	requests   []*authenticationv1.TokenRequest
 	accounts   []string
+	bundles    map[string]*certificatesv1.ClusterTrustBundle
 }
 
 func newFakeSources() *fakeSources {
 	return &fakeSources{
 		configMaps: map[string]*v1.ConfigMap{}, secrets: map[string]*v1.Secret{},
 		claims: map[string]*v1.PersistentVolumeClaim{}, pvs: map[string]*v1.PersistentVolume{},
-		clock: time.Now,
+		bundles: map[string]*certificatesv1.ClusterTrustBundle{},
+		clock:   time.Now,
 	}
 }
 
@@ -139,6 +144,39 @@ func (f *fakeSources) Token(_ context.Context, ns, sa string, req *authenticatio
 	out.Status = authenticationv1.TokenRequestStatus{
 		Token:               fmt.Sprintf("token-%d", len(f.requests)),
 		ExpirationTimestamp: metav1.NewTime(f.clock().Add(ttl)),
+	}
+	return out, nil
+}
+
+func (f *fakeSources) setBundle(name, signer string, lbls map[string]string, pems ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bundles[name] = &certificatesv1.ClusterTrustBundle{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls},
+		Spec:       certificatesv1.ClusterTrustBundleSpec{SignerName: signer, TrustBundle: strings.Join(pems, "")},
+	}
+}
+
+func (f *fakeSources) ClusterTrustBundle(_ context.Context, name string) (*certificatesv1.ClusterTrustBundle, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.bundles[name]
+	if !ok {
+		return nil, apierrors.NewNotFound(certificatesv1.Resource("clustertrustbundles"), name)
+	}
+	return b.DeepCopy(), nil
+}
+
+// ClusterTrustBundles returns every bundle of the signer, whatever the
+// selector says, so that the manager's own filter is tested too.
+func (f *fakeSources) ClusterTrustBundles(_ context.Context, signer string, _ labels.Selector) ([]certificatesv1.ClusterTrustBundle, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []certificatesv1.ClusterTrustBundle
+	for _, b := range f.bundles {
+		if b.Spec.SignerName == signer {
+			out = append(out, *b.DeepCopy())
+		}
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +43,10 @@ type Manager struct {
 	// storage directory (SetLocalPath): the kubelet makes the directory
 	// of such a volume at its first mount.
 	node, localPathDir string
+	// anchorOrderKey orders the certificates of clusterTrustBundle
+	// files (orderAnchors): drawn once, so the order holds while the
+	// kubelet runs.
+	anchorOrderKey uint64
 
 	mu     sync.Mutex // guards tokens and claims
 	tokens map[tokenKey]cachedToken
@@ -66,8 +71,10 @@ func New(root string, src Sources, nodeAllocatable func() v1.ResourceList, log *
 		log:         log,
 		now:         time.Now,
 		tmpfs:       os.Geteuid() == 0,
-		tokens:      map[tokenKey]cachedToken{},
-		claims:      map[types.UID]map[string]boundClaim{},
+		// A fresh order on every start, as upstream's kubelet shuffles.
+		anchorOrderKey: rand.Uint64(),
+		tokens:         map[tokenKey]cachedToken{},
+		claims:         map[types.UID]map[string]boundClaim{},
 	}
 }
 
@@ -189,13 +196,25 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *v1.Pod, v *v1.Volume) er
 }
 
 // writeContent makes the volume's directory (on a tmpfs when memory is set
-// and the process may mount) hold exactly payload.
+// and the process may mount) hold exactly payload. With a pod fsGroup the
+// files get the group's read bits in their modes, and each new content is
+// given the group (setVolumeOwnership, read-only: these volumes are
+// read-only to containers) before it is published, as upstream's
+// AtomicWriter calls SetVolumeOwnership before it swaps ..data.
 func (m *Manager) writeContent(pod *v1.Pod, v *v1.Volume, kind string, memory bool, payload map[string]fileProjection) error {
 	dir := m.volumeDir(pod.UID, kind, v.Name)
 	if err := m.ensureDir(dir, memory, m.memoryVolumeSize(pod, nil)); err != nil {
 		return err
 	}
-	changed, err := writeAtomic(dir, payload, m.now())
+	var setPerms func() error
+	if g := fsGroupOf(pod); g != nil {
+		for p, f := range payload {
+			f.Mode = fsGroupMode(f.Mode, true, false)
+			payload[p] = f
+		}
+		setPerms = func() error { return setVolumeOwnership(dir, *g, nil, true, m.log) }
+	}
+	changed, err := writeAtomic(dir, payload, m.now(), setPerms)
 	if err != nil {
 		return err
 	}
@@ -206,7 +225,8 @@ func (m *Manager) writeContent(pod *v1.Pod, v *v1.Volume, kind string, memory bo
 }
 
 // ensureDir creates a volume directory with mode 0777 (as upstream's
-// emptyDir), mounting a tmpfs on it first when memory is asked for.
+// emptyDir), mounting a tmpfs on it first when memory is asked for. The
+// setgid bit an fsGroup gave the directory is kept.
 func (m *Manager) ensureDir(dir string, memory bool, sizeBytes int64) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
@@ -225,8 +245,14 @@ func (m *Manager) ensureDir(dir string, memory bool, sizeBytes int64) error {
 			}
 		}
 	}
-	if err := os.Chmod(dir, 0o777); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if want := 0o777 | info.Mode()&os.ModeSetgid; info.Mode()&(os.ModePerm|os.ModeSetgid) != want {
+		if err := os.Chmod(dir, want); err != nil {
+			return fmt.Errorf("chmod %s: %w", dir, err)
+		}
 	}
 	return nil
 }

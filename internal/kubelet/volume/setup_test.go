@@ -15,6 +15,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -273,11 +274,17 @@ func TestSetUpErrors(t *testing.T) {
 		vols: []v1.Volume{{Name: "s", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: "sec", Items: []v1.KeyToPath{{Key: "nope", Path: "p"}}}}}},
 		want: []string{`MountVolume.SetUp failed for volume "s" : references non-existent secret key: nope`},
 	}, {
-		name: "clusterTrustBundle",
+		name: "missing clusterTrustBundle",
 		vols: []v1.Volume{{Name: "p", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
 			{ClusterTrustBundle: &v1.ClusterTrustBundleProjection{Name: ptr("b"), Path: "ca.crt"}},
 		}}}}},
-		want: []string{`MountVolume.SetUp failed for volume "p" : clusterTrustBundle projection is not supported by skiff`},
+		want: []string{`MountVolume.SetUp failed for volume "p" : while getting ClusterTrustBundle: clustertrustbundle.certificates.k8s.io "b" not found`},
+	}, {
+		name: "no clusterTrustBundle of the signer matches",
+		vols: []v1.Volume{{Name: "p", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{Sources: []v1.VolumeProjection{
+			{ClusterTrustBundle: &v1.ClusterTrustBundleProjection{SignerName: ptr("example.com/s"), LabelSelector: &metav1.LabelSelector{}, Path: "ca.crt"}},
+		}}}}},
+		want: []string{`MountVolume.SetUp failed for volume "p" : combination of signerName and labelSelector matched zero ClusterTrustBundles`},
 	}, {
 		name: "unsupported volume type",
 		vols: []v1.Volume{{Name: "data", VolumeSource: v1.VolumeSource{NFS: &v1.NFSVolumeSource{Server: "nfs", Path: "/export"}}}},

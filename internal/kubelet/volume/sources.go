@@ -5,9 +5,12 @@ import (
 	"fmt"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 )
@@ -18,6 +21,7 @@ import (
 type Sources interface {
 	ContentSources
 	ClaimSources
+	TrustBundleSources
 }
 
 // ContentSources is where the content of configMap, secret and projected
@@ -47,6 +51,18 @@ type ClaimSources interface {
 	PersistentVolume(ctx context.Context, name string) (*v1.PersistentVolume, error)
 }
 
+// TrustBundleSources is where clusterTrustBundle projections read their
+// ClusterTrustBundles. A kubelet may read every bundle (the Node
+// authorizer's system:node rules, as upstream): trust anchors are public.
+type TrustBundleSources interface {
+	// ClusterTrustBundle returns the named bundle. A missing one is
+	// reported with an error for which apierrors.IsNotFound is true.
+	ClusterTrustBundle(ctx context.Context, name string) (*certificatesv1.ClusterTrustBundle, error)
+	// ClusterTrustBundles returns the bundles linked to signerName whose
+	// labels match selector, in any order; none is not an error.
+	ClusterTrustBundles(ctx context.Context, signerName string, selector labels.Selector) ([]certificatesv1.ClusterTrustBundle, error)
+}
+
 // NewClientSources returns Sources that read through client-go with plain
 // GETs and TokenRequest creates; nothing is cached.
 func NewClientSources(c kubernetes.Interface) Sources {
@@ -69,6 +85,27 @@ func (s clientSources) PersistentVolumeClaim(ctx context.Context, namespace, nam
 
 func (s clientSources) PersistentVolume(ctx context.Context, name string) (*v1.PersistentVolume, error) {
 	return s.c.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+}
+
+func (s clientSources) ClusterTrustBundle(ctx context.Context, name string) (*certificatesv1.ClusterTrustBundle, error) {
+	return s.c.CertificatesV1().ClusterTrustBundles().Get(ctx, name, metav1.GetOptions{})
+}
+
+// ClusterTrustBundles lists with a spec.signerName field selector, so
+// that only the signer's bundles cross the wire.
+func (s clientSources) ClusterTrustBundles(ctx context.Context, signerName string, selector labels.Selector) ([]certificatesv1.ClusterTrustBundle, error) {
+	if _, selectable := selector.Requirements(); !selectable {
+		// labels.Nothing(), whose String() "" would select everything.
+		return nil, nil
+	}
+	l, err := s.c.CertificatesV1().ClusterTrustBundles().List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.signerName", signerName).String(),
+		LabelSelector: selector.String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
 }
 
 func (s clientSources) Token(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {

@@ -1,7 +1,9 @@
 // Package certificates is the registry of the certificates.k8s.io/v1 API
 // group: CertificateSigningRequests, with upstream's validation, its three
 // write paths and their strategies, `kubectl get csr` columns and the
-// spec.signerName field selector.
+// spec.signerName field selector; and ClusterTrustBundles
+// (clustertrustbundle.go), with upstream's validation, columns and field
+// selector.
 //
 // A CSR is written through three doors, each allowed to change its own
 // part, as upstream:
@@ -78,7 +80,7 @@ func Resources() []*registry.Resource {
 			}
 			return fields.Set{"metadata.name": csr.Name, "spec.signerName": csr.Spec.SignerName}
 		},
-	}}
+	}, clusterTrustBundles()}
 }
 
 // prepareForCreate resets status and the requester, which the server

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"math"
+	"regexp"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
@@ -383,12 +384,27 @@ func validatePodSecurityContext(sc *corev1.PodSecurityContext, fldPath *field.Pa
 		switch {
 		case s.Name == "":
 			errs = append(errs, field.Required(p, ""))
+		case !validSysctlName(s.Name):
+			errs = append(errs, field.Invalid(p, s.Name, fmt.Sprintf("must have at most %d characters and match regex %s",
+				sysctlMaxLength, sysctlNamePattern)))
 		case seen[s.Name]:
 			errs = append(errs, field.Duplicate(p, s.Name))
 		}
 		seen[s.Name] = true
 	}
 	return errs
+}
+
+// sysctlMaxLength and sysctlNamePattern are upstream's rule for a sysctl
+// name: dot- or slash-separated segments of lower-case letters, digits,
+// '-' and '_', each starting and ending with a letter or digit. The
+// pattern's text is part of the error message, as upstream's.
+const sysctlMaxLength = 253
+
+var sysctlNamePattern = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
+
+func validSysctlName(name string) bool {
+	return len(name) <= sysctlMaxLength && sysctlNamePattern.MatchString(name)
 }
 
 func validateSeccompProfile(p *corev1.SeccompProfile, fldPath *field.Path) field.ErrorList {

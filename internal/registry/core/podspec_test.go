@@ -1,6 +1,9 @@
 package core
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -180,4 +183,41 @@ func TestValidatePodTemplateSpec(t *testing.T) {
 
 	assertErrKeys(t, ValidatePodTemplateSpec(nil, p), "FieldValueRequired spec.template")
 	assertErrKeys(t, ValidatePodSpec(nil, nil, field.NewPath("spec")), "FieldValueRequired spec")
+}
+
+// TestValidateSysctls: names are checked against upstream's pattern, with
+// upstream's message, which the conformance test "should reject invalid
+// sysctls" matches.
+func TestValidateSysctls(t *testing.T) {
+	const msg = `must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`
+	for _, tc := range []struct {
+		names []string
+		want  []string // "<type> <field>: <detail>" of each error
+	}{
+		{names: []string{"kernel.shm_rmid_forced", "net/ipv4/ip_forward", "safe-and-unsafe", "kernel.shmmax"}},
+		{names: []string{"foo-", "kernel.shmmax", "safe-and-unsafe", "bar.."}, want: []string{
+			"FieldValueInvalid sysctls[0].name: " + msg,
+			"FieldValueInvalid sysctls[3].name: " + msg,
+		}},
+		{names: []string{"Kernel.Shmmax", ".net", "net..a", "a/"}, want: []string{
+			"FieldValueInvalid sysctls[0].name: " + msg, "FieldValueInvalid sysctls[1].name: " + msg,
+			"FieldValueInvalid sysctls[2].name: " + msg, "FieldValueInvalid sysctls[3].name: " + msg,
+		}},
+		{names: []string{"a." + strings.Repeat("b", 252)}, want: []string{"FieldValueInvalid sysctls[0].name: " + msg}},
+		{names: []string{"", "kernel.sem", "kernel.sem"}, want: []string{
+			"FieldValueRequired sysctls[0].name: ", "FieldValueDuplicate sysctls[2].name: ",
+		}},
+	} {
+		sc := &corev1.PodSecurityContext{}
+		for _, n := range tc.names {
+			sc.Sysctls = append(sc.Sysctls, corev1.Sysctl{Name: n, Value: "1"})
+		}
+		var got []string
+		for _, e := range validatePodSecurityContext(sc, nil) {
+			got = append(got, fmt.Sprintf("%s %s: %s", string(e.Type), e.Field, e.Detail))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("sysctls %q:\ngot  %q\nwant %q", tc.names, got, tc.want)
+		}
+	}
 }

@@ -132,3 +132,9 @@ func isExtendedResource(name corev1.ResourceName) bool {
 func overcommitAllowed(name corev1.ResourceName) bool {
 	return isNativeResource(name) && !isHugePageResource(name)
 }
+
+// ValidateOverhead checks a pod overhead as spec.overhead is checked (as
+// limits): the node.k8s.io RuntimeClass's overhead.podFixed becomes it.
+func ValidateOverhead(overhead corev1.ResourceList, fldPath *field.Path) field.ErrorList {
+	return validateContainerResources(&corev1.ResourceRequirements{Limits: overhead}, nil, fldPath)
+}

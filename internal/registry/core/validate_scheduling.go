@@ -256,3 +256,9 @@ func validateTopologySpreadConstraints(cs []corev1.TopologySpreadConstraint, fld
 	}
 	return errs
 }
+
+// ValidateTolerations checks tolerations as a pod's are checked: the
+// node.k8s.io RuntimeClass's scheduling.tolerations are merged into pods.
+func ValidateTolerations(tolerations []corev1.Toleration, fldPath *field.Path) field.ErrorList {
+	return validateTolerations(tolerations, fldPath)
+}
