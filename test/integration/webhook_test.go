@@ -557,8 +557,17 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create of 3 replicas: %v", err)
 	}
-	d.Spec.Replicas = ptr.To[int32](4)
-	if _, err := deployments.Update(ctx, d, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+	// The deployment controller writes the new object's status at once:
+	// an update from the created copy may meet a conflict first.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if d, err = deployments.Get(ctx, "small", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		d.Spec.Replicas = ptr.To[int32](4)
+		_, err := deployments.Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
+	if !apierrors.IsInvalid(err) {
 		t.Errorf("update to 4 replicas = %v, want the policy's denial", err)
 	}
 
