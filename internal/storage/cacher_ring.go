@@ -3,6 +3,7 @@ package storage
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -41,6 +42,8 @@ type cacheEvent struct {
 	// sharers is how many watchers that share encodings the event was
 	// dispatched to (set before any of them sees it).
 	sharers int
+	// at is when the event entered the ring (Unix nanoseconds).
+	at int64
 }
 
 // newCacheEvent builds the event of a change to key at rev. The DELETED
@@ -80,19 +83,34 @@ func (e *cacheEvent) shared(ev watch.Event) watch.Event {
 // Its buffer grows by doubling up to size, so the rings of the many
 // resources that rarely change (most of the ~50 a server caches) stay a
 // few hundred bytes instead of size pointers each.
+//
+// It also holds a window of time rather than only a count, as upstream's
+// watch cache does: once it holds more than ringMinEvents, events older
+// than ringRetention are dropped. Without it a resource that changes once
+// a second at idle (the leaders' Leases) kept over an hour of events, and
+// an idle server's memory grew for that hour. A watch from a revision the
+// window has dropped gets 410 Gone and relists, as from upstream.
 type eventRing struct {
 	buf   []*cacheEvent
 	size  int // the most events held
 	first int // index of the oldest event
 	n     int
+	// now is time.Now; tests replace it.
+	now func() time.Time
 	// startRev is the newest revision whose events are no longer (or
 	// were never) in the ring: a watch from startRev or later can be
 	// served.
 	startRev int64
 }
 
-// initialRingCap is a new ring's buffer length.
-const initialRingCap = 16
+const (
+	// initialRingCap is a new ring's buffer length.
+	initialRingCap = 16
+	// ringRetention and ringMinEvents bound the window of events kept:
+	// upstream's keeps between 75 s and 5 min of them, at least 100.
+	ringRetention = 5 * time.Minute
+	ringMinEvents = 100
+)
 
 func newEventRing(size int) *eventRing {
 	return &eventRing{buf: make([]*cacheEvent, min(size, initialRingCap)), size: size}
@@ -114,13 +132,27 @@ func (r *eventRing) push(e *cacheEvent) {
 		r.buf, r.first = grown, 0
 	}
 	if r.n == len(r.buf) {
-		r.startRev = r.buf[r.first].rev
-		r.buf[r.first] = nil
-		r.first = (r.first + 1) % len(r.buf)
-		r.n--
+		r.evictOldest()
 	}
 	r.buf[(r.first+r.n)%len(r.buf)] = e
 	r.n++
+	now := time.Now
+	if r.now != nil {
+		now = r.now
+	}
+	e.at = now().UnixNano()
+	for r.n > ringMinEvents && e.at-r.buf[r.first].at > int64(ringRetention) {
+		r.evictOldest()
+	}
+}
+
+// evictOldest drops the oldest event; a watch from before it can no
+// longer be served.
+func (r *eventRing) evictOldest() {
+	r.startRev = r.buf[r.first].rev
+	r.buf[r.first] = nil
+	r.first = (r.first + 1) % len(r.buf)
+	r.n--
 }
 
 func (r *eventRing) at(i int) *cacheEvent { return r.buf[(r.first+i)%len(r.buf)] }

@@ -1,6 +1,9 @@
 package storage
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestEventRingGrowsToItsSize pushes more events than the ring holds and
 // checks that it grows from a small buffer, keeps the newest size events
@@ -40,5 +43,35 @@ func TestEventRingGrowsToItsSize(t *testing.T) {
 	events, ok = r.since(110)
 	if !ok || len(events) != size || events[0].rev != 111 || events[size-1].rev != 110+size {
 		t.Errorf("since(110): ok=%v, %d events", ok, len(events))
+	}
+}
+
+// TestEventRingKeepsAWindowOfTime checks that events older than
+// ringRetention are dropped once the ring holds more than ringMinEvents,
+// and that a watch from before them is then refused.
+func TestEventRingKeepsAWindowOfTime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := newEventRing(4096)
+	r.now = func() time.Time { return now }
+	r.reset(0)
+	for rev := int64(1); rev <= 150; rev++ {
+		r.push(&cacheEvent{rev: rev})
+	}
+	now = now.Add(ringRetention - time.Second)
+	r.push(&cacheEvent{rev: 151})
+	if r.n != 151 {
+		t.Fatalf("within the window: %d events kept, want 151", r.n)
+	}
+	now = now.Add(2 * time.Second)
+	r.push(&cacheEvent{rev: 152})
+	if r.n != ringMinEvents {
+		t.Fatalf("past the window: %d events kept, want %d", r.n, ringMinEvents)
+	}
+	if _, ok := r.since(10); ok {
+		t.Error("since(10) succeeded although its events were dropped")
+	}
+	events, ok := r.since(52)
+	if !ok || len(events) != ringMinEvents || events[0].rev != 53 {
+		t.Errorf("since(52): ok=%v, %d events", ok, len(events))
 	}
 }
