@@ -83,7 +83,13 @@ func (s *quotaStore) GuaranteedUpdate(_ context.Context, key string, _ runtime.O
 		if lose {
 			continue
 		}
+		// Compare-and-swap, as the real store: a write that raced
+		// another one tries again on what that one stored.
 		s.mu.Lock()
+		if s.stored[key] != cur {
+			s.mu.Unlock()
+			continue
+		}
 		s.stored[key] = next.(*corev1.ResourceQuota)
 		s.mu.Unlock()
 		return nil
