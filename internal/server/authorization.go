@@ -17,10 +17,12 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	rbacinformers "k8s.io/client-go/informers/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -311,10 +313,16 @@ func (a *authorization) feedBindings(r rbacinformers.Interface) []cache.Informer
 }
 
 // feedGraph keeps the Node authorizer's graph as the pod and persistent
-// volume informers see them. The pods are cached without their status and
-// managed fields: the graph reads only their specs.
+// volume informers see them. The graph holds only pods bound to a node, so
+// the pods are watched with spec.nodeName!="": creating a pod costs no
+// event here, binding it arrives as its addition. They are cached without
+// their status and managed fields: the graph reads only their specs.
 func (a *authorization) feedGraph(factory informers.SharedInformerFactory) []cache.InformerSynced {
-	pods := factory.Core().V1().Pods().Informer()
+	pods := factory.InformerFor(&corev1.Pod{}, func(cs kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+		return coreinformers.NewFilteredPodInformer(cs, metav1.NamespaceAll, resync, cache.Indexers{}, func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
+		})
+	})
 	_ = pods.SetTransform(func(o any) (any, error) {
 		if p, ok := o.(*corev1.Pod); ok {
 			p.ManagedFields = nil

@@ -64,6 +64,31 @@ func TestNodeAuthorization(t *testing.T) {
 		_, err := nodeA.CoreV1().Secrets("team").Get(ctx, "secret-a", metav1.GetOptions{})
 		return err == nil
 	})
+	// A pod created unbound enters the graph when it is bound: the graph
+	// watches only bound pods, and the binding arrives as an addition.
+	late := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pod-late"}, Spec: corev1.PodSpec{
+		NodeSelector: map[string]string{"no-such-label": "x"}, // the scheduler leaves it
+		Containers:   []corev1.Container{{Name: "c", Image: "busybox"}},
+		Volumes:      []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "secret-late"}}}},
+	}}
+	if _, err := admin.CoreV1().Secrets("team").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "secret-late"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Pods("team").Create(ctx, late, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodeA.CoreV1().Secrets("team").Get(ctx, "secret-late", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("node a reading the secret of an unbound pod: %v, want 403", err)
+	}
+	if err := admin.CoreV1().Pods("team").Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "pod-late"},
+		Target: corev1.ObjectReference{Kind: "Node", Name: "a"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	framework.Eventually(t, 10*time.Second, func() bool {
+		_, err := nodeA.CoreV1().Secrets("team").Get(ctx, "secret-late", metav1.GetOptions{})
+		return err == nil
+	})
+
 	_, err := nodeA.CoreV1().Secrets("team").Get(ctx, "secret-b", metav1.GetOptions{})
 	const wantSecret = `secrets "secret-b" is forbidden: User "system:node:a" cannot get resource "secrets" in API group "" in the namespace "team": no relationship found between node 'a' and this object`
 	if !apierrors.IsForbidden(err) || err.Error() != wantSecret {
