@@ -52,7 +52,7 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 		agnhost = files
 		return files, err
 	}
-	busybox := func() ([]image.File, error) { return image.BusyboxFiles(src.Busybox) }
+	busybox := func() ([]image.File, error) { return suiteBusybox(src.Busybox) }
 	sorted := append([]string{}, refs...)
 	sort.Strings(sorted)
 	for _, ref := range sorted {
@@ -142,6 +142,38 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 const pathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 var nsswitch = image.File{Path: "/etc/nsswitch.conf", Mode: 0o644, Data: []byte("passwd: files\ngroup: files\nhosts: files dns\n")}
+
+// suiteBusybox is Debian's busybox-static shaped as the suite's busybox
+// image (Docker's busybox) is: every applet also under /bin (the sysctl
+// test runs /bin/sysctl; Debian puts it in /sbin), and a /bin/sh that
+// passes on environment variables whose names are not shell identifiers
+// (the ConfigMap and Secret env tests print `data-1=...` with `sh -c env`;
+// Debian's busybox 1.35 sh drops them, as newer busybox does not). bash,
+// copied from this machine with its libraries, does that.
+func suiteBusybox(binary string) ([]image.File, error) {
+	files, err := image.BusyboxFiles(binary)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[filepath.Clean(f.Path)] = true
+	}
+	var top []image.File
+	for _, f := range files {
+		bin := filepath.Join("/bin", filepath.Base(f.Path))
+		if f.Link == "/bin/busybox" && !have[bin] {
+			have[bin] = true
+			top = append(top, image.File{Path: bin, Link: "/bin/busybox"})
+		}
+	}
+	bash, err := hostToolFiles([]string{"/usr/bin/bash"})
+	if err != nil {
+		return nil, err
+	}
+	top = append(append(top, bash...), image.File{Path: "/bin/sh", Link: "/usr/bin/bash"})
+	return overlay(files, top), nil
+}
 
 // agnhostContent is agnhost's image: busybox for the shell and the usual
 // tools, the tools the Dockerfile installs, and what the Dockerfile adds

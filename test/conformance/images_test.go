@@ -60,6 +60,7 @@ func TestSuiteImages(t *testing.T) {
 		"registry.k8s.io/e2e-test-images/kitten:1.8",
 		"registry.k8s.io/e2e-test-images/nginx:1.27.0-2",
 		"registry.k8s.io/e2e-test-images/perl:5.26",
+		"registry.k8s.io/e2e-test-images/busybox:1.37.0-1",
 	}
 	imgs, how, err := suiteImages(refs, imageSources{Agnhost: agnhost, Busybox: image.DefaultBusybox, Kubernetes: k8s})
 	if err != nil {
@@ -69,8 +70,8 @@ func TestSuiteImages(t *testing.T) {
 	for _, img := range imgs {
 		made[img.Refs[0]] = img
 	}
-	if len(made) != 4 {
-		t.Errorf("made %d images, want agnhost, pause, kitten and nginx:\n%s", len(made), strings.Join(how, "\n"))
+	if len(made) != 5 {
+		t.Errorf("made %d images, want agnhost, busybox, pause, kitten and nginx:\n%s", len(made), strings.Join(how, "\n"))
 	}
 	for _, ref := range []string{"gcr.io/k8s-authenticated-test/agnhost:2.6", "invalid.registry.k8s.io/invalid/alpine:3.1", "registry.k8s.io/e2e-test-images/perl:5.26"} {
 		if _, ok := made[ref]; ok {
@@ -93,6 +94,18 @@ func TestSuiteImages(t *testing.T) {
 		if f.Path == "/bin/sh" && f.Link != "/usr/bin/bash" {
 			t.Errorf("agnhost's /bin/sh links to %q, want bash: busybox's sh runs its own nc before PATH's", f.Link)
 		}
+	}
+	// The suite's busybox: every applet under /bin, and a sh that keeps
+	// environment variables whose names are not shell identifiers.
+	files := map[string]image.File{}
+	for _, f := range made["registry.k8s.io/e2e-test-images/busybox:1.37.0-1"].Files {
+		files[f.Path] = f
+	}
+	if f := files["/bin/sysctl"]; f.Link != "/bin/busybox" {
+		t.Errorf("busybox's /bin/sysctl is %+v, want a link to /bin/busybox", f)
+	}
+	if f := files["/bin/sh"]; f.Link != "/usr/bin/bash" || len(files["/usr/bin/bash"].Data) == 0 {
+		t.Errorf("busybox's /bin/sh links to %q, want bash (with its binary): busybox 1.35's sh drops env names like data-1", f.Link)
 	}
 	k := made["registry.k8s.io/e2e-test-images/kitten:1.8"]
 	if diff := cmp.Diff([]string{"test-webserver"}, k.Config.Cmd); diff != "" || !has(k, "/data.json", `{"image": "kitten"}`) {
