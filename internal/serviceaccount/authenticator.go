@@ -80,8 +80,44 @@ func (a *Authenticator) AuthenticateRequest(r *http.Request) (*apiserver.User, b
 		Name:      c.Subject,
 		UID:       c.Kube.ServiceAccount.UID,
 		Groups:    []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+		Extra:     extra(c),
 		Audiences: intersection(c.Audience, auds),
 	}, true, nil
+}
+
+// The user extra keys upstream sets for a service account token: the pod
+// and node it is bound to, and the token's own id, which audit logs and
+// SelfSubjectReview show so that one credential can be traced.
+const (
+	ExtraPodName      = "authentication.kubernetes.io/pod-name"
+	ExtraPodUID       = "authentication.kubernetes.io/pod-uid"
+	ExtraNodeName     = "authentication.kubernetes.io/node-name"
+	ExtraNodeUID      = "authentication.kubernetes.io/node-uid"
+	ExtraCredentialID = "authentication.kubernetes.io/credential-id"
+)
+
+func extra(c *Claims) map[string][]string {
+	x := map[string][]string{}
+	put := func(key, v string) {
+		if v != "" {
+			x[key] = []string{v}
+		}
+	}
+	if p := c.Kube.Pod; p != nil {
+		put(ExtraPodName, p.Name)
+		put(ExtraPodUID, p.UID)
+	}
+	if n := c.Kube.Node; n != nil {
+		put(ExtraNodeName, n.Name)
+		put(ExtraNodeUID, n.UID)
+	}
+	if c.ID != "" {
+		put(ExtraCredentialID, "JTI="+c.ID)
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return x
 }
 
 // intersection is the members of want that have holds, in want's order.
