@@ -86,6 +86,10 @@ type Config struct {
 	ExternalAddress string
 	// Registerer receives the server's metrics; nil means none.
 	Registerer prometheus.Registerer
+	// OpenIDDiscovery and OpenIDKeySet, when set, are the service account
+	// issuer's OpenID Connect discovery document and key set, served at
+	// OpenIDDiscoveryPath and OpenIDKeySetPath to authorized callers.
+	OpenIDDiscovery, OpenIDKeySet []byte
 	// Gatherer serves /metrics; nil means prometheus.DefaultGatherer.
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
@@ -296,6 +300,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/openapi/v2", s.serveOpenAPIV2)
 	mux.HandleFunc("/openapi/v3", s.serveOpenAPIV3)
 	mux.HandleFunc("/openapi/v3/", s.serveOpenAPIV3)
+	if s.cfg.OpenIDDiscovery != nil {
+		mux.Handle(OpenIDDiscoveryPath, serveDocument("application/json", s.cfg.OpenIDDiscovery))
+		mux.Handle(OpenIDKeySetPath, serveDocument("application/jwk-set+json", s.cfg.OpenIDKeySet))
+	}
 	if s.cfg.Profiling {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

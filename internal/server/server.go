@@ -296,6 +296,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	flowControl := newFlowControl(cfg, reg)
 	crds := newCustomResources(lg)
 	usage := newResourceMetrics(cfg)
+	// The keys are published under the issuer's name, which pods resolve
+	// to this server, so that the issuer and its key set are reachable
+	// alike from inside the cluster.
+	oidcDiscovery, oidcKeySet, err := serviceaccount.OpenIDMetadata(serviceaccount.DefaultIssuer,
+		serviceaccount.DefaultIssuer+apiserver.OpenIDKeySetPath, &saTokens.signer.Key.PublicKey)
+	if err != nil {
+		return fmt.Errorf("service account issuer metadata: %w", err)
+	}
 	api, err := apiserver.New(apiserver.Config{
 		Resources:           Resources(),
 		NewStorage:          newStorage,
@@ -325,6 +333,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		ResourceMetrics:      usage.source(),
 		Profiling:            cfg.Profiling,
 		IssueToken:           saTokens.issue,
+		OpenIDDiscovery:      oidcDiscovery,
+		OpenIDKeySet:         oidcKeySet,
 		APIAudiences:         []string{serviceaccount.DefaultIssuer},
 		GetKubeletClientCert: kubeletCert.GetClientCertificate, // renewed while running: certs.go
 		// Every kubelet's serving certificate is the cluster CA's: the
