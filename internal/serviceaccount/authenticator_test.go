@@ -31,7 +31,7 @@ func TestAuthenticatorExtra(t *testing.T) {
 	}{
 		{name: "bound to a pod on a node",
 			claims: Private{Namespace: "ns", ServiceAccount: Ref{Name: "sa", UID: "u1"}, Pod: &Ref{Name: "p", UID: "u2"}, Node: &Ref{Name: "n", UID: "u3"}},
-			want: map[string][]string{ExtraPodName: {"p"}, ExtraPodUID: {"u2"}, ExtraNodeName: {"n"}, ExtraNodeUID: {"u3"}}},
+			want:   map[string][]string{ExtraPodName: {"p"}, ExtraPodUID: {"u2"}, ExtraNodeName: {"n"}, ExtraNodeUID: {"u3"}}},
 		{name: "unbound",
 			claims: Private{Namespace: "ns", ServiceAccount: Ref{Name: "sa", UID: "u1"}},
 			want:   map[string][]string{}},
