@@ -195,3 +195,17 @@ func TestSelfSubjectRulesReview(t *testing.T) {
 		})
 	}
 }
+
+// A review asked for as a Table is refused with 406, as upstream (the
+// conformance test "should return a 406 for a backend which does not
+// implement metadata").
+func TestReviewAsTable(t *testing.T) {
+	cs := reviewServer(t, &User{Name: "jane"}, denySecrets{})
+	sar := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/", Verb: "get"}}}
+	err := cs.AuthorizationV1().RESTClient().Post().Resource("selfsubjectaccessreviews").
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Body(sar).Do(context.Background()).Error()
+	if s, ok := err.(apierrors.APIStatus); !ok || s.Status().Code != http.StatusNotAcceptable {
+		t.Fatalf("a review as a Table: %v, want 406", err)
+	}
+}

@@ -21,6 +21,11 @@ func (s *Server) serveVirtual(w http.ResponseWriter, r *http.Request, info reque
 	if err != nil {
 		return err
 	}
+	if wr.format.target != asObject {
+		// A review is not an object of the API's metadata: no Table, no
+		// PartialObjectMetadata (upstream: 406).
+		return notAcceptable()
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())
