@@ -162,7 +162,7 @@ func buildSuite(t *testing.T, suiteDir, version string) suiteBinaries {
 		env  []string
 	}{
 		{&b.ginkgo, "ginkgo", []string{"build", "github.com/onsi/ginkgo/v2/ginkgo"}, nil},
-		{&b.kubectl, "kubectl", []string{"build", "k8s.io/kubernetes/cmd/kubectl"}, nil},
+		{&b.kubectl, "kubectl", []string{"build", "-ldflags=" + versionFlags(version), "k8s.io/kubernetes/cmd/kubectl"}, nil},
 		{&b.agnhost, "agnhost", []string{"build", "-trimpath", "-ldflags=-s -w", "k8s.io/kubernetes/test/images/agnhost"}, static},
 		{&b.nonewprivs, "nnp", []string{"build", "-trimpath", "k8s.io/kubernetes/test/images/nonewprivs"}, static},
 		{&b.e2e, "e2e.test", []string{"test", "-c", "-vet=off", "k8s.io/kubernetes/test/e2e"}, nil},

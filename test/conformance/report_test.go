@@ -96,3 +96,17 @@ func TestSummarize(t *testing.T) {
 		}
 	}
 }
+
+// kubectl is built with the version of the module it comes from, in
+// both places a client's version is read.
+func TestVersionFlags(t *testing.T) {
+	got := versionFlags("v1.37.2")
+	for _, want := range []string{
+		"-X k8s.io/client-go/pkg/version.gitVersion=v1.37.2", "-X k8s.io/client-go/pkg/version.gitMajor=1",
+		"-X k8s.io/client-go/pkg/version.gitMinor=37", "-X k8s.io/component-base/version.gitVersion=v1.37.2",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("versionFlags = %q, missing %q", got, want)
+		}
+	}
+}
