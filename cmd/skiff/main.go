@@ -62,7 +62,8 @@ func newRootCommand() *cobra.Command {
 // After start-up, a process gives back the pages of its binary that only
 // start-up touched (internal/residency): a server startupSettle after it
 // is ready, an agent agentStartupSettle after it starts (joining,
-// registering and adopting its pods happen within it).
+// registering and adopting its pods happen within it). From then on, each
+// idle minute's free heap goes back too.
 const (
 	startupSettle      = 10 * time.Second
 	agentStartupSettle = 30 * time.Second
@@ -80,7 +81,10 @@ func newServerCommand() *cobra.Command {
 			if cfg.Ready == nil {
 				cfg.Ready = make(chan struct{})
 			}
-			go residency.ReleaseAfter(ctx, cfg.Ready, startupSettle, slog.Default())
+			go func() {
+				residency.ReleaseAfter(ctx, cfg.Ready, startupSettle, slog.Default())
+				residency.TrimWhileIdle(ctx, residency.IdleInterval)
+			}()
 			return server.Run(ctx, cfg)
 		},
 	}
@@ -170,7 +174,10 @@ func newAgentCommand() *cobra.Command {
 			defer lock.Release()
 			ctx, stop := server.SignalContext(agentShutdownBound)
 			defer stop()
-			go residency.ReleaseAfter(ctx, nil, agentStartupSettle, slog.Default())
+			go func() {
+				residency.ReleaseAfter(ctx, nil, agentStartupSettle, slog.Default())
+				residency.TrimWhileIdle(ctx, residency.IdleInterval)
+			}()
 			return agent.Join(ctx, cfg)
 		},
 	}
