@@ -3,6 +3,7 @@ package residency
 import (
 	"runtime"
 	"testing"
+	"time"
 )
 
 // An interval without a collection frees; one in which collections ran
@@ -30,5 +31,33 @@ func TestGCCycles(t *testing.T) {
 	runtime.GC()
 	if after := gcCycles(); after <= before {
 		t.Fatalf("gc cycles %d after a collection, %d before", after, before)
+	}
+}
+
+// The process is quiet once a whole window used less than the limit, and
+// not before a window's worth of samples.
+func TestQuietWatch(t *testing.T) {
+	q := quietWatch{window: 3, limit: 150 * time.Millisecond}
+	ms := time.Millisecond
+	var cpu time.Duration
+	for i, step := range []struct {
+		used time.Duration
+		want bool
+	}{
+		{0, false}, {10 * ms, false}, {10 * ms, false}, // not a full window yet
+		{10 * ms, true},   // 30 ms over the last 3 intervals
+		{500 * ms, false}, // a burst
+		{10 * ms, false}, {10 * ms, false},
+		{10 * ms, true},                  // the burst left the window
+		{60 * ms, true}, {60 * ms, true}, // 80, then 130 over the window
+		{60 * ms, false}, // 180
+	} {
+		cpu += step.used
+		if got := q.observe(cpu); got != step.want {
+			t.Fatalf("sample %d (+%v): quiet %v, want %v", i, step.used, got, step.want)
+		}
+	}
+	if cpuTime() <= 0 {
+		t.Error("cpuTime: the test process has used no CPU")
 	}
 }

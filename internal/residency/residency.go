@@ -62,9 +62,12 @@ func Release() (before, after Usage, err error) {
 	return before, after, err
 }
 
-// ReleaseAfter waits until ready is closed (a nil ready: no wait) and then
+// ReleaseAfter waits until ready is closed (a nil ready: no wait), then
 // for settle, the time the start-up work still running at readiness takes
-// (the controllers' first syncs, the kubelet adopting its pods), and
+// (the controllers' first syncs, the kubelet adopting its pods), then
+// until the process is quiet (under quietShare of a CPU for quietWindow
+// seconds, at most quietMaxWait: on a busy machine start-up work runs
+// late, and what it touches after a release stays resident), and
 // releases once. It returns when it has released or ctx ends first.
 func ReleaseAfter(ctx context.Context, ready <-chan struct{}, settle time.Duration, log *slog.Logger) {
 	if ready != nil {
@@ -79,6 +82,9 @@ func ReleaseAfter(ctx context.Context, ready <-chan struct{}, settle time.Durati
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+		return
+	}
+	if !waitQuiet(ctx, cpuTime) {
 		return
 	}
 	before, after, err := Release()
@@ -197,4 +203,55 @@ func ReadUsage() (Usage, error) {
 		*dst = kb << 10
 	}
 	return u, sc.Err()
+}
+
+// The process is quiet when it used less than quietShare of one CPU over
+// each of the last quietWindow seconds together; an idle server uses
+// about 2 %.
+const (
+	quietWindow  = 5
+	quietShare   = 0.05
+	quietMaxWait = 2 * time.Minute
+)
+
+// waitQuiet samples the process's CPU time once a second until it is
+// quiet or quietMaxWait has passed, and reports false if ctx ended first.
+func waitQuiet(ctx context.Context, cpu func() time.Duration) bool {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	q := quietWatch{window: quietWindow, limit: time.Duration(quietShare * quietWindow * float64(time.Second))}
+	deadline := time.Now().Add(quietMaxWait)
+	for !q.observe(cpu()) && time.Now().Before(deadline) {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// quietWatch is fed cumulative CPU times at a fixed interval and says
+// whether the last window intervals used less than limit.
+type quietWatch struct {
+	window int
+	limit  time.Duration
+	times  []time.Duration
+}
+
+func (q *quietWatch) observe(cpu time.Duration) bool {
+	q.times = append(q.times, cpu)
+	if len(q.times) > q.window+1 {
+		q.times = q.times[1:]
+	}
+	return len(q.times) == q.window+1 && q.times[q.window]-q.times[0] < q.limit
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
