@@ -153,8 +153,17 @@ func (s *Server) proxyToWorkload(w http.ResponseWriter, r *http.Request, info re
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return apierrors.NewBadRequest(fmt.Sprintf("invalid port %q for %s", port, what))
 	}
+	if redirectToProxyRoot(w, r) {
+		return nil
+	}
 	host := net.JoinHostPort(addr.String(), port)
-	return s.reverseProxy(w, r, scheme, host, proxySubPath(r.URL.Path, resource, info.name), workloadTransport, what)
+	marker := "/" + resource + "/" + info.name + "/proxy"
+	prefix := r.URL.Path
+	if i := strings.Index(prefix, marker); i >= 0 {
+		prefix = prefix[:i+len(marker)]
+	}
+	rt := &linkRewriter{prefix: prefix, clientHost: r.Host, next: workloadTransport}
+	return s.reverseProxy(w, r, scheme, host, proxySubPath(r.URL.Path, resource, info.name), rt, what)
 }
 
 // reverseProxy sends r to scheme://host/path with its query, without the
