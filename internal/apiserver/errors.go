@@ -24,6 +24,7 @@ func storageError(err error, gr schema.GroupResource, name string) error {
 	if errors.As(err, &st) {
 		return err
 	}
+	var expiredContinue *storage.ExpiredContinueError
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return apierrors.NewNotFound(gr, name)
@@ -31,6 +32,12 @@ func storageError(err error, gr schema.GroupResource, name string) error {
 		return apierrors.NewAlreadyExists(gr, name)
 	case errors.Is(err, storage.ErrConflict):
 		return apierrors.NewConflict(gr, name, errors.New(conflictMessage))
+	case errors.As(err, &expiredContinue):
+		// 410 with a token that goes on at the latest revision, as
+		// upstream: the client may take the inconsistent rest.
+		st := apierrors.NewResourceExpired(expiredContinue.Error())
+		st.ErrStatus.ListMeta.Continue = expiredContinue.Continue
+		return st
 	case errors.Is(err, storage.ErrExpired):
 		return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %v", err))
 	case errors.Is(err, storage.ErrTimeout):

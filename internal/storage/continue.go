@@ -47,8 +47,11 @@ func decodeContinue(token, prefix string) (int64, string, error) {
 	if t.APIVersion != continueAPIVersion {
 		return 0, "", fmt.Errorf("%w: version %q is not %q", ErrInvalidContinue, t.APIVersion, continueAPIVersion)
 	}
-	if t.ResourceVersion <= 0 {
+	if t.ResourceVersion <= 0 && t.ResourceVersion != inconsistentRV {
 		return 0, "", fmt.Errorf("%w: no resource version", ErrInvalidContinue)
+	}
+	if t.ResourceVersion == inconsistentRV {
+		t.ResourceVersion = 0 // the latest revision
 	}
 	if t.StartKey == "" {
 		return 0, "", fmt.Errorf("%w: no start key", ErrInvalidContinue)
@@ -60,4 +63,35 @@ func decodeContinue(token, prefix string) (int64, string, error) {
 		return 0, "", fmt.Errorf("%w: start key %q leaves the prefix", ErrInvalidContinue, t.StartKey)
 	}
 	return t.ResourceVersion, prefix + t.StartKey, nil
+}
+
+// inconsistentRV is the resource version of a continue token that reads
+// at the latest revision, as upstream's: the token an expired token's 410
+// offers, whose list goes on from the same key at the revision of today.
+const inconsistentRV = -1
+
+// ExpiredContinueError is the error of a list whose continue token's
+// revision was compacted away. Continue is a token that goes on from the
+// same key at the latest revision; Error says what that costs.
+type ExpiredContinueError struct {
+	Continue string
+}
+
+func (e *ExpiredContinueError) Error() string {
+	return "The provided continue parameter is too old to display a consistent list result. " +
+		"You can start a new list without the continue parameter, or use the continue token in this response to " +
+		"retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - " +
+		"objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+}
+
+func (e *ExpiredContinueError) Unwrap() error { return ErrExpired }
+
+// expiredContinue is the error of a list from startKey whose revision
+// was compacted.
+func expiredContinue(startKey, prefix string) error {
+	token, err := encodeContinue(startKey, prefix, inconsistentRV)
+	if err != nil {
+		return err
+	}
+	return &ExpiredContinueError{Continue: token}
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"time"
@@ -107,7 +108,11 @@ pages:
 		resp, err := s.client.Get(ctx, startKey, getOpts...)
 		observe("list", s.cfg.resourceLabel(), start)
 		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, etcdErr(err))
+			err = etcdErr(err)
+			if errors.Is(err, ErrExpired) && opts.Continue != "" {
+				return expiredContinue(startKey, prefix)
+			}
+			return fmt.Errorf("list %s: %w", prefix, err)
 		}
 		if withRev == 0 {
 			withRev = resp.Header.Revision

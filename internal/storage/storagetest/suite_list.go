@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -243,7 +245,7 @@ func testListExpired(t *testing.T, newStore NewStoreFunc) {
 		t.Fatalf("no continue token on a first page of 1 of 3")
 	}
 	old := first.ResourceVersion
-	create(t, s, cfg, NewConfigMap("later", nil, nil))
+	create(t, s, cfg, NewConfigMap("z-later", nil, nil))
 	if err := c.Compact(testContext(t), currentRV(t, s)); err != nil {
 		t.Fatalf("compact: %v", err)
 	}
@@ -251,4 +253,29 @@ func testListExpired(t *testing.T, newStore NewStoreFunc) {
 	wantErr(t, "exact list at a compacted revision", err, storage.ErrExpired)
 	err = s.List(testContext(t), cfg.Prefix, storage.ListOptions{Limit: 1, Continue: first.Continue}, &corev1.ConfigMapList{})
 	wantErr(t, "continue at a compacted revision", err, storage.ErrExpired)
+
+	// The error offers a token that goes on from the same key at the
+	// latest revision: an inconsistent rest, which now holds "z-later".
+	var expired *storage.ExpiredContinueError
+	if !errors.As(err, &expired) || expired.Continue == "" {
+		t.Fatalf("continue at a compacted revision: %v, want an ExpiredContinueError with a token", err)
+	}
+	var names []string
+	opts := storage.ListOptions{Limit: 2, Continue: expired.Continue}
+	for {
+		page := list(t, s, cfg, opts)
+		if page.ResourceVersion == old {
+			t.Errorf("the inconsistent rest read at the compacted revision %s", old)
+		}
+		for _, cm := range page.Items {
+			names = append(names, cm.Name)
+		}
+		if page.Continue == "" {
+			break
+		}
+		opts.Continue = page.Continue
+	}
+	if want := []string{"o1", "o2", "z-later"}; !slices.Equal(names, want) {
+		t.Errorf("the inconsistent rest of the list: %v, want %v", names, want)
+	}
 }
