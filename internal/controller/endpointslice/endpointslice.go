@@ -9,9 +9,9 @@
 // The decisions are pure functions (desired: which endpoints with which
 // ports; planSlices: which slices to create, update and delete with the
 // least churn) tested without a server; this file wires informers, and
-// sync.go applies a plan. Unlike upstream there is no mirroring of
-// selector-less Services' Endpoints into slices, no IPv6/dual-stack slices
-// and no topology hints.
+// sync.go applies a plan. Unlike upstream there are no IPv6/dual-stack
+// slices and no topology hints. The Endpoints of selector-less Services
+// are mirrored by internal/controller/endpointslicemirroring.
 package endpointslice
 
 import (

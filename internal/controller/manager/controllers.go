@@ -15,6 +15,7 @@ import (
 	"github.com/skiff-io/skiff/internal/controller/disruption"
 	"github.com/skiff-io/skiff/internal/controller/endpoints"
 	"github.com/skiff-io/skiff/internal/controller/endpointslice"
+	"github.com/skiff-io/skiff/internal/controller/endpointslicemirroring"
 	"github.com/skiff-io/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-io/skiff/internal/controller/job"
 	"github.com/skiff-io/skiff/internal/controller/namespace"
@@ -46,6 +47,7 @@ var accounts = map[string]string{
 	"daemonset":                       "daemon-set-controller",
 	"deployment":                      "deployment-controller",
 	"endpointslice":                   "endpointslice-controller",
+	endpointslicemirroring.Name:       "endpointslicemirroring-controller",
 	"endpoints":                       "endpoint-controller",
 	"serviceaccount":                  "service-account-controller",
 	"resourcequota":                   "resourcequota-controller",
@@ -121,6 +123,9 @@ var known = map[string]Constructor{
 	},
 	"endpointslice": func(c Context) (Runnable, error) {
 		return endpointslice.New(c.Client, c.Informers, c.Recorder("endpointslice-controller"))
+	},
+	endpointslicemirroring.Name: func(c Context) (Runnable, error) {
+		return endpointslicemirroring.New(c.Client, c.Informers, c.Recorder("endpointslicemirroring-controller"))
 	},
 	"endpoints": func(c Context) (Runnable, error) {
 		return endpoints.New(c.Client, c.Informers, c.Recorder("endpoint-controller"))
