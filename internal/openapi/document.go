@@ -204,13 +204,24 @@ func (b *Builder) addSchema(r Resource) (kind, list string) {
 	objectMeta := b.Add(&metav1.ObjectMeta{})
 	listMeta := b.Add(&metav1.ListMeta{})
 	kind = ModelName(r.GVK)
-	s := *r.Schema
-	s.Properties = make(map[string]spec.Schema, len(r.Schema.Properties)+3)
-	for k, v := range r.Schema.Properties {
-		s.Properties[k] = v
+	var s spec.Schema
+	switch {
+	case b.dialect == V2 && preservesUnknown(r.Schema):
+		// As upstream: kubectl's v2 client validation would refuse any
+		// field outside the properties listed, so an object that keeps
+		// unknown fields is published as a bare object.
+		s = spec.Schema{SchemaProps: spec.SchemaProps{Type: spec.StringOrArray{"object"}}}
+	default:
+		s = copySchema(*r.Schema)
+		if b.dialect == V2 {
+			toV2(&s)
+		}
+		if s.Properties == nil {
+			s.Properties = make(map[string]spec.Schema, 3)
+		}
+		typeMeta(&s)
+		s.Properties["metadata"] = b.describe(b.Ref(objectMeta), objectMetaDescription)
 	}
-	typeMeta(&s)
-	s.Properties["metadata"] = b.Ref(objectMeta)
 	b.define(kind, &s, objectMeta)
 	b.gvks[kind] = []schema.GroupVersionKind{r.GVK}
 	list = kind + "List"
