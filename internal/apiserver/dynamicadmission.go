@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apiserver/pkg/admission"
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -23,10 +24,11 @@ import (
 )
 
 // DynamicAdmission is the admission that the cluster's own objects
-// configure: MutatingWebhookConfigurations, ValidatingWebhookConfigurations
-// and ValidatingAdmissionPolicies (internal/admission/dynamic runs
-// upstream's plugins for them). It speaks upstream's admission interface,
-// so the server hands it upstream's attributes. Admit runs after the
+// configure: MutatingWebhookConfigurations, ValidatingWebhookConfigurations,
+// MutatingAdmissionPolicies and ValidatingAdmissionPolicies
+// (internal/admission/dynamic runs upstream's plugins for them). It speaks
+// upstream's admission interface, so the server hands it upstream's
+// attributes. Admit runs after the
 // built-in admission and before validation; Validate after validation,
 // with the built-in Validation.
 type DynamicAdmission interface {
@@ -36,6 +38,14 @@ type DynamicAdmission interface {
 	Active() bool
 	Admit(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
 	Validate(ctx context.Context, a admission.Attributes, o admission.ObjectInterfaces) error
+}
+
+// TypeConverter returns the server's type converter: the structure of
+// every built-in kind it serves, which its server-side apply merges by.
+// The dynamic admission's mutating policies merge their apply
+// configurations by it too. Built once, on first use.
+func (s *Server) TypeConverter() (managedfields.TypeConverter, error) {
+	return s.typeConverter()
 }
 
 // admitDynamic runs the mutating phase of the dynamic admission on req. A
@@ -261,14 +271,27 @@ func (o objectInterfaces) Convert(in, out, _ any) error {
 	return copyObject(src, dst)
 }
 
-// copyObject sets dst, of the same Go type as src, to src.
+// copyObject sets dst, of the same Go type as src, to src. An
+// unstructured src also fills a typed dst of its kind: a mutating
+// admission policy's apply configuration returns the merged object
+// unstructured.
 func copyObject(src, dst runtime.Object) error {
+	su, srcUnstructured := src.(*unstructured.Unstructured)
 	if u, ok := dst.(*unstructured.Unstructured); ok {
-		su, ok := src.(*unstructured.Unstructured)
-		if !ok {
+		if !srcUnstructured {
 			return fmt.Errorf("cannot convert %T to %T", src, dst)
 		}
 		u.SetUnstructuredContent(su.DeepCopy().UnstructuredContent())
+		return nil
+	}
+	if srcUnstructured {
+		gvk := dst.GetObjectKind().GroupVersionKind()
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(su.UnstructuredContent(), dst); err != nil {
+			return fmt.Errorf("cannot convert %s to %T: %w", su.GroupVersionKind(), dst, err)
+		}
+		if !gvk.Empty() {
+			dst.GetObjectKind().SetGroupVersionKind(gvk)
+		}
 		return nil
 	}
 	sv, dv := reflect.ValueOf(src), reflect.ValueOf(dst)

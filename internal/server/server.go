@@ -431,7 +431,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := enc.start(apiInformersCtx, &wg, db.Client(), loopback); err != nil {
 		return err
 	}
-	if err := dynamicAdmission.Start(apiInformersCtx, loopback, authz.authorizer()); err != nil {
+	if err := dynamicAdmission.Start(apiInformersCtx, loopback, authz.authorizer(), api.TypeConverter); err != nil {
 		return fmt.Errorf("dynamic admission: %w", err)
 	}
 	if cfg.Loopback != nil {

@@ -1,18 +1,23 @@
 // Package dynamic is the admission that the cluster's own objects
 // configure, upstream's "dynamic admission control": the webhooks of
 // MutatingWebhookConfigurations and ValidatingWebhookConfigurations, and
-// ValidatingAdmissionPolicies with their bindings.
+// MutatingAdmissionPolicies and ValidatingAdmissionPolicies with their
+// bindings.
 //
 // It runs upstream's plugins for them (k8s.io/apiserver's
-// MutatingAdmissionWebhook, ValidatingAdmissionWebhook and
-// ValidatingAdmissionPolicy): matching by rules, matchPolicy, selectors and
-// CEL matchConditions, the AdmissionReview calls with their TLS, timeouts
-// and failurePolicy, and the CEL of the policies are theirs, so that
-// webhooks and policies behave, and fail, in upstream's words. What is
-// skiff's: the informers that read the configurations through the
-// server's loopback client, the service resolution, the authorizer the
-// CEL sees, the reinvocation of webhooks, and where in the server's write
-// pipeline the two phases run (apiserver.DynamicAdmission).
+// MutatingAdmissionPolicy, MutatingAdmissionWebhook,
+// ValidatingAdmissionWebhook and ValidatingAdmissionPolicy): matching by
+// rules, matchPolicy, selectors and CEL matchConditions, the
+// AdmissionReview calls with their TLS, timeouts and failurePolicy, and
+// the CEL of the policies (with its runtime cost budget) and their
+// patches (apply configurations merged by structured-merge-diff, JSON
+// patches) are theirs, so that webhooks and policies behave, and fail, in
+// upstream's words. What is skiff's: the informers that read the
+// configurations through the server's loopback client, the service
+// resolution, the authorizer the CEL sees, the type information the
+// apply configurations merge by (mutatingpolicy.go), the reinvocation of
+// the mutating phase, and where in the server's write pipeline the two
+// phases run (apiserver.DynamicAdmission).
 package dynamic
 
 import (
@@ -70,7 +75,7 @@ type Admission struct {
 // chain is upstream's plugins, built: or err, which then refuses every
 // write rather than let it pass unchecked.
 type chain struct {
-	mutating   admission.MutationInterface
+	mutating   []admission.MutationInterface
 	validating []admission.ValidationInterface
 	err        error
 }
@@ -101,8 +106,9 @@ func New() (*Admission, error) {
 
 // Start reads the configurations and policies through loopback, and
 // builds upstream's plugins once one exists. authz answers the CEL's
-// authorizer checks.
-func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apiserver.Authorizer) error {
+// authorizer checks; types gives the mutating policies the structure of
+// the built-in kinds (nil: they read all kinds from /openapi/v3).
+func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apiserver.Authorizer, types TypeConverters) error {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		return err
@@ -112,17 +118,18 @@ func (a *Admission) Start(ctx context.Context, loopback *rest.Config, authz apis
 		return err
 	}
 	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))}
-	return a.start(ctx, client, dyn, mapper, authz)
+	return a.start(ctx, client, dyn, mapper, authz, types)
 }
 
 // start is Start with the clients made.
-func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, mapper meta.RESTMapper, authz apiserver.Authorizer) error {
+func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, mapper meta.RESTMapper,
+	authz apiserver.Authorizer, types TypeConverters) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	services := factory.Core().V1().Services()
 	a.services = clusterIPResolver{services.Lister()}
 	build := func() {
 		a.once.Do(func() {
-			c := newChain(ctx, client, dyn, factory, mapper, authz, a.services)
+			c := newChain(ctx, client, dyn, factory, mapper, authz, a.services, types)
 			// The plugins' own informers (configurations, namespaces).
 			factory.StartWithContext(ctx)
 			a.chain.Store(c)
@@ -132,6 +139,7 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 	watched := []cache.SharedIndexInformer{
 		regs.MutatingWebhookConfigurations().Informer(), regs.ValidatingWebhookConfigurations().Informer(),
 		regs.ValidatingAdmissionPolicies().Informer(), regs.ValidatingAdmissionPolicyBindings().Informer(),
+		regs.MutatingAdmissionPolicies().Informer(), regs.MutatingAdmissionPolicyBindings().Informer(),
 	}
 	synced := []cache.InformerSynced{services.Informer().HasSynced}
 	for _, inf := range watched {
@@ -159,7 +167,8 @@ func (a *Admission) start(ctx context.Context, client kubernetes.Interface, dyn 
 
 // newChain builds upstream's plugins on factory.
 func newChain(ctx context.Context, client kubernetes.Interface, dyn dynamicclient.Interface, factory informers.SharedInformerFactory,
-	mapper meta.RESTMapper, authz apiserver.Authorizer, services clusterIPResolver) *chain {
+	mapper meta.RESTMapper, authz apiserver.Authorizer, services clusterIPResolver, types TypeConverters) *chain {
+	mp := newMutatingPolicies(types)
 	mw, err := mutating.NewMutatingWebhook(nil)
 	if err != nil {
 		return &chain{err: err}
@@ -173,7 +182,7 @@ func newChain(ctx context.Context, client kubernetes.Interface, dyn dynamicclien
 		return &chain{err: err}
 	}
 	plugins := initializer.New(client, dyn, factory, nil, utilfeature.DefaultFeatureGate, nil, ctx.Done(), mapper)
-	for _, p := range []plugin{mw, vw, vap} {
+	for _, p := range []plugin{mp, mw, vw, vap} {
 		plugins.Initialize(p)
 		if w, ok := p.(wantsAuthorizer); ok {
 			w.SetUnconditionalAuthorizer(unconditional{authz})
@@ -185,25 +194,43 @@ func newChain(ctx context.Context, client kubernetes.Interface, dyn dynamicclien
 			return &chain{err: fmt.Errorf("admission plugin %T: %w", p, err)}
 		}
 	}
-	// Upstream's order: the policies, then the webhooks.
-	return &chain{mutating: mw, validating: []admission.ValidationInterface{vap, vw}}
+	// Upstream's order: the policies, then the webhooks, in both phases.
+	return &chain{
+		mutating:   []admission.MutationInterface{mp, mw},
+		validating: []admission.ValidationInterface{vap, vw},
+	}
 }
 
-// Admit calls the mutating webhooks. A webhook with reinvocationPolicy
-// IfNeeded is called once more when a later one changed the object, as
-// upstream reinvokes its chain (skiff's built-in plugins, which run
-// before, are not called again).
+// Admit runs the MutatingAdmissionPolicies, then calls the mutating
+// webhooks. When one changed the object after another had run, the two
+// run once more, as upstream reinvokes its mutating chain: then only a
+// policy or webhook with reinvocationPolicy IfNeeded runs again (each
+// plugin keeps that account in the request's reinvocation context).
+// skiff's built-in plugins, which run before, are not called again.
 func (a *Admission) Admit(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
 	c, err := a.current(ctx, attrs)
-	if c == nil || err != nil || !c.mutating.Handles(attrs.GetOperation()) {
+	if c == nil || err != nil {
 		return err
 	}
-	if err := c.mutating.Admit(ctx, attrs, o); err != nil {
+	if err := c.admit(ctx, attrs, o); err != nil {
 		return err
 	}
 	if rc := attrs.GetReinvocationContext(); rc.ShouldReinvoke() {
 		rc.SetIsReinvoke()
-		return c.mutating.Admit(ctx, attrs, o)
+		return c.admit(ctx, attrs, o)
+	}
+	return nil
+}
+
+// admit runs each mutating plugin that handles the operation, in order.
+func (c *chain) admit(ctx context.Context, attrs admission.Attributes, o admission.ObjectInterfaces) error {
+	for _, m := range c.mutating {
+		if !m.Handles(attrs.GetOperation()) {
+			continue
+		}
+		if err := m.Admit(ctx, attrs, o); err != nil {
+			return err
+		}
 	}
 	return nil
 }

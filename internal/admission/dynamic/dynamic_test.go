@@ -60,7 +60,7 @@ func startWith(t *testing.T, objs ...runtime.Object) *Admission {
 		t.Fatal(err)
 	}
 	err = a.start(ctx, fake.NewSimpleClientset(objs...), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()),
-		meta.NewDefaultRESTMapper(nil), apiserver.AlwaysAllow{})
+		meta.NewDefaultRESTMapper(nil), apiserver.AlwaysAllow{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,17 +30,23 @@ func validateBinding(obj runtime.Object) field.ErrorList {
 		return nil
 	}
 	p := field.NewPath("spec")
-	var errs field.ErrorList
-	if b.Spec.PolicyName == "" {
-		errs = append(errs, field.Required(p.Child("policyName"), ""))
-	} else {
-		for _, msg := range apivalidation.NameIsDNSSubdomain(b.Spec.PolicyName, false) {
-			errs = append(errs, field.Invalid(p.Child("policyName"), b.Spec.PolicyName, msg))
-		}
-	}
+	errs := validatePolicyName(b.Spec.PolicyName, p.Child("policyName"))
 	errs = append(errs, validateParamRef(b.Spec.ParamRef, p.Child("paramRef"))...)
 	errs = append(errs, validateMatchResources(b.Spec.MatchResources, p.Child("matchResources"))...)
 	return append(errs, validateValidationActions(b.Spec.ValidationActions, p.Child("validationActions"))...)
+}
+
+// validatePolicyName: a binding names its policy, whose name is a DNS
+// subdomain.
+func validatePolicyName(name string, p *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	var errs field.ErrorList
+	for _, msg := range apivalidation.NameIsDNSSubdomain(name, false) {
+		errs = append(errs, field.Invalid(p, name, msg))
+	}
+	return errs
 }
 
 // validateBindingUpdate: nothing of a binding is immutable.

@@ -89,7 +89,7 @@ func envType(stored sets.Set[string], expression string) environment.Type {
 
 // compileExpression compiles e and reports a failure at p as upstream
 // does, with badValue as the Invalid value.
-func compileExpression(c plugincel.Compiler, e *celExpression, decls plugincel.OptionalVariableDeclarations, env environment.Type, badValue string, p *field.Path) field.ErrorList {
+func compileExpression(c plugincel.Compiler, e plugincel.ExpressionAccessor, decls plugincel.OptionalVariableDeclarations, env environment.Type, badValue string, p *field.Path) field.ErrorList {
 	res := c.CompileCELExpression(e, decls, env)
 	if res.Error == nil {
 		return nil

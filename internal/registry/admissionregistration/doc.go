@@ -1,18 +1,20 @@
 // Package admissionregistration is the registry of the
 // admissionregistration.k8s.io/v1 API group: mutating and validating
 // webhook configurations, validating admission policies (with their status
-// subresource) and their bindings. For each it gives the discovery names,
-// upstream's v1 defaults, upstream's validation with its messages and field
-// paths, and `kubectl get` columns.
+// subresource), mutating admission policies, and the bindings of both. For
+// each it gives the discovery names, upstream's v1 defaults, upstream's
+// validation with its messages and field paths, and `kubectl get` columns.
 //
 // This package only keeps the objects well formed. Calling the webhooks and
 // evaluating the policies on admission is not its business.
 //
 // CEL expressions (match conditions, validations, message expressions,
-// audit annotation values, variables) are compiled with k8s.io/apiserver's
-// admission CEL compiler in the environments upstream uses: a new or
-// changed expression in the NewExpressions environment, one already stored
-// in the StoredExpressions one. So skiff refuses to store what upstream
+// audit annotation values, variables, and a mutating policy's apply
+// configurations and JSON patches, with the patch types Object and
+// JSONPatch in scope) are compiled with k8s.io/apiserver's admission CEL
+// compiler in the environments upstream uses: a new or changed expression
+// in the NewExpressions environment, one already stored in the
+// StoredExpressions one. So skiff refuses to store what upstream
 // refuses, with upstream's "compilation failed: ..." messages.
 //
 // Updates relax some checks as upstream does, so that an object stored by
@@ -30,6 +32,10 @@
 //     spec.paramRef. That check needs the request's user and the
 //     authorizer, which a registry.Strategy does not have; skiff leaves it
 //     out.
-//   - mutatingadmissionpolicies and mutatingadmissionpolicybindings, in v1
-//     since Kubernetes 1.36, are not served.
+//   - On an update of a mutating policy, upstream compiles an unchanged
+//     JSON patch expression in the NewExpressions environment (it looks
+//     the expression up among the stored apply configurations); skiff
+//     looks it up among the stored JSON patches, so an unchanged JSON
+//     patch is checked in the StoredExpressions environment, as every
+//     other unchanged expression is.
 package admissionregistration

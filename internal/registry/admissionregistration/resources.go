@@ -91,6 +91,40 @@ func Resources() []*registry.Resource {
 			},
 			Table: bindingTable,
 		},
+		{
+			GroupVersion: gv,
+			Name:         "mutatingadmissionpolicies",
+			Singular:     "mutatingadmissionpolicy",
+			Kind:         "MutatingAdmissionPolicy",
+			Categories:   []string{"api-extensions"},
+			Namespaced:   false,
+			New:          func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicy{} },
+			NewList:      func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyList{} },
+			// No status: the registry's defaults set generation 1 on
+			// create and bump it on a spec change, as upstream.
+			Strategy: registry.Strategy{
+				Default:        defaultMutatingPolicy,
+				Validate:       validateMutatingPolicy,
+				ValidateUpdate: validateMutatingPolicyUpdate,
+			},
+			Table: mutatingPolicyTable,
+		},
+		{
+			GroupVersion: gv,
+			Name:         "mutatingadmissionpolicybindings",
+			Singular:     "mutatingadmissionpolicybinding",
+			Kind:         "MutatingAdmissionPolicyBinding",
+			Categories:   []string{"api-extensions"},
+			Namespaced:   false,
+			New:          func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBinding{} },
+			NewList:      func() runtime.Object { return &admissionregistrationv1.MutatingAdmissionPolicyBindingList{} },
+			Strategy: registry.Strategy{
+				Default:        defaultMutatingBinding,
+				Validate:       validateMutatingBinding,
+				ValidateUpdate: validateMutatingBindingUpdate,
+			},
+			Table: mutatingBindingTable,
+		},
 	}
 }
 

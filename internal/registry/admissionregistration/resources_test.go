@@ -62,6 +62,8 @@ func TestDescriptors(t *testing.T) {
 		"validatingwebhookconfigurations":   {"validatingwebhookconfiguration", "ValidatingWebhookConfiguration", false},
 		"validatingadmissionpolicies":       {"validatingadmissionpolicy", "ValidatingAdmissionPolicy", true},
 		"validatingadmissionpolicybindings": {"validatingadmissionpolicybinding", "ValidatingAdmissionPolicyBinding", false},
+		"mutatingadmissionpolicies":         {"mutatingadmissionpolicy", "MutatingAdmissionPolicy", false},
+		"mutatingadmissionpolicybindings":   {"mutatingadmissionpolicybinding", "MutatingAdmissionPolicyBinding", false},
 	}
 	rs := Resources()
 	if len(rs) != len(want) {
