@@ -20,8 +20,10 @@ import (
 	"github.com/skiff-io/skiff/internal/registry/node"
 	"github.com/skiff-io/skiff/internal/registry/policy"
 	"github.com/skiff-io/skiff/internal/registry/rbac"
+	"github.com/skiff-io/skiff/internal/registry/resource"
 	"github.com/skiff-io/skiff/internal/registry/scheduling"
 	storagegroup "github.com/skiff-io/skiff/internal/registry/storage"
+	"github.com/skiff-io/skiff/internal/registry/storagemigration"
 )
 
 // Resources are every resource skiff serves.
@@ -33,6 +35,7 @@ func Resources() []*registry.Resource {
 		scheduling.Resources(), rbac.Resources(), flowcontrol.Resources(), certificates.Resources(),
 		apiextensions.Resources(), admissionregistration.Resources(), apiregistration.Resources(),
 		storagegroup.Resources(), networking.Resources(), node.Resources(),
+		resource.Resources(), storagemigration.Resources(),
 	} {
 		for _, r := range group {
 			if r != nil {

@@ -84,6 +84,7 @@ const (
 	authz       = "authorization.k8s.io"
 	certs       = "certificates.k8s.io"
 	nodeGroup   = "node.k8s.io"
+	dra         = "resource.k8s.io"
 
 	metricsGroup    = "metrics.k8s.io"
 	customMetrics   = "custom.metrics.k8s.io"
@@ -179,6 +180,7 @@ func defaultRoles() []*rbacv1.ClusterRole {
 			on(l(policyGroup), l("poddisruptionbudgets"), write),
 			on(l(networking), l("ingresses", "networkpolicies"), write),
 			on(l(coordinate), l("leases"), readWrite),
+			on(l(dra), l("resourceclaims", "resourceclaimtemplates"), write),
 		),
 		clusterRole("system:aggregate-to-view", map[string]string{AggregateToView: "true"},
 			on(l(core), l("configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods",
@@ -198,6 +200,7 @@ func defaultRoles() []*rbacv1.ClusterRole {
 				"replicasets/scale", "replicasets/status", "replicationcontrollers/scale"), read),
 			on(l(policyGroup), l("poddisruptionbudgets", "poddisruptionbudgets/status"), read),
 			on(l(networking), l("ingresses", "ingresses/status", "networkpolicies"), read),
+			on(l(dra), l("resourceclaims", "resourceclaims/status", "resourceclaimtemplates"), read),
 		),
 		// metrics-server's role: whoever may view a namespace may read
 		// its pods' usage (kubectl top), as a cluster with metrics-server

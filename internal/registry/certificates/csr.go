@@ -80,7 +80,7 @@ func Resources() []*registry.Resource {
 			}
 			return fields.Set{"metadata.name": csr.Name, "spec.signerName": csr.Spec.SignerName}
 		},
-	}, clusterTrustBundles()}
+	}, clusterTrustBundles(), podCertificateRequests()}
 }
 
 // prepareForCreate resets status and the requester, which the server
