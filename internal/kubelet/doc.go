@@ -14,8 +14,9 @@
 // Organisation: kubelet.go (Config, Start, the work queue), node.go and
 // nodeinfo.go (registration, status, Lease), runtimestate.go (what CRI says
 // about a pod), sync.go (one pod's reconcile), sandbox.go and container.go
-// (CRI configs), images.go, hooks.go, backoff.go, status.go (pods/status),
-// terminate.go (graceful deletion), streaming.go (what the kubelet's HTTP
-// server asks about pods), metrics.go (upstream's kubelet_* metrics,
-// registered on Config.Registerer).
+// (CRI configs), ephemeral.go (debug containers added through
+// pods/ephemeralcontainers), images.go, hooks.go, backoff.go, status.go
+// (pods/status), terminate.go (graceful deletion), streaming.go (what the
+// kubelet's HTTP server asks about pods), metrics.go (upstream's kubelet_*
+// metrics, registered on Config.Registerer).
 package kubelet

@@ -114,6 +114,7 @@ func (k *Kubelet) computeStatus(pod *corev1.Pod, pr *podRuntime, now time.Time) 
 	for i := range pod.Spec.Containers {
 		st.ContainerStatuses = append(st.ContainerStatuses, k.containerStatus(pod, &pod.Spec.Containers[i], pr, false, stopped))
 	}
+	st.EphemeralContainerStatuses = k.ephemeralStatuses(pod, pr, stopped)
 	switch {
 	case expired:
 		st.Phase, st.Reason, st.Message = corev1.PodFailed, deadlineReason, deadlineMessage
@@ -208,8 +209,11 @@ func (k *Kubelet) containerStatus(pod *corev1.Pod, c *corev1.Container, pr *podR
 
 // restartPolicyOf is the policy a container restarts by: a sidecar
 // always, other init containers of a restartPolicy Always pod on failure
-// only.
+// only, an ephemeral container never.
 func restartPolicyOf(pod *corev1.Pod, c *corev1.Container, isInit bool) corev1.RestartPolicy {
+	if !isInit && ephemeralSpec(pod, c.Name) != nil {
+		return corev1.RestartPolicyNever
+	}
 	if isInit && isSidecar(c) {
 		return corev1.RestartPolicyAlways
 	}

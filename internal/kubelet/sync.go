@@ -93,10 +93,14 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, pr *podRuntime) e
 		}
 	}
 	run := &podRun{k: k, pod: pod, pr: pr, sb: sb, sbCfg: sbCfg}
+	// Ephemeral containers first (ephemeral.go): they may debug a pod
+	// whose initialization fails.
+	ephemeralErr := run.ephemeralContainers(ctx)
 	initialized, err := run.initContainers(ctx)
 	if initialized {
 		err = errors.Join(err, run.containers(ctx))
 	}
+	err = errors.Join(ephemeralErr, err)
 	if err := withoutWaiting(err); err != nil {
 		return err
 	}
@@ -273,6 +277,9 @@ func (r *podRun) start(ctx context.Context, c *corev1.Container, prev *runtimeap
 	}
 	attempt := r.pr.nextAttempt(c.Name)
 	cfg, err := k.containerConfig(ctx, pod, c, attempt, imageRef, r.pr.podIPs())
+	if err == nil {
+		err = r.targetNamespace(c, cfg)
+	}
 	if err != nil {
 		k.setWaiting(key, "CreateContainerConfigError", err.Error())
 		k.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
@@ -357,6 +364,9 @@ func specContainer(pod *corev1.Pod, name string) *corev1.Container {
 		if pod.Spec.InitContainers[i].Name == name {
 			return &pod.Spec.InitContainers[i]
 		}
+	}
+	if ec := ephemeralSpec(pod, name); ec != nil {
+		return asContainer(ec)
 	}
 	return nil
 }

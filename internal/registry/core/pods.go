@@ -16,9 +16,9 @@ import (
 
 // Pods describes core/v1 pods: namespaced, with a status subresource,
 // upstream's defaulting, validation and pod update rules, `kubectl get
-// pods` columns and pod field selectors. The binding, eviction, log, exec,
-// attach, portforward, ephemeralcontainers and resize subresources are the
-// API server's.
+// pods` columns and pod field selectors, and the ephemeralcontainers
+// subresource (pods_ephemeral.go). The binding, eviction, log, exec,
+// attach, portforward and resize subresources are the API server's.
 func Pods() *registry.Resource {
 	return &registry.Resource{
 		GroupVersion:        corev1.SchemeGroupVersion,
@@ -42,8 +42,9 @@ func Pods() *registry.Resource {
 			ValidateUpdate:         validatePodObjectUpdate,
 			ValidateStatusUpdate:   validatePodObjectStatusUpdate,
 		},
-		Table:  podTable(),
-		Fields: podFields,
+		Subresources: []registry.Subresource{podEphemeralContainers()},
+		Table:        podTable(),
+		Fields:       podFields,
 	}
 }
 

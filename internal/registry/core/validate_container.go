@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -103,7 +104,8 @@ func validateInitContainers(inits, regular []corev1.Container, vols map[string]c
 
 // validateEphemeralContainers checks debug containers: unique names across
 // all containers, an existing target, and none of the fields that would
-// make the pod depend on them (ports, probes, lifecycle, resources).
+// make the pod depend on them (ports, probes, lifecycle, resources, restart
+// policies; see allowedEphemeralFields).
 func validateEphemeralContainers(ecs []corev1.EphemeralContainer, regular, inits []corev1.Container,
 	vols map[string]corev1.VolumeSource, claims sets.Set[string], podRestart corev1.RestartPolicy, fldPath *field.Path) field.ErrorList {
 	if len(ecs) == 0 {
@@ -134,30 +136,7 @@ func validateEphemeralContainers(ecs []corev1.EphemeralContainer, regular, inits
 		if ec.TargetContainerName != "" && !others.Has(ec.TargetContainerName) {
 			errs = append(errs, field.NotFound(p.Child("targetContainerName"), ec.TargetContainerName))
 		}
-		if len(c.Ports) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("ports"), forbidden))
-		}
-		if c.LivenessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("livenessProbe"), forbidden))
-		}
-		if c.ReadinessProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("readinessProbe"), forbidden))
-		}
-		if c.StartupProbe != nil {
-			errs = append(errs, field.Forbidden(p.Child("startupProbe"), forbidden))
-		}
-		if c.Lifecycle != nil {
-			errs = append(errs, field.Forbidden(p.Child("lifecycle"), forbidden))
-		}
-		if len(c.Resources.Limits)+len(c.Resources.Requests)+len(c.Resources.Claims) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("resources"), forbidden))
-		}
-		if len(c.ResizePolicy) > 0 {
-			errs = append(errs, field.Forbidden(p.Child("resizePolicy"), forbidden))
-		}
-		if c.RestartPolicy != nil {
-			errs = append(errs, field.Forbidden(p.Child("restartPolicy"), forbidden))
-		}
+		errs = append(errs, validateEphemeralFields(&ec.EphemeralContainerCommon, forbidden, p)...)
 		for j, m := range c.VolumeMounts {
 			if m.SubPath != "" {
 				errs = append(errs, field.Forbidden(p.Child("volumeMounts").Index(j).Child("subPath"), forbidden))
@@ -166,6 +145,35 @@ func validateEphemeralContainers(ecs []corev1.EphemeralContainer, regular, inits
 				errs = append(errs, field.Forbidden(p.Child("volumeMounts").Index(j).Child("subPathExpr"), forbidden))
 			}
 		}
+	}
+	return errs
+}
+
+// allowedEphemeralFields are the fields of EphemeralContainerCommon an
+// ephemeral container may set, as upstream's list: anything not named here
+// — a field added to the API later included — is forbidden until it is
+// considered, so a new field cannot slip through unchecked.
+var allowedEphemeralFields = map[string]bool{
+	"Name": true, "Image": true, "Command": true, "Args": true, "WorkingDir": true,
+	"EnvFrom": true, "Env": true, "VolumeMounts": true, "VolumeDevices": true,
+	"TerminationMessagePath": true, "TerminationMessagePolicy": true, "ImagePullPolicy": true,
+	"SecurityContext": true, "Stdin": true, "StdinOnce": true, "TTY": true,
+}
+
+// validateEphemeralFields forbids every set field of ec that
+// allowedEphemeralFields does not name, at its JSON name ("ports",
+// "livenessProbe").
+func validateEphemeralFields(ec *corev1.EphemeralContainerCommon, msg string, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	v := reflect.ValueOf(ec).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if allowedEphemeralFields[f.Name] || v.Field(i).IsZero() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		errs = append(errs, field.Forbidden(p.Child(name), msg))
 	}
 	return errs
 }
