@@ -36,6 +36,9 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) error {
 	case pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed:
 		return k.stopTerminal(ctx, pod, pr)
 	}
+	if ok, err := k.admit(ctx, pod, pr); !ok || err != nil {
+		return err // a rejected pod is Failed: its next sync stops there
+	}
 	if left, ok := deadlineLeft(pod, k.startTime(pod), time.Now()); ok {
 		if left <= 0 {
 			// stopTerminal's status write sets phase Failed (computeStatus

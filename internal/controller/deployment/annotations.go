@@ -156,7 +156,18 @@ func setReplicasAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet) {
 
 // desiredReplicasAnnotation returns the desired-replicas annotation of rs.
 func desiredReplicasAnnotation(rs *appsv1.ReplicaSet) (int32, bool) {
-	v, ok := rs.Annotations[DesiredReplicasAnnotation]
+	return int32Annotation(rs, DesiredReplicasAnnotation)
+}
+
+// maxReplicasAnnotation returns the max-replicas annotation of rs.
+func maxReplicasAnnotation(rs *appsv1.ReplicaSet) (int32, bool) {
+	return int32Annotation(rs, MaxReplicasAnnotation)
+}
+
+// int32Annotation returns annotation key of rs as a number; false when it
+// is absent or malformed.
+func int32Annotation(rs *appsv1.ReplicaSet, key string) (int32, bool) {
+	v, ok := rs.Annotations[key]
 	if !ok {
 		return 0, false
 	}

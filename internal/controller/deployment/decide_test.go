@@ -292,15 +292,18 @@ func TestProportionalScaling(t *testing.T) {
 		replicas int32
 		want     map[string]int32
 	}{
-		// 10 → 20 with surge 3: 13 → 23; +10 spread 8:5 → +6/+3, remainder to the largest.
-		{"up", 20, map[string]int32{"v1": 15, "v2": 8}},
+		// 10 → 20 with surge 3: max 13 → 23; 8×23/13 = 14.2 → 14, 5×23/13 = 8.8 → 9.
+		{"up", 20, map[string]int32{"v1": 14, "v2": 9}},
+		// upstream's conformance test: 10 → 30, max 13 → 33; 8×33/13 = 20.3 → 20,
+		// 5×33/13 = 12.7 → 13 (rounded, not floored with a remainder).
+		{"conformance", 30, map[string]int32{"v1": 20, "v2": 13}},
 		// 10 → 5 with surge 2 (25% of 5 rounded up): 13 → 7.
 		{"down", 5, map[string]int32{"v1": 4, "v2": 3}},
 		{"same", 10, map[string]int32{"v1": 8, "v2": 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := rolling(tc.replicas, intstr.FromString("25%"), intstr.FromInt32(0))
-			if tc.replicas == 10 || tc.replicas == 20 {
+			if tc.replicas != 5 {
 				d.Spec.Strategy.RollingUpdate.MaxSurge = ptr(intstr.FromInt32(3))
 			}
 			old := replicaSet("v1", 1, 8, 8, 0)
@@ -324,14 +327,29 @@ func TestProportionalScaling(t *testing.T) {
 
 func TestProportional(t *testing.T) {
 	rss := []*appsv1.ReplicaSet{replicaSet("a", 1, 1, 1, 0), replicaSet("b", 2, 1, 1, 1), replicaSet("c", 3, 1, 1, 2)}
-	if got := proportional(rss, -3, 3); !cmp.Equal(got, []int32{0, 0, 0}) {
-		t.Errorf("down to 0: %v", got)
+	for _, rs := range rss {
+		rs.Annotations[MaxReplicasAnnotation] = "3"
 	}
-	if got := proportional(rss, 2, 3); sum32(got) != 5 || got[2] != 3 {
-		t.Errorf("up by 2 (newest first on ties): %v", got)
-	}
-	if got := proportional(rss, -1, 3); sum32(got) != 2 || got[0] != 0 {
-		t.Errorf("down by 1 (oldest first on ties): %v", got)
+	for _, tc := range []struct {
+		name     string
+		replicas int32 // maxSurge 0
+		delta    int32
+		want     []int32
+	}{
+		{"down to 0", 0, -3, []int32{0, 0, 0}},
+		// 5/3 = 1.67 → 2 each, but only 2 may be added: newest first on ties.
+		{"up by 2", 5, 2, []int32{1, 2, 2}},
+		// 2/3 = 0.67 → 1 each: nothing from fractions, the leftover from the oldest.
+		{"down by 1", 2, -1, []int32{0, 1, 1}},
+		{"up by 3", 6, 3, []int32{2, 2, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := rolling(tc.replicas, intstr.FromInt32(0), intstr.FromInt32(1))
+			got := proportional(d, rss, tc.delta)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("sizes (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

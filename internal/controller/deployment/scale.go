@@ -54,12 +54,6 @@ func isSaturated(d *appsv1.Deployment, newRS *appsv1.ReplicaSet) bool {
 // spec.replicas + maxSurge and the replicas of all active ReplicaSets is
 // spread over them in proportion to their size (proportional scaling), so
 // that a scale in the middle of a rollout keeps the rollout's proportions.
-//
-// Upstream scales each ReplicaSet by the ratio of the new maximum to the
-// max-replicas annotation it recorded; this version uses each
-// ReplicaSet's share of the current total, gives a positive remainder to
-// the largest (newest on ties) and takes a negative remainder from the
-// largest (oldest on ties). Both keep the total exact.
 func scale(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.ReplicaSet) {
 	desired := replicasOf(d)
 	if rs := activeOrLatest(newRS, oldRSs); rs != nil {
@@ -76,30 +70,36 @@ func scale(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, oldRSs []*appsv1.Repl
 		return
 	}
 	act := active(withNew(oldRSs, newRS))
-	current := sumReplicas(act)
-	delta := desired + maxSurge(d) - current
-	sizes := proportional(act, delta, current)
+	var allowed int32
+	if desired > 0 {
+		allowed = desired + maxSurge(d)
+	}
+	sizes := proportional(d, act, allowed-sumReplicas(act))
 	for i, rs := range act {
 		scaleTo(d, rs, sizes[i])
 	}
 }
 
-// proportional returns the new sizes of rss after spreading delta (positive
-// or negative) over them in proportion to their sizes, whose sum is total.
-func proportional(rss []*appsv1.ReplicaSet, delta, total int32) []int32 {
+// proportional returns the new sizes of the active ReplicaSets rss after
+// spreading delta (positive or negative) over them, as upstream does and
+// as its conformance test checks to the replica: each ReplicaSet goes to
+// its replicas × (spec.replicas + maxSurge) / the max-replicas it
+// recorded when last scaled, rounded to the nearest integer, visited from
+// the largest (newest first on ties when growing, oldest first when
+// shrinking) and never past what is left of delta; what rounding leaves
+// over goes to the first visited, which never drops below zero.
+func proportional(d *appsv1.Deployment, rss []*appsv1.ReplicaSet, delta int32) []int32 {
 	sizes := make([]int32, len(rss))
 	for i, rs := range rss {
 		sizes[i] = rsReplicas(rs)
 	}
-	if delta == 0 || total <= 0 || len(rss) == 0 {
+	if delta == 0 || len(rss) == 0 {
 		return sizes
 	}
 	order := make([]int, len(rss))
 	for i := range order {
 		order[i] = i
 	}
-	// Largest first; ties: newest first when growing, oldest first when
-	// shrinking.
 	slices.SortStableFunc(order, func(a, b int) int {
 		if sizes[a] != sizes[b] {
 			return int(sizes[b] - sizes[a])
@@ -117,33 +117,51 @@ func proportional(rss []*appsv1.ReplicaSet, delta, total int32) []int32 {
 		}
 		return 1
 	})
-	mag := delta
-	if mag < 0 {
-		mag = -mag
-	}
-	var spread int32
+	total := sumReplicas(rss)
+	var added int32
 	for _, i := range order {
-		share := int32(int64(sizes[i]) * int64(mag) / int64(total))
-		if delta < 0 {
-			share = min(share, sizes[i])
-			sizes[i] -= share
-		} else {
-			sizes[i] += share
-		}
-		spread += share
-	}
-	left := mag - spread
-	if delta > 0 {
-		sizes[order[0]] += left
-		return sizes
-	}
-	for _, i := range order {
-		if left == 0 {
+		if added == delta {
 			break
 		}
-		n := min(left, sizes[i])
-		sizes[i] -= n
-		left -= n
+		share := fraction(d, rss[i], total)
+		if left := delta - added; delta > 0 {
+			share = min(share, left)
+		} else {
+			share = max(share, left)
+		}
+		sizes[i] += share
+		added += share
 	}
+	first := order[0]
+	sizes[first] = max(sizes[first]+delta-added, 0)
 	return sizes
+}
+
+// fraction is how many replicas rs gains (or, negative, loses) when it
+// keeps its share of the Deployment's new maximum, spec.replicas +
+// maxSurge, relative to the maximum recorded in its max-replicas
+// annotation. Without the annotation (or with a useless one) the
+// Deployment's status.replicas stands in as upstream's does, and failing
+// that total, the active ReplicaSets' replicas now. Scaling to zero
+// removes all of rs.
+func fraction(d *appsv1.Deployment, rs *appsv1.ReplicaSet, total int32) int32 {
+	cur := rsReplicas(rs)
+	desired := replicasOf(d)
+	if desired == 0 {
+		return -cur
+	}
+	recorded, ok := maxReplicasAnnotation(rs)
+	if !ok || recorded <= 0 {
+		recorded = d.Status.Replicas
+	}
+	if recorded <= 0 {
+		recorded = total
+	}
+	if recorded <= 0 {
+		return 0
+	}
+	newMax := int64(desired + maxSurge(d))
+	// Round half up: (2ab + c) / 2c for non-negative a, b and positive c.
+	target := (2*int64(cur)*newMax + int64(recorded)) / (2 * int64(recorded))
+	return int32(target) - cur
 }

@@ -128,6 +128,18 @@ func (c *Controller) collect(ctx context.Context, s snapshot) error {
 		_, err = ri.Patch(ctx, s.ref.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return ignoreNotFound(err)
 	case actDelete:
+		if act.policy == metav1.DeletePropagationForeground && s.dependentWaiting() {
+			if refs, changed := unblocked(latest.OwnerReferences); changed {
+				patch, err := metadataPatch(latest.UID, latest.ResourceVersion, "ownerReferences", refs)
+				if err != nil {
+					return err
+				}
+				c.log.Info("unblocking owners to break a possible ownership cycle", "kind", s.ref.Kind, "namespace", s.ref.Namespace, "name", s.ref.Name)
+				if _, err := ri.Patch(ctx, s.ref.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+					return ignoreNotFound(err)
+				}
+			}
+		}
 		c.log.Info("deleting object whose owners are gone", "kind", s.ref.Kind, "namespace", s.ref.Namespace, "name", s.ref.Name, "propagation", act.policy)
 		err := ri.Delete(ctx, s.ref.Name, deleteOptions(s.ref.UID, act.policy))
 		if apierrors.IsConflict(err) {

@@ -92,6 +92,25 @@ func decide(refs []metav1.OwnerReference, states map[types.UID]ownerState, hasBl
 	}
 }
 
+// unblocked returns refs with every blockOwnerDeletion set to false, and
+// whether any was set. It breaks ownership cycles: an object about to be
+// deleted in the foreground because an owner waits for it, while one of
+// its own dependents waits in the foreground too, may be closing a circle
+// of owners that each wait for the next; it stops blocking its owners
+// first, so that they can go (upstream does the same).
+func unblocked(refs []metav1.OwnerReference) ([]metav1.OwnerReference, bool) {
+	out := make([]metav1.OwnerReference, len(refs))
+	changed := false
+	for i, r := range refs {
+		if r.BlockOwnerDeletion != nil && *r.BlockOwnerDeletion {
+			r.BlockOwnerDeletion = new(bool)
+			changed = true
+		}
+		out[i] = r
+	}
+	return out, changed
+}
+
 // withoutOwners returns refs without those whose uid is in drop.
 func withoutOwners(refs []metav1.OwnerReference, drop []types.UID) []metav1.OwnerReference {
 	out := make([]metav1.OwnerReference, 0, len(refs))

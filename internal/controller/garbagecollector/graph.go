@@ -214,6 +214,8 @@ type dependentInfo struct {
 	ref      objectRef
 	blocking bool // its reference to the owner has blockOwnerDeletion
 	deleting bool
+	// deletingDependents: it is being deleted in the foreground.
+	deletingDependents bool
 }
 
 // snapshot is a copy of one node and of its neighbours, taken under the
@@ -244,7 +246,7 @@ func (g *graph) get(uid types.UID) (snapshot, bool) {
 				blocking = true
 			}
 		}
-		s.dependents = append(s.dependents, dependentInfo{ref: d.ref, blocking: blocking, deleting: d.deleting})
+		s.dependents = append(s.dependents, dependentInfo{ref: d.ref, blocking: blocking, deleting: d.deleting, deletingDependents: d.deletingDependents})
 	}
 	for _, r := range n.owners {
 		if o := g.nodes[r.UID]; o != nil && !o.virtual {
@@ -259,6 +261,12 @@ func (g *graph) get(uid types.UID) (snapshot, bool) {
 // hasBlocking reports whether any dependent blocks the owner's deletion.
 func (s snapshot) hasBlocking() bool {
 	return slices.ContainsFunc(s.dependents, func(d dependentInfo) bool { return d.blocking })
+}
+
+// dependentWaiting reports whether a dependent is itself being deleted in
+// the foreground, waiting for its own dependents.
+func (s snapshot) dependentWaiting() bool {
+	return slices.ContainsFunc(s.dependents, func(d dependentInfo) bool { return d.deletingDependents })
 }
 
 // size is the number of nodes, virtual ones included.

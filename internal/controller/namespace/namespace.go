@@ -1,14 +1,18 @@
 // Package namespace is the namespace controller: when a namespace is being
-// deleted it deletes everything in it, then removes the "kubernetes"
-// finalizer so that the API server deletes the namespace itself. It is a
-// client of the API like any other controller.
+// deleted it deletes everything in it, pods first and the rest once the
+// pods are gone (upstream's OrderedNamespaceDeletion), reports progress in
+// the namespace's deletion conditions as upstream does, then removes the
+// "kubernetes" finalizer so that the API server deletes the namespace
+// itself. It is a client of the API like any other controller.
 package namespace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,9 +106,24 @@ func (c *Controller) Start(ctx context.Context) error {
 	return nil
 }
 
-// finalize deletes the namespace's content. It reports whether objects
-// remain (pods shutting down, finalizers pending); when none do, it removes
-// the kubernetes finalizer.
+// podsGVR is deleted before everything else.
+var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// resource is one namespaced resource the controller empties.
+type resource struct {
+	gvr schema.GroupVersionResource
+	// deleteCollection and list say which verbs it serves; without
+	// deletecollection its objects are listed and deleted one by one.
+	deleteCollection, list bool
+}
+
+// finalize deletes the namespace's content, pods first as upstream's
+// OrderedNamespaceDeletion does: while any pod remains (pods shutting
+// down, finalizers pending) nothing else is deleted, so that a pod never
+// outlives the Secrets, ConfigMaps and ServiceAccounts it uses (KEP 5080).
+// Each pass writes the namespace's deletion conditions, as upstream does.
+// It reports whether objects remain; when none do, it removes the
+// kubernetes finalizer.
 func (c *Controller) finalize(ctx context.Context, ns *corev1.Namespace) (bool, error) {
 	if !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		return false, nil
@@ -113,33 +132,47 @@ func (c *Controller) finalize(ctx context.Context, ns *corev1.Namespace) (bool, 
 	if err != nil && len(lists) == 0 {
 		return false, fmt.Errorf("discovery: %w", err)
 	}
-	remaining := false
-	bg := metav1.DeletePropagationBackground
+	r := &report{discoveryErr: err, remaining: map[schema.GroupVersionResource]int{}, finalizers: map[string]int{}}
+	var resources []resource
+	hasPods := false
 	for _, list := range lists {
 		gv, err := schema.ParseGroupVersion(list.GroupVersion)
 		if err != nil {
+			r.parseErr = err
 			continue
 		}
-		for _, r := range list.APIResources {
-			if !slices.Contains(r.Verbs, "deletecollection") || !slices.Contains(r.Verbs, "list") {
+		for _, ar := range list.APIResources {
+			if !slices.Contains(ar.Verbs, "delete") || strings.Contains(ar.Name, "/") {
 				continue
 			}
-			ri := c.dynamic.Resource(gv.WithResource(r.Name)).Namespace(ns.Name)
-			err := ri.DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{})
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsMethodNotSupported(err) {
-				return false, fmt.Errorf("deleting %s: %w", r.Name, err)
+			res := resource{gvr: gv.WithResource(ar.Name), deleteCollection: slices.Contains(ar.Verbs, "deletecollection"), list: slices.Contains(ar.Verbs, "list")}
+			if res.gvr == podsGVR {
+				hasPods = true
+				resources = slices.Insert(resources, 0, res)
+				continue
 			}
-			left, err := ri.List(ctx, metav1.ListOptions{Limit: 1})
-			if err != nil {
-				return false, fmt.Errorf("listing %s: %w", r.Name, err)
-			}
-			if len(left.Items) > 0 {
-				remaining = true
-			}
+			resources = append(resources, res)
 		}
 	}
-	if remaining {
-		return true, nil
+	for i, res := range resources {
+		c.empty(ctx, ns.Name, res, r)
+		if i == 0 && hasPods && r.remaining[podsGVR] > 0 {
+			break // the rest waits for the pods to be gone
+		}
+		r.countRemaining = true
+	}
+	if updated, err := c.writeConditions(ctx, ns, r); err != nil {
+		c.log.Warn("updating namespace conditions", "namespace", ns.Name, "err", err)
+	} else {
+		ns = updated
+	}
+	if len(r.deleteErrs) > 0 {
+		return false, errors.Join(r.deleteErrs...)
+	}
+	for _, n := range r.remaining {
+		if n > 0 {
+			return true, nil
+		}
 	}
 	next := ns.DeepCopy()
 	next.Spec.Finalizers = slices.DeleteFunc(next.Spec.Finalizers, func(f corev1.FinalizerName) bool { return f == corev1.FinalizerKubernetes })
@@ -148,4 +181,77 @@ func (c *Controller) finalize(ctx context.Context, ns *corev1.Namespace) (bool, 
 		return false, nil
 	}
 	return false, err
+}
+
+// empty deletes every object of res in namespace and records in r what
+// is left, and the finalizers holding it.
+func (c *Controller) empty(ctx context.Context, namespace string, res resource, r *report) {
+	ri := c.dynamic.Resource(res.gvr).Namespace(namespace)
+	bg := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &bg}
+	fail := func(verb string, err error) {
+		r.deleteErrs = append(r.deleteErrs, fmt.Errorf("%s %s: %w", verb, res.gvr.GroupResource(), err))
+	}
+	ignorable := func(err error) bool {
+		return err == nil || apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err)
+	}
+	switch {
+	case res.deleteCollection:
+		if err := ri.DeleteCollection(ctx, opts, metav1.ListOptions{}); !ignorable(err) {
+			fail("deleting", err)
+			return
+		}
+	case res.list:
+		items, err := ri.List(ctx, metav1.ListOptions{})
+		if !ignorable(err) {
+			fail("listing", err)
+			return
+		}
+		for _, it := range items.Items {
+			if it.GetDeletionTimestamp() != nil {
+				continue
+			}
+			if err := ri.Delete(ctx, it.GetName(), opts); !ignorable(err) {
+				fail("deleting", err)
+				return
+			}
+		}
+	default:
+		return
+	}
+	if !res.list {
+		return
+	}
+	left, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		if !ignorable(err) {
+			fail("listing", err)
+		}
+		return
+	}
+	if len(left.Items) == 0 {
+		return
+	}
+	r.remaining[res.gvr] = len(left.Items)
+	for _, it := range left.Items {
+		for _, f := range it.GetFinalizers() {
+			r.finalizers[f]++
+		}
+	}
+}
+
+// writeConditions updates the namespace's deletion conditions from r when
+// they changed, and returns the namespace as it now is.
+func (c *Controller) writeConditions(ctx context.Context, ns *corev1.Namespace, r *report) (*corev1.Namespace, error) {
+	conds, changed := conditions(ns.Status.Conditions, r, metav1.Now())
+	if !changed {
+		return ns, nil
+	}
+	next := ns.DeepCopy()
+	next.Status.Conditions = conds
+	updated, err := c.client.CoreV1().Namespaces().UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return updated, nil
 }
