@@ -16,8 +16,14 @@ import (
 
 // TokenIssuer signs a token for service account sa, bound to the object
 // bound (nil for none) whose uid is boundUID, for audiences, valid for ttl.
-type TokenIssuer func(sa *corev1.ServiceAccount, bound *authenticationv1.BoundObjectReference, boundUID string,
+type TokenIssuer func(sa *corev1.ServiceAccount, bound *authenticationv1.BoundObjectReference, boundUID string, podNode *NodeRef,
 	audiences []string, ttl time.Duration) (token string, expires time.Time, err error)
+
+// NodeRef names the node of a pod a token is bound to: upstream puts it
+// in the token (ServiceAccountTokenPodNodeInfo), and the authenticated
+// user then carries it (authentication.kubernetes.io/node-name, node-uid).
+// UID is empty when the node object does not exist.
+type NodeRef struct{ Name, UID string }
 
 var tokenRequestGVK = authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")
 
@@ -57,6 +63,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, info request
 		errs = append(errs, field.Invalid(exp, secs, "may not specify a duration larger than 2^32 seconds"))
 	}
 	boundUID := ""
+	var podNode *NodeRef
 	if ref := req.Spec.BoundObjectRef; ref != nil {
 		gvr, ok := map[string]schema.GroupVersionResource{
 			"Pod": {Version: "v1", Resource: "pods"}, "Secret": {Version: "v1", Resource: "secrets"}, "Node": {Version: "v1", Resource: "nodes"},
@@ -84,13 +91,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, info request
 			if ref.UID != "" && string(ref.UID) != boundUID {
 				return apierrors.NewConflict(bsv.groupResource(), ref.Name, fmt.Errorf("the UID in the bound object reference (%s) does not match the UID in record. The object might have been deleted and then recreated", ref.UID))
 			}
+			if pod, ok := bound.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
+				podNode = &NodeRef{Name: pod.Spec.NodeName}
+				if nsv := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "nodes"}]; nsv != nil {
+					node := &corev1.Node{}
+					if err := nsv.store.Get(ctx, nsv.key("", pod.Spec.NodeName), "", node); err == nil {
+						podNode.UID = string(node.UID)
+					}
+				}
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(tokenRequestGVK.GroupKind(), info.name, errs)
 	}
 	ttl := time.Duration(*req.Spec.ExpirationSeconds) * time.Second
-	token, expires, err := s.cfg.IssueToken(sa, req.Spec.BoundObjectRef, boundUID, req.Spec.Audiences, ttl)
+	token, expires, err := s.cfg.IssueToken(sa, req.Spec.BoundObjectRef, boundUID, podNode, req.Spec.Audiences, ttl)
 	if err != nil {
 		return apierrors.NewInternalError(err)
 	}

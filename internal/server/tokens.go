@@ -34,7 +34,7 @@ func newServiceAccountTokens(key *ecdsa.PrivateKey) (*serviceAccountTokens, erro
 }
 
 func (t *serviceAccountTokens) issue(sa *corev1.ServiceAccount, bound *authenticationv1.BoundObjectReference, boundUID string,
-	audiences []string, ttl time.Duration) (string, time.Time, error) {
+	podNode *apiserver.NodeRef, audiences []string, ttl time.Duration) (string, time.Time, error) {
 	now := time.Now()
 	c := serviceaccount.Claims{Audience: audiences, Kube: serviceaccount.Private{
 		Namespace:      sa.Namespace,
@@ -45,6 +45,9 @@ func (t *serviceAccountTokens) issue(sa *corev1.ServiceAccount, bound *authentic
 		switch bound.Kind {
 		case "Pod":
 			c.Kube.Pod = ref
+			if podNode != nil {
+				c.Kube.Node = &serviceaccount.Ref{Name: podNode.Name, UID: podNode.UID}
+			}
 		case "Secret":
 			c.Kube.Secret = ref
 		case "Node":

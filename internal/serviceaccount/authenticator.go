@@ -73,8 +73,12 @@ func (a *Authenticator) AuthenticateRequest(r *http.Request) (*apiserver.User, b
 	if err := check("secrets", ns, c.Kube.Secret); err != nil {
 		return nil, false, err
 	}
-	if err := check("nodes", "", c.Kube.Node); err != nil {
-		return nil, false, err
+	// A pod-bound token names its pod's node for information, as
+	// upstream's; only a token bound to the node alone depends on it.
+	if c.Kube.Pod == nil {
+		if err := check("nodes", "", c.Kube.Node); err != nil {
+			return nil, false, err
+		}
 	}
 	return &apiserver.User{
 		Name:      c.Subject,

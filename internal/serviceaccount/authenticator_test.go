@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -23,7 +24,12 @@ func TestAuthenticatorExtra(t *testing.T) {
 	now := time.Now()
 	uids := map[string]string{"serviceaccounts/sa": "u1", "pods/p": "u2", "nodes/n": "u3"}
 	a := &Authenticator{Public: &key.PublicKey, Issuer: DefaultIssuer, Audiences: []string{"api"},
-		Lookup: func(_ context.Context, resource, _, name string) (string, error) { return uids[resource+"/"+name], nil }}
+		Lookup: func(_ context.Context, resource, _, name string) (string, error) {
+			if uid, ok := uids[resource+"/"+name]; ok {
+				return uid, nil
+			}
+			return "", errors.New("not found")
+		}}
 	for _, tt := range []struct {
 		name   string
 		claims Private
@@ -32,6 +38,9 @@ func TestAuthenticatorExtra(t *testing.T) {
 		{name: "bound to a pod on a node",
 			claims: Private{Namespace: "ns", ServiceAccount: Ref{Name: "sa", UID: "u1"}, Pod: &Ref{Name: "p", UID: "u2"}, Node: &Ref{Name: "n", UID: "u3"}},
 			want:   map[string][]string{ExtraPodName: {"p"}, ExtraPodUID: {"u2"}, ExtraNodeName: {"n"}, ExtraNodeUID: {"u3"}}},
+		{name: "bound to a pod, naming a node that is gone",
+			claims: Private{Namespace: "ns", ServiceAccount: Ref{Name: "sa", UID: "u1"}, Pod: &Ref{Name: "p", UID: "u2"}, Node: &Ref{Name: "gone", UID: "u9"}},
+			want:   map[string][]string{ExtraPodName: {"p"}, ExtraPodUID: {"u2"}, ExtraNodeName: {"gone"}, ExtraNodeUID: {"u9"}}},
 		{name: "unbound",
 			claims: Private{Namespace: "ns", ServiceAccount: Ref{Name: "sa", UID: "u1"}},
 			want:   map[string][]string{}},

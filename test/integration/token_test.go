@@ -91,3 +91,40 @@ func TestServiceAccountTokens(t *testing.T) {
 		return apierrors.IsUnauthorized(err)
 	})
 }
+
+// A token bound to a pod on a node names the node too, as upstream's
+// (ServiceAccountTokenPodNodeInfo): a TokenReview of it reports the
+// node's name and uid; the conformance test "should mount an API token
+// into pods" checks them.
+func TestPodBoundTokenNamesNode(t *testing.T) {
+	c := framework.StartInProcess(t, framework.WithControllers())
+	ctx := ctxT(t)
+	cs := c.Client
+	mustNamespace(t, cs, "tokn")
+	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts("tokn").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := cs.CoreV1().Pods("tokn").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"},
+		Spec: corev1.PodSpec{ServiceAccountName: "robot", NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("tokn").CreateToken(ctx, "robot", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: "p", UID: pod.UID}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tr.Status.Token}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := review.Status.User.Extra
+	if !review.Status.Authenticated || len(extra["authentication.kubernetes.io/node-name"]) != 1 || extra["authentication.kubernetes.io/node-name"][0] != "n1" ||
+		len(extra["authentication.kubernetes.io/node-uid"]) != 1 || extra["authentication.kubernetes.io/node-uid"][0] != string(node.UID) {
+		t.Fatalf("review of a pod-bound token: authenticated %v, extra %v; want node-name n1 and node-uid %s", review.Status.Authenticated, extra, node.UID)
+	}
+}
