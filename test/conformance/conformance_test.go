@@ -165,16 +165,24 @@ func buildSuite(t *testing.T, suiteDir, version string) suiteBinaries {
 		{&b.kubectl, "kubectl", []string{"build", "-ldflags=" + versionFlags(version), "k8s.io/kubernetes/cmd/kubectl"}, nil},
 		{&b.agnhost, "agnhost", []string{"build", "-trimpath", "-ldflags=-s -w", "k8s.io/kubernetes/test/images/agnhost"}, static},
 		{&b.nonewprivs, "nnp", []string{"build", "-trimpath", "k8s.io/kubernetes/test/images/nonewprivs"}, static},
-		{&b.e2e, "e2e.test", []string{"test", "-c", "-vet=off", "k8s.io/kubernetes/test/e2e"}, nil},
+		{&b.e2e, "e2e.test", []string{"test", "-c", "-vet=off", "-ldflags=" + versionFlags(version), "k8s.io/kubernetes/test/e2e"}, nil},
 	} {
 		*x.path = filepath.Join(dir, x.name)
-		if _, err := os.Stat(*x.path); err == nil {
-			continue
+		// The recipe is kept beside the binary: a changed recipe rebuilds it.
+		recipe := strings.Join(append(x.args, x.env...), " ") + "\n"
+		stamp := *x.path + ".recipe"
+		if have, err := os.ReadFile(stamp); err == nil && string(have) == recipe {
+			if _, err := os.Stat(*x.path); err == nil {
+				continue
+			}
 		}
 		t.Logf("building %s from k8s.io/kubernetes %s (cached in %s)", x.name, version, dir)
 		tmp := *x.path + ".tmp"
 		goCmd(t, suiteDir, x.env, append([]string{x.args[0], "-o", tmp}, x.args[1:]...)...)
 		if err := os.Rename(tmp, *x.path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(stamp, []byte(recipe), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
