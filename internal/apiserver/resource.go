@@ -211,14 +211,20 @@ func (sv *served) groupResource() schema.GroupResource {
 // fromStored converts a stored object to the served version. Stored
 // objects may be shared with the watch cache: the converters build new ones.
 func (sv *served) fromStored(obj runtime.Object) (runtime.Object, error) {
-	if sv.res.FromStored == nil || sv.stored == sv.res {
+	convert := sv.res.FromStored
+	if sv.stored == sv.res {
+		convert = sv.res.Read
+	}
+	if convert == nil {
 		return obj, nil
 	}
-	out, err := sv.res.FromStored(obj)
+	out, err := convert(obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("converting to %s: %w", sv.res.GroupVersionKind(), err))
 	}
-	out.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
+	if out != obj { // obj may be shared: it is not written to
+		out.GetObjectKind().SetGroupVersionKind(sv.res.GroupVersionKind())
+	}
 	return out, nil
 }
 
@@ -438,7 +444,7 @@ func (s *Server) readList(ctx context.Context, namespace string, sv *served, opt
 		return nil, nil, apierrors.NewInternalError(err)
 	}
 	listObj := stored
-	if sv.stored != sv.res {
+	if sv.stored != sv.res || sv.res.Read != nil {
 		listObj = sv.res.NewList()
 		for i, it := range items {
 			if items[i], err = sv.fromStored(it); err != nil {

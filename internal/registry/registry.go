@@ -77,6 +77,14 @@ type Resource struct {
 	ToStored   func(obj runtime.Object) (runtime.Object, error)
 	FromStored func(obj runtime.Object) (runtime.Object, error)
 
+	// Read, when set, completes an object read from this resource's own
+	// storage before it is served: a custom resource stored as another
+	// version (before the CRD's storage version changed) is converted, and
+	// gets its schema's current defaults, as upstream's decoder does. It
+	// must not modify obj (stored objects are shared with the watch
+	// cache); it returns obj itself when it has nothing to do.
+	Read func(obj runtime.Object) (runtime.Object, error)
+
 	// TTL, when > 0, makes stored objects expire that many seconds after
 	// their last write (events: upstream's --event-ttl of one hour).
 	TTL int64

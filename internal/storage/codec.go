@@ -119,8 +119,23 @@ func (c codec) decodePlainInto(data []byte, into runtime.Object, rev int64) erro
 	if _, _, err := c.serializer().Decode(data, nil, into); err != nil {
 		return fmt.Errorf("decode %s: %w", c.gvk.Kind, err)
 	}
-	into.GetObjectKind().SetGroupVersionKind(c.gvk)
+	if !storedAsOtherVersion(into, c.gvk) {
+		into.GetObjectKind().SetGroupVersionKind(c.gvk)
+	}
 	return setResourceVersion(into, rev)
+}
+
+// storedAsOtherVersion reports whether obj is a custom resource of gvk's
+// group and kind stored as another version: written before its CRD's
+// storage version changed. It keeps that version, for the server to
+// convert it from.
+func storedAsOtherVersion(obj runtime.Object, gvk schema.GroupVersionKind) bool {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return false
+	}
+	have := u.GroupVersionKind()
+	return have.Version != "" && have.Version != gvk.Version && have.GroupKind() == gvk.GroupKind()
 }
 
 // decode decodes a stored value into a new object.

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // ErrWebhookConversion is returned by ToStored and FromStored of the
@@ -17,6 +18,9 @@ var ErrWebhookConversion = errors.New("no conversion webhook client")
 // version.
 type converter struct {
 	served, stored *version
+	// byName holds the CRD's served versions: a stored object written
+	// before the storage version changed is converted from its own.
+	byName map[string]*version
 	// webhook is set for strategy Webhook: webhookClient converts (upstream's
 	// conversion webhook client, which checks what the webhook returns), or
 	// every conversion fails when it is nil.
@@ -33,10 +37,32 @@ func (c *converter) toStored(obj runtime.Object) (runtime.Object, error) {
 }
 
 // fromStored converts a stored object to the served version. Upstream
-// defaults an object read from storage by the storage version's schema,
-// then converts and coerces it by the served version's.
+// defaults an object read from storage by the schema of the version it
+// was stored as (the storage version of its last write, which may differ
+// from today's), then converts and coerces it by the served version's.
+// An object stored as the served version is only defaulted: it is
+// returned as it is when the schema has no defaults.
 func (c *converter) fromStored(obj runtime.Object) (runtime.Object, error) {
-	return c.convert(obj, c.stored, c.served, true)
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("converting %T: not an unstructured object", obj)
+	}
+	from := c.stored
+	if gv, err := schema.ParseGroupVersion(u.GetAPIVersion()); err == nil && gv.Version != from.gvk.Version && gv.Group == from.gvk.Group {
+		if from = c.byName[gv.Version]; from == nil {
+			// A version no longer served: converted without its schema.
+			from = &version{gvk: c.stored.gvk.GroupKind().WithVersion(gv.Version), schema: &versionSchema{}}
+		}
+	}
+	if from == c.served {
+		if !from.schema.hasDefaults {
+			return obj, nil
+		}
+		out := u.DeepCopy()
+		from.schema.applyDefaults(out)
+		return out, nil
+	}
+	return c.convert(obj, from, c.served, true)
 }
 
 func (c *converter) convert(obj runtime.Object, from, to *version, read bool) (runtime.Object, error) {

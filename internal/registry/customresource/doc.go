@@ -42,9 +42,6 @@
 //     nopConverter does; with strategy Webhook the webhook client that
 //     Resources is given converts, one object at a time (upstream sends
 //     a list in one review).
-//   - Defaulting on read happens in FromStored, for versions other than
-//     the storage version; the storage version's own objects are not
-//     defaulted when read, since a descriptor has no read hook.
 //   - A CRD whose storage version is not served cannot be served (Resources
 //     fails): the registry has no stored-but-not-served descriptor.
 package customresource

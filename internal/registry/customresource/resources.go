@@ -100,17 +100,27 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition, webhook runtime.Ob
 	stored := versions[storageIdx]
 	storedAs := stored.gvk.GroupVersion().WithResource(names.Plural)
 
+	byName := map[string]*version{}
+	for _, v := range versions {
+		if v != nil {
+			byName[v.gvk.Version] = v
+		}
+	}
 	var out []*registry.Resource
 	for i, v := range versions {
 		if v == nil {
 			continue
 		}
 		res := v.resource(&crd.Spec.Versions[i], names, crd)
+		c := &converter{served: v, stored: stored, byName: byName, webhook: useWebhook, webhookClient: webhook}
 		if v != stored {
-			c := &converter{served: v, stored: stored, webhook: useWebhook, webhookClient: webhook}
 			res.StoredAs = &storedAs
 			res.ToStored = c.toStored
 			res.FromStored = c.fromStored
+		} else {
+			// Objects stored before the storage version changed, and
+			// defaults added since they were written.
+			res.Read = c.fromStored
 		}
 		out = append(out, res)
 	}

@@ -31,6 +31,9 @@ type versionSchema struct {
 	// cel holds the compiled x-kubernetes-validations rules; nil when
 	// there are none.
 	cel *cel.Validator
+	// hasDefaults is set when the structural schema has a default
+	// anywhere: only then do reads from storage need defaulting.
+	hasDefaults bool
 }
 
 // compileSchema builds the schema of version v of crd as upstream's
@@ -74,6 +77,7 @@ func compileSchema(crd *apiextensionsv1.CustomResourceDefinition, v *apiextensio
 			}
 			vs.structural = s
 			vs.prune = !crd.Spec.PreserveUnknownFields
+			vs.hasDefaults = hasDefault(s)
 		}
 	}
 	var err error
@@ -135,6 +139,26 @@ func (vs *versionSchema) coerce(obj map[string]interface{}, track bool) []string
 		_ = schemaobjectmeta.SetObjectMeta(obj, objectMeta)
 	}
 	return unknown
+}
+
+// hasDefault reports whether s or any schema below it has a default.
+func hasDefault(s *structuralschema.Structural) bool {
+	if s == nil {
+		return false
+	}
+	if s.Default.Object != nil {
+		return true
+	}
+	for k := range s.Properties {
+		p := s.Properties[k]
+		if hasDefault(&p) {
+			return true
+		}
+	}
+	if s.AdditionalProperties != nil && hasDefault(s.AdditionalProperties.Structural) {
+		return true
+	}
+	return hasDefault(s.Items)
 }
 
 // applyDefaults fills in the schema's defaults.
