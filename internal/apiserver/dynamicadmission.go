@@ -62,6 +62,10 @@ func (s *Server) admitDynamic(ctx context.Context, req *AdmissionRequest) error 
 	if sc, ok := attrs.GetObject().(*autoscalingv1.Scale); ok && req.scale {
 		// A webhook may have changed the replicas of the Scale it saw.
 		req.Resource.Scale.SetReplicas(req.Obj, sc.Spec.Replicas)
+	} else if prune := req.Resource.Prune; prune != nil && !req.scale {
+		// Upstream decodes a custom resource a webhook patched through
+		// its schema again: fields the schema does not know are dropped.
+		prune(attrs.GetObject())
 	}
 	return nil
 }
