@@ -129,9 +129,11 @@ func TestConformance(t *testing.T) {
 type suiteBinaries struct {
 	dir                                       string // the cache directory
 	e2e, ginkgo, kubectl, agnhost, nonewprivs string
+	sampleAPIServer, etcd                     string
 }
 
-// buildSuite builds e2e.test, ginkgo, kubectl, agnhost and nnp from the
+// buildSuite builds e2e.test, ginkgo, kubectl, agnhost, nnp,
+// sample-apiserver and etcd from the
 // suite module, into a cache directory keyed by the module's go.sum, and
 // reuses what is already there.
 func buildSuite(t *testing.T, suiteDir, version string) suiteBinaries {
@@ -165,6 +167,8 @@ func buildSuite(t *testing.T, suiteDir, version string) suiteBinaries {
 		{&b.kubectl, "kubectl", []string{"build", "-ldflags=" + versionFlags(version), "k8s.io/kubernetes/cmd/kubectl"}, nil},
 		{&b.agnhost, "agnhost", []string{"build", "-trimpath", "-ldflags=-s -w", "k8s.io/kubernetes/test/images/agnhost"}, static},
 		{&b.nonewprivs, "nnp", []string{"build", "-trimpath", "k8s.io/kubernetes/test/images/nonewprivs"}, static},
+		{&b.sampleAPIServer, "sample-apiserver", []string{"build", "-trimpath", "-ldflags=-s -w", "k8s.io/sample-apiserver"}, static},
+		{&b.etcd, "etcd", []string{"build", "-trimpath", "-ldflags=-s -w", "go.etcd.io/etcd/server/v3"}, static},
 		{&b.e2e, "e2e.test", []string{"test", "-c", "-vet=off", "-ldflags=" + versionFlags(version), "k8s.io/kubernetes/test/e2e"}, nil},
 	} {
 		*x.path = filepath.Join(dir, x.name)
@@ -207,6 +211,7 @@ func writeSuiteImages(t *testing.T, b suiteBinaries, suiteDir, file string) []st
 	kdir := strings.TrimSpace(string(goOutput(t, suiteDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")))
 	imgs, how, err := suiteImages(refs, imageSources{
 		Agnhost: b.agnhost, Nonewprivs: b.nonewprivs, Busybox: image.DefaultBusybox, Kubernetes: kdir, HostTools: agnhostTools,
+		SampleAPIServer: b.sampleAPIServer, Etcd: b.etcd,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,11 @@ type imageSources struct {
 	Agnhost    string // agnhost, built static from upstream's source
 	Nonewprivs string // test/images/nonewprivs, built static
 	Busybox    string // a static busybox
-	Kubernetes string // k8s.io/kubernetes' module directory: the images' own files
+	// SampleAPIServer and Etcd are k8s.io/sample-apiserver and etcd's
+	// server, built static: the aggregator test runs them side by side.
+	SampleAPIServer string
+	Etcd            string
+	Kubernetes      string // k8s.io/kubernetes' module directory: the images' own files
 	// HostTools are dynamically linked tools of this machine that
 	// agnhost's Dockerfile installs from Alpine (dig, curl, nc, ss ...);
 	// each is copied with the libraries ldd names.
@@ -126,6 +130,14 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 			}
 			img.Config = image.ImageConfig{Cmd: []string{"sh"}, Env: []string{pathEnv}}
 			line = "glibc's resolver with Debian's dig and getent, copied from this machine, on busybox"
+		case name == "sample-apiserver":
+			img.Files, err = binaryOnBusybox(src.Busybox, src.SampleAPIServer, "/sample-apiserver")
+			img.Config = image.ImageConfig{Entrypoint: []string{"/sample-apiserver"}, Env: []string{pathEnv}}
+			line = "as upstream's: sample-apiserver built from k8s.io/sample-apiserver at this version (upstream's tag names an older one), on busybox"
+		case name == "etcd":
+			img.Files, err = binaryOnBusybox(src.Busybox, src.Etcd, "/usr/local/bin/etcd")
+			img.Config = image.ImageConfig{Env: []string{pathEnv}}
+			line = "etcd's server built from go.etcd.io/etcd/server/v3 at the version this Kubernetes requires, on busybox (tests run /usr/local/bin/etcd)"
 		default:
 			how = append(how, fmt.Sprintf("`%s`: not made here; tests that run it fail to pull it", ref))
 			continue
@@ -173,6 +185,19 @@ func suiteBusybox(binary string) ([]image.File, error) {
 	}
 	top = append(append(top, bash...), image.File{Path: "/bin/sh", Link: "/usr/bin/bash"})
 	return overlay(files, top), nil
+}
+
+// binaryOnBusybox is the suite's busybox with the binary at path.
+func binaryOnBusybox(busybox, binary, path string) ([]image.File, error) {
+	files, err := suiteBusybox(busybox)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, image.File{Path: path, Mode: 0o755, Data: data}), nil
 }
 
 // agnhostContent is agnhost's image: busybox for the shell and the usual
