@@ -86,32 +86,12 @@ func validateMutatingPolicyUpdate(obj, old runtime.Object) field.ErrorList {
 }
 
 func validateMutatingPolicySpec(spec *admissionregistrationv1.MutatingAdmissionPolicySpec, opts mutatingPolicyOptions, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	switch {
-	case spec.FailurePolicy == nil:
-		errs = append(errs, field.Required(p.Child("failurePolicy"), ""))
-	case !slices.Contains(supportedFailurePolicies, string(*spec.FailurePolicy)):
-		errs = append(errs, field.NotSupported(p.Child("failurePolicy"), *spec.FailurePolicy, supportedFailurePolicies))
+	errs := validatePolicyHead(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions,
+		opts.skipMatchConditions, opts.matchConditions, p)
+	if spec.MatchConstraints != nil {
+		errs = append(errs, validateMutatingOperations(spec.MatchConstraints, p.Child("matchConstraints"))...)
 	}
 	hasParams := spec.ParamKind != nil
-	if hasParams {
-		errs = append(errs, validateParamKind(spec.ParamKind, p.Child("paramKind"))...)
-	}
-	if spec.MatchConstraints == nil {
-		errs = append(errs, field.Required(p.Child("matchConstraints"), ""))
-	} else {
-		mp := p.Child("matchConstraints")
-		errs = append(errs, validateMatchResources(spec.MatchConstraints, mp)...)
-		// The resource rules give the mutations the types they are
-		// checked against.
-		if len(spec.MatchConstraints.ResourceRules) == 0 {
-			errs = append(errs, field.Required(mp.Child("resourceRules"), ""))
-		}
-		errs = append(errs, validateMutatingOperations(spec.MatchConstraints, mp)...)
-	}
-	if !opts.skipMatchConditions {
-		errs = append(errs, validateMatchConditions(spec.MatchConditions, hasParams, opts.matchConditions, p.Child("matchConditions"))...)
-	}
 
 	// One compiler for the whole policy: a variable's type, once
 	// compiled, is known to the mutations after it. Upstream compiles a

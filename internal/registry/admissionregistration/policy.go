@@ -94,31 +94,41 @@ func validatePolicyUpdate(obj, old runtime.Object) field.ErrorList {
 	return validatePolicySpec(p.Name, &p.Spec, opts, field.NewPath("spec"))
 }
 
-func validatePolicySpec(name string, spec *admissionregistrationv1.ValidatingAdmissionPolicySpec, opts policyOptions, p *field.Path) field.ErrorList {
+// validatePolicyHead checks what validating and mutating admission
+// policies share: failurePolicy, paramKind, matchConstraints (whose
+// resource rules give the policy's expressions the types they are checked
+// against) and, unless skipped, matchConditions.
+func validatePolicyHead(failurePolicy *admissionregistrationv1.FailurePolicyType, paramKind *admissionregistrationv1.ParamKind,
+	match *admissionregistrationv1.MatchResources, conds []admissionregistrationv1.MatchCondition,
+	skipMatchConditions bool, storedConds sets.Set[string], p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	switch {
-	case spec.FailurePolicy == nil:
+	case failurePolicy == nil:
 		errs = append(errs, field.Required(p.Child("failurePolicy"), ""))
-	case !slices.Contains(supportedFailurePolicies, string(*spec.FailurePolicy)):
-		errs = append(errs, field.NotSupported(p.Child("failurePolicy"), *spec.FailurePolicy, supportedFailurePolicies))
+	case !slices.Contains(supportedFailurePolicies, string(*failurePolicy)):
+		errs = append(errs, field.NotSupported(p.Child("failurePolicy"), *failurePolicy, supportedFailurePolicies))
 	}
-	hasParams := spec.ParamKind != nil
-	if hasParams {
-		errs = append(errs, validateParamKind(spec.ParamKind, p.Child("paramKind"))...)
+	if paramKind != nil {
+		errs = append(errs, validateParamKind(paramKind, p.Child("paramKind"))...)
 	}
-	if spec.MatchConstraints == nil {
+	if match == nil {
 		errs = append(errs, field.Required(p.Child("matchConstraints"), ""))
 	} else {
-		errs = append(errs, validateMatchResources(spec.MatchConstraints, p.Child("matchConstraints"))...)
-		// The resource rules give the policy's expressions the types
-		// they are checked against.
-		if len(spec.MatchConstraints.ResourceRules) == 0 {
+		errs = append(errs, validateMatchResources(match, p.Child("matchConstraints"))...)
+		if len(match.ResourceRules) == 0 {
 			errs = append(errs, field.Required(p.Child("matchConstraints", "resourceRules"), ""))
 		}
 	}
-	if !opts.skipMatchConditions {
-		errs = append(errs, validateMatchConditions(spec.MatchConditions, hasParams, opts.stored.matchConditions, p.Child("matchConditions"))...)
+	if !skipMatchConditions {
+		errs = append(errs, validateMatchConditions(conds, paramKind != nil, storedConds, p.Child("matchConditions"))...)
 	}
+	return errs
+}
+
+func validatePolicySpec(name string, spec *admissionregistrationv1.ValidatingAdmissionPolicySpec, opts policyOptions, p *field.Path) field.ErrorList {
+	errs := validatePolicyHead(spec.FailurePolicy, spec.ParamKind, spec.MatchConstraints, spec.MatchConditions,
+		opts.skipMatchConditions, opts.stored.matchConditions, p)
+	hasParams := spec.ParamKind != nil
 
 	// One compiler for the whole policy: a variable's type, once
 	// compiled, is known to the expressions after it.
