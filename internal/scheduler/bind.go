@@ -2,12 +2,14 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // bind POSTs pods/binding for a decision. On failure the assumed pod is
@@ -48,6 +50,9 @@ func (s *Scheduler) recordFailure(ctx context.Context, pod *v1.Pod, msg, nominat
 	s.recorder.Event(pod, v1.EventTypeWarning, "FailedScheduling", msg)
 	for _, v := range victims {
 		s.recorder.Eventf(v, v1.EventTypeNormal, "Preempted", "Preempted by pod %s on node %s", pod.UID, nominated)
+		if err := s.markDisruptionTarget(ctx, v, pod); err != nil && ctx.Err() == nil {
+			s.log.Info("marking preemption victim failed", "pod", v.Namespace+"/"+v.Name, "err", err)
+		}
 		uid := v.UID
 		err := s.client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
@@ -57,6 +62,29 @@ func (s *Scheduler) recordFailure(ctx context.Context, pod *v1.Pod, msg, nominat
 	if err := s.updateCondition(ctx, pod, msg, nominated); err != nil && ctx.Err() == nil {
 		s.log.Info("updating pod status failed", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
+}
+
+// markDisruptionTarget gives a preemption victim upstream's
+// DisruptionTarget condition (reason PreemptionByScheduler) before it is
+// deleted, so its controller and its users learn why it went.
+func (s *Scheduler) markDisruptionTarget(ctx context.Context, victim, preemptor *v1.Pod) error {
+	cond := v1.PodCondition{
+		Type: v1.DisruptionTarget, Status: v1.ConditionTrue, Reason: v1.PodReasonPreemptionByScheduler,
+		Message:            fmt.Sprintf("%s: preempting to accommodate a higher priority pod", schedulerName(preemptor)),
+		LastTransitionTime: metav1.Now(),
+	}
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"uid": victim.UID},
+		"status":   map[string]any{"conditions": []v1.PodCondition{cond}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.client.CoreV1().Pods(victim.Namespace).Patch(ctx, victim.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone, or replaced by a pod of the same name
+	}
+	return err
 }
 
 // updateCondition writes PodScheduled=False/Unschedulable with msg and the

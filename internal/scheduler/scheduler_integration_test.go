@@ -12,6 +12,7 @@ import (
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -191,19 +192,42 @@ func TestSchedulerAgainstServer(t *testing.T) {
 		// node-big: 16 cpu, "big" (priority 0) uses 8; "mid" (priority 10)
 		// takes the rest. The preemptor needs 4: deleting either is enough,
 		// and the lower-priority "big" is the one to go.
+		// A finalizer keeps the victim visible while it terminates, as
+		// upstream's test holds it, to read its conditions.
+		if _, err := client.CoreV1().Pods("default").Patch(ctx, "big", types.MergePatchType,
+			[]byte(`{"metadata":{"finalizers":["skiff.test/hold"]}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		createPod(t, ctx, client, "mid", "8", pool("low"))
 		framework.Eventually(t, 30*time.Second, func() bool {
 			p := getPod(ctx, client, "mid")
 			return p != nil && p.Spec.NodeName == "node-big"
 		})
 		createPod(t, ctx, client, "preemptor", "4", pool("high"))
+		var victim *v1.Pod
+		framework.Eventually(t, 30*time.Second, func() bool {
+			victim = getPod(ctx, client, "big")
+			return victim != nil && victim.DeletionTimestamp != nil
+		})
+		// Held by its finalizer, the victim says why it goes.
+		var found bool
+		for _, c := range victim.Status.Conditions {
+			if c.Type == v1.DisruptionTarget {
+				found = c.Status == v1.ConditionTrue && c.Reason == v1.PodReasonPreemptionByScheduler &&
+					c.Message == "default-scheduler: preempting to accommodate a higher priority pod"
+			}
+		}
+		if !found {
+			t.Errorf("victim conditions %+v, want DisruptionTarget (PreemptionByScheduler)", victim.Status.Conditions)
+		}
+		if _, err := client.CoreV1().Pods("default").Patch(ctx, "big", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Only once it is gone does the preemptor take its place.
 		framework.Eventually(t, 30*time.Second, func() bool {
 			p := getPod(ctx, client, "preemptor")
 			return p != nil && p.Spec.NodeName == "node-big"
 		})
-		if p := getPod(ctx, client, "big"); p != nil && p.DeletionTimestamp == nil {
-			t.Errorf("the priority-0 pod was not preempted")
-		}
 		if p := getPod(ctx, client, "mid"); p == nil || p.DeletionTimestamp != nil {
 			t.Errorf("the priority-10 pod was preempted although deleting the priority-0 one was enough")
 		}
