@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -167,6 +168,7 @@ func (k *Kubelet) writeNodeStatus(ctx context.Context, cur *corev1.Node) error {
 	upd := cur.DeepCopy()
 	upd.Status.Capacity = want.Status.Capacity
 	upd.Status.Allocatable = want.Status.Allocatable
+	keepExtendedResources(upd, cur)
 	upd.Status.Addresses = want.Status.Addresses
 	upd.Status.DaemonEndpoints = want.Status.DaemonEndpoints
 	upd.Status.NodeInfo = want.Status.NodeInfo
@@ -186,6 +188,34 @@ func (k *Kubelet) writeNodeStatus(ctx context.Context, cur *corev1.Node) error {
 	}
 	k.setNode(out)
 	return nil
+}
+
+// keepExtendedResources carries over the extended resources others
+// advertise in cur's capacity (a cluster operator's patch of
+// example.com/dongle, say): the kubelet owns only the native resources.
+// As upstream's kubelet, allocatable follows capacity for them.
+func keepExtendedResources(upd, cur *corev1.Node) {
+	for name, q := range cur.Status.Capacity {
+		if _, mine := upd.Status.Capacity[name]; mine || !isExtendedResource(name) {
+			continue
+		}
+		if upd.Status.Capacity == nil {
+			upd.Status.Capacity = corev1.ResourceList{}
+		}
+		if upd.Status.Allocatable == nil {
+			upd.Status.Allocatable = corev1.ResourceList{}
+		}
+		upd.Status.Capacity[name] = q.DeepCopy()
+		upd.Status.Allocatable[name] = q.DeepCopy()
+	}
+}
+
+// isExtendedResource reports whether name is outside the native
+// resources (unprefixed, or under kubernetes.io/) and not a quota
+// "requests." name, as upstream defines extended resources.
+func isExtendedResource(name corev1.ResourceName) bool {
+	s := string(name)
+	return strings.Contains(s, "/") && !strings.Contains(s, "kubernetes.io/") && !strings.HasPrefix(s, "requests.")
 }
 
 // mergeNodeConditions takes the kubelet's conditions from want, keeping
