@@ -96,16 +96,21 @@ func (l *LimitRanger) validate(ctx context.Context, req *apiserver.AdmissionRequ
 	return nil
 }
 
-// applies reports whether LimitRanger looks at the write: a pod create,
-// or a PersistentVolumeClaim create or update, of the object itself, not
-// of one already being deleted.
+// applies reports whether LimitRanger looks at the write: a pod create
+// or resize, or a PersistentVolumeClaim create or update, of the object
+// itself, not of one already being deleted.
 func (l *LimitRanger) applies(req *apiserver.AdmissionRequest) bool {
-	if l.Ranges == nil || req.Sub != "" || req.Namespace == "" || req.Resource.GroupVersion.Group != "" {
+	if l.Ranges == nil || req.Namespace == "" || req.Resource.GroupVersion.Group != "" {
+		return false
+	}
+	// An in-place resize (pods/resize) is checked as upstream does.
+	resize := req.Sub == "resize" && req.Resource.Name == "pods" && req.Operation == apiserver.Update
+	if req.Sub != "" && !resize {
 		return false
 	}
 	switch req.Resource.Name {
 	case "pods":
-		if req.Operation != apiserver.Create {
+		if req.Operation != apiserver.Create && !resize {
 			return false
 		}
 	case "persistentvolumeclaims":

@@ -39,7 +39,10 @@ import (
 //     bound to itself, and not their labels;
 //   - leases in kube-node-lease and csinodes: only those named after it;
 //   - persistentvolumes (skiff's): only the removal of the local-path
-//     finalizer from its own local-path volumes.
+//     finalizer from its own local-path volumes;
+//   - podcertificaterequests: create only for a pod bound to itself, with
+//     the pod's, its service account's and its own names and UIDs
+//     (noderestriction_pcr.go).
 //
 // Other users pass. Messages are upstream's.
 //
@@ -55,6 +58,13 @@ type NodeRestriction struct {
 	PodKey  func(namespace, name string) string
 	Nodes   storage.Interface
 	NodeKey func(name string) string
+	// Accounts and AccountKey are the service accounts store that a
+	// PodCertificateRequest's serviceAccountUID is checked against.
+	Accounts   storage.Interface
+	AccountKey func(namespace, name string) string
+	// Authorizer decides whether a node may request a certificate from a
+	// signer that the pod's volumes do not name; nil: it may not.
+	Authorizer apiserver.Authorizer
 }
 
 var (
@@ -85,7 +95,7 @@ func (p *NodeRestriction) Admit(ctx context.Context, req *apiserver.AdmissionReq
 	gr := schema.GroupResource{Group: req.Resource.GroupVersion.Group, Resource: req.Resource.Name}
 	forbid := func(err error) error { return forbidden(gr, req, err) }
 	switch gr {
-	case podsGR, nodesGR, leasesGR, csinodesGR, volumesGR:
+	case podsGR, nodesGR, leasesGR, csinodesGR, volumesGR, podCertificateRequestsGR:
 	default:
 		return nil
 	}
@@ -118,6 +128,8 @@ func (p *NodeRestriction) Admit(ctx context.Context, req *apiserver.AdmissionReq
 		}
 	case volumesGR:
 		return admitLocalVolume(nodeName, req, forbid)
+	case podCertificateRequestsGR:
+		return p.admitPodCertificateRequest(ctx, nodeName, req, forbid)
 	}
 	return nil
 }

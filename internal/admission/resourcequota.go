@@ -59,7 +59,11 @@ type ResourceQuota struct {
 const quotaCharges = 5
 
 func (q *ResourceQuota) Admit(ctx context.Context, req *apiserver.AdmissionRequest) error {
-	if q.Quotas == nil || req.Namespace == "" || req.Sub != "" || !req.Resource.Namespaced {
+	if q.Quotas == nil || req.Namespace == "" || !req.Resource.Namespaced {
+		return nil
+	}
+	// pods/resize changes what a pod uses; other subresources do not.
+	if req.Sub != "" && (req.Sub != "resize" || req.Resource.Name != "pods" || req.Resource.GroupVersion.Group != "") {
 		return nil
 	}
 	gr := schema.GroupResource{Group: req.Resource.GroupVersion.Group, Resource: req.Resource.Name}
@@ -111,6 +115,9 @@ func quotaHandles(req *apiserver.AdmissionRequest, gr schema.GroupResource) bool
 		case schema.GroupResource{Resource: "services"}, schema.GroupResource{Resource: "persistentvolumeclaims"}:
 			return true
 		case schema.GroupResource{Resource: "pods"}:
+			if req.Sub == "resize" {
+				return true
+			}
 			p, ok1 := req.Obj.(*corev1.Pod)
 			o, ok2 := req.Old.(*corev1.Pod)
 			return ok1 && ok2 && resourcequota.IsTerminating(p) != resourcequota.IsTerminating(o)

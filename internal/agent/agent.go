@@ -37,6 +37,7 @@ import (
 	"github.com/skiff-io/skiff/internal/kubelet"
 	"github.com/skiff-io/skiff/internal/kubelet/containerd"
 	"github.com/skiff-io/skiff/internal/kubelet/envvars"
+	"github.com/skiff-io/skiff/internal/kubelet/podcert"
 	"github.com/skiff-io/skiff/internal/kubelet/prober"
 	"github.com/skiff-io/skiff/internal/kubelet/server"
 	"github.com/skiff-io/skiff/internal/kubelet/volume"
@@ -297,10 +298,17 @@ func Run(ctx context.Context, cfg Config) error {
 	var allocatable func() corev1.ResourceList
 	volumes := volume.New(filepath.Join(root, "pods"), sources, func() corev1.ResourceList { return allocatable() }, log)
 	volumes.SetLocalPath(cfg.NodeName, storageDir)
+	podCerts := podcert.New(client, cfg.NodeName, log)
+	volumes.SetPodCertificates(podCerts)
 	kcfg.Volumes = volumes
+	if ctd != nil {
+		// Image volumes: containerd 1.6's CRI cannot mount images.
+		volumes.SetImageMounter(image.Mounter{Socket: ctd.Socket()})
+	}
 	if k, err = kubelet.New(kcfg); err != nil {
 		return err
 	}
+	podCerts.SetNotify(k.Enqueue)
 	allocatable = k.Allocatable
 	servingTLS := &tls.Config{GetCertificate: cfg.GetServingCert, ClientCAs: cfg.ClientCAs, MinVersion: tls.VersionTLS12}
 	if cfg.GetServingCert == nil {
@@ -331,6 +339,7 @@ func Run(ctx context.Context, cfg Config) error {
 	run("probe results", probes.run)
 	run("kubelet server", srv.Start)
 	run("kubelet", k.Start)
+	run("pod certificates", podCerts.Start)
 	run("local-path cleaner", localpath.NewCleaner(client, cfg.NodeName, storageDir, log).Start)
 	if cfg.Ready != nil {
 		go func() {

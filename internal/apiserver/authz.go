@@ -32,6 +32,10 @@ type Attributes struct {
 	// has none or it does not parse (upstream's AuthorizeWithSelectors):
 	// the Node authorizer lets a node list what is labelled for it.
 	LabelSelector labels.Selector
+	// FieldSelector is a list's or watch's field selector, nil as
+	// LabelSelector is: the Node authorizer lets a node list its own
+	// PodCertificateRequests (spec.nodeName=<node>).
+	FieldSelector fields.Selector
 }
 
 // Authorizer decides whether a request may proceed. allowed=false with a
@@ -98,6 +102,11 @@ func requestAttributes(r *http.Request, u *User, info requestInfo) Attributes {
 		if s := r.URL.Query().Get("labelSelector"); s != "" {
 			if sel, err := labels.Parse(s); err == nil {
 				a.LabelSelector = sel
+			}
+		}
+		if s := r.URL.Query().Get("fieldSelector"); s != "" {
+			if sel, err := fields.ParseSelector(s); err == nil {
+				a.FieldSelector = sel
 			}
 		}
 	}

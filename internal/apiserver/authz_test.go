@@ -49,3 +49,26 @@ func TestRequestAttributesSelectedName(t *testing.T) {
 		}
 	}
 }
+
+// A list's or watch's field selector reaches the authorizer (the Node
+// authorizer lets a node list its own PodCertificateRequests); a get's
+// and a selector that does not parse do not.
+func TestRequestAttributesFieldSelector(t *testing.T) {
+	for _, c := range []struct{ target, want string }{
+		{"/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=spec.nodeName%3Da", "spec.nodeName=a"},
+		{"/apis/certificates.k8s.io/v1/podcertificaterequests?watch=true&fieldSelector=spec.nodeName%3Da,spec.signerName%3Dx.io%2Fy", "spec.nodeName=a,spec.signerName=x.io/y"},
+		{"/apis/certificates.k8s.io/v1/podcertificaterequests", ""},
+		{"/apis/certificates.k8s.io/v1/podcertificaterequests?fieldSelector=(", ""},
+		{"/apis/certificates.k8s.io/v1/namespaces/team/podcertificaterequests/r?fieldSelector=spec.nodeName%3Da", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, c.target, nil)
+		a := requestAttributes(r, &User{Name: "u"}, parseRequest(r))
+		got := ""
+		if a.FieldSelector != nil {
+			got = a.FieldSelector.String()
+		}
+		if got != c.want {
+			t.Errorf("%s: field selector %q, want %q", c.target, got, c.want)
+		}
+	}
+}

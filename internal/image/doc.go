@@ -5,6 +5,9 @@
 // tarballs into the node's containerd in the k8s.io namespace, the one the
 // CRI plugin serves (Import, ImportDir, EnsurePause).
 //
-// Imports go through containerd's ctr command, which Debian's containerd
-// package installs beside containerd.
+// It also mounts images' root filesystems for the kubelet's image volumes
+// (Mounter), which containerd 1.6's CRI cannot mount into containers.
+//
+// Imports and mounts go through containerd's ctr command, which Debian's
+// containerd package installs beside containerd.
 package image

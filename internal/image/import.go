@@ -28,7 +28,7 @@ const ctrBinary = "ctr"
 func ctr(ctx context.Context, socket string, args ...string) (string, error) {
 	bin, err := exec.LookPath(ctrBinary)
 	if err != nil {
-		return "", fmt.Errorf("containerd's ctr command is needed to import images (Debian: apt-get install containerd): %w", err)
+		return "", fmt.Errorf("containerd's ctr command is needed to import and mount images (Debian: apt-get install containerd): %w", err)
 	}
 	if _, err := os.Stat(socket); err != nil {
 		return "", fmt.Errorf("containerd socket: %w (is the skiff node agent running?)", err)

@@ -61,9 +61,10 @@ func (k *Kubelet) containerConfig(ctx context.Context, pod *corev1.Pod, c *corev
 			labelContainerName: c.Name,
 		},
 		Annotations: map[string]string{
-			annotationRestarts: strconv.Itoa(int(attempt)),
-			annotationTermPath: c.TerminationMessagePath,
-			annotationTermFile: termFile,
+			annotationRestarts:  strconv.Itoa(int(attempt)),
+			annotationTermPath:  c.TerminationMessagePath,
+			annotationTermFile:  termFile,
+			annotationResources: resourcesAnnotation(c),
 		},
 		Linux: linux,
 	}

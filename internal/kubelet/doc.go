@@ -9,14 +9,16 @@
 // sandboxes and containers labelled with the pod's UID (actual state), and
 // acts on the difference. All state that matters lives in those two places,
 // so a kubelet that restarts adopts the containers it finds instead of
-// starting them twice.
+// starting them twice. The one exception is in-place resize: the resources
+// the kubelet accepted for a pod are kept in the pod's directory, as
+// upstream keeps its allocation checkpoint (resize.go).
 //
 // Organisation: kubelet.go (Config, Start, the work queue), node.go and
 // nodeinfo.go (registration, status, Lease), runtimestate.go (what CRI says
 // about a pod), sync.go (one pod's reconcile), sandbox.go and container.go
 // (CRI configs), ephemeral.go (debug containers added through
-// pods/ephemeralcontainers), images.go, hooks.go, backoff.go, status.go
-// (pods/status), terminate.go (graceful deletion), streaming.go (what the
-// kubelet's HTTP server asks about pods), metrics.go (upstream's kubelet_*
-// metrics, registered on Config.Registerer).
+// pods/ephemeralcontainers), resize.go (pods/resize), images.go, hooks.go,
+// backoff.go, status.go (pods/status), terminate.go (graceful deletion),
+// streaming.go (what the kubelet's HTTP server asks about pods), metrics.go
+// (upstream's kubelet_* metrics, registered on Config.Registerer).
 package kubelet

@@ -25,32 +25,50 @@ type imageInfo struct {
 // (ErrImagePull, ImagePullBackOff, ErrImageNeverPull, InvalidImageName).
 func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sbCfg *runtimeapi.PodSandboxConfig) (imageInfo, error) {
 	key := waitKey(pod.UID, c.Name)
-	if c.Image == "" || strings.ContainsAny(c.Image, " \t") {
-		k.setWaiting(key, "InvalidImageName", fmt.Sprintf("Failed to apply default image tag %q: couldn't parse image name %q: invalid reference format", c.Image, c.Image))
+	return k.pullImage(ctx, pod, pullRequest{image: c.Image, policy: c.ImagePullPolicy, waitKey: key, backoffKey: "pull/" + key}, sbCfg)
+}
+
+// pullRequest is an image to make present: a container's, or an image
+// volume's (imagevolume.go), which upstream pulls with the same code and
+// words.
+type pullRequest struct {
+	image  string
+	policy corev1.PullPolicy
+	// waitKey is the container whose waiting state shows the pull's
+	// failures; backoffKey keys the pull's back-off.
+	waitKey, backoffKey string
+}
+
+// pullImage makes req's image present as its pull policy says; see
+// ensureImage.
+func (k *Kubelet) pullImage(ctx context.Context, pod *corev1.Pod, req pullRequest, sbCfg *runtimeapi.PodSandboxConfig) (imageInfo, error) {
+	key, image := req.waitKey, req.image
+	if image == "" || strings.ContainsAny(image, " \t") {
+		k.setWaiting(key, "InvalidImageName", fmt.Sprintf("Failed to apply default image tag %q: couldn't parse image name %q: invalid reference format", image, image))
 		return imageInfo{}, errWaiting
 	}
-	spec := &runtimeapi.ImageSpec{Image: c.Image, UserSpecifiedImage: c.Image}
+	spec := &runtimeapi.ImageSpec{Image: image, UserSpecifiedImage: image}
 	st, err := k.cfg.Images.ImageStatus(ctx, spec, false)
 	if err != nil {
-		return imageInfo{}, fmt.Errorf("image status of %q: %w", c.Image, err)
+		return imageInfo{}, fmt.Errorf("image status of %q: %w", image, err)
 	}
 	present := st != nil && st.Image != nil
-	policy := c.ImagePullPolicy
+	policy := req.policy
 	if policy == "" {
 		policy = corev1.PullIfNotPresent
 	}
 	switch {
 	case policy == corev1.PullNever && !present:
-		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
+		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", image)
 		k.setWaiting(key, "ErrImageNeverPull", msg)
 		k.recorder.Event(pod, corev1.EventTypeWarning, "ErrImageNeverPull", msg)
 		k.queue.AddAfter(pod.UID, 5*time.Second)
 		return imageInfo{}, errWaiting
 	case present && policy != corev1.PullAlways:
-		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.Image)
+		k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", image)
 		return infoOf(st.Image), nil
 	}
-	backoffKey := "pull/" + key
+	backoffKey := req.backoffKey
 	failedAt := k.pullFailedAt(backoffKey)
 	if left := k.backoff.remaining(backoffKey, failedAt); left > 0 {
 		// A failed pull stays ErrImagePull, whose message says why it
@@ -63,14 +81,14 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 			k.queue.AddAfter(pod.UID, shown)
 			return imageInfo{}, errWaiting
 		}
-		k.setWaiting(key, "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", c.Image))
-		k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", c.Image)
+		k.setWaiting(key, "ImagePullBackOff", fmt.Sprintf("Back-off pulling image %q", image))
+		k.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", image)
 		k.queue.AddAfter(pod.UID, left)
 		return imageInfo{}, errWaiting
 	}
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
+	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", image)
 	start := time.Now()
-	auths, err := k.pullAuths(ctx, pod, c.Image)
+	auths, err := k.pullAuths(ctx, pod, image)
 	if err != nil {
 		return imageInfo{}, err
 	}
@@ -84,7 +102,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		now := time.Now()
 		k.setPullFailed(backoffKey, now)
 		k.backoff.next(backoffKey, now, now)
-		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
+		msg := fmt.Sprintf("Failed to pull image %q: %v", image, err)
 		k.setWaiting(key, "ErrImagePull", msg)
 		k.recorder.Event(pod, corev1.EventTypeWarning, "Failed", msg)
 		k.recorder.Event(pod, corev1.EventTypeWarning, "Failed", "Error: ErrImagePull")
@@ -92,7 +110,7 @@ func (k *Kubelet) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Co
 		return imageInfo{}, errWaiting
 	}
 	k.backoff.forget(backoffKey)
-	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", c.Image, time.Since(start).Round(time.Millisecond))
+	k.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %s", image, time.Since(start).Round(time.Millisecond))
 	st, err = k.cfg.Images.ImageStatus(ctx, &runtimeapi.ImageSpec{Image: ref}, false)
 	if err != nil || st == nil || st.Image == nil {
 		return imageInfo{ref: ref}, nil

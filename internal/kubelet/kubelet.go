@@ -200,6 +200,8 @@ type Kubelet struct {
 	runtime        string                    // the runtime's name, "containerd", read at registration
 	runtimeVersion string                    // "containerd://1.6.20", read at registration
 
+	alloc allocations // accepted and applied resources, for in-place resize (resize.go)
+
 	wg         sync.WaitGroup // terminations in flight
 	registered chan struct{}  // closed once the Node is registered
 }

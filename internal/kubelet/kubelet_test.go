@@ -38,6 +38,7 @@ type harness struct {
 	endpointReady atomic.Bool
 	c             *framework.Cluster
 	rt            *critest.FakeRuntimeService
+	updates       *recordingRuntime    // rt, recording UpdateContainerResources (resize_test.go)
 	reg           *prometheus.Registry // the kubelet's Registerer
 	ctx           context.Context
 	stopped       chan struct{}
@@ -47,13 +48,14 @@ func start(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{t: t}
 	c := framework.StartInProcess(t, framework.WithControllers())
-	rt := critest.NewFakeRuntimeService()
+	h.updates = &recordingRuntime{FakeRuntimeService: critest.NewFakeRuntimeService()}
+	rt := h.updates.FakeRuntimeService
 	images := critest.NewFakeImageService()
 	images.SetFakeImages([]string{"busybox:1.36"})
 	h.reg = prometheus.NewPedanticRegistry()
 	k, err := kubelet.New(kubelet.Config{
 		Registerer: h.reg,
-		NodeName:   "n1", NodeIP: "127.0.0.1", Client: c.Client, Runtime: rt, Images: images,
+		NodeName:   "n1", NodeIP: "127.0.0.1", Client: c.Client, Runtime: h.updates, Images: images,
 		RootDir: t.TempDir(), Volumes: noVolumes{},
 		Env: func(context.Context, *corev1.Pod, *corev1.Container, kubelet.EnvInputs) ([]*runtimeapi.KeyValue, error) {
 			return nil, nil

@@ -123,6 +123,7 @@ func (k *Kubelet) computeStatus(pod *corev1.Pod, pr *podRuntime, now time.Time) 
 	default:
 		st.Phase = podPhase(pod, st, initDone)
 	}
+	k.resizeStatus(pod, st, pr)
 	k.setConditions(pod, st, pr, initDone, now)
 	return st
 }

@@ -48,7 +48,7 @@ func (k *Kubelet) syncPod(ctx context.Context, uid types.UID) error {
 		}
 		k.queue.AddAfter(uid, left)
 	}
-	return k.runPod(ctx, pod, pr)
+	return k.runPod(ctx, k.allocate(pod), pr)
 }
 
 // runPod brings a live pod's runtime state to its spec and writes status.
@@ -96,6 +96,9 @@ func (k *Kubelet) runPod(ctx context.Context, pod *corev1.Pod, pr *podRuntime) e
 		}
 	}
 	run := &podRun{k: k, pod: pod, pr: pr, sb: sb, sbCfg: sbCfg}
+	if err := run.resize(ctx); err != nil {
+		return err
+	}
 	// Ephemeral containers first (ephemeral.go): they may debug a pod
 	// whose initialization fails.
 	ephemeralErr := run.ephemeralContainers(ctx)
@@ -124,6 +127,9 @@ type podRun struct {
 	pr    *podRuntime
 	sb    *runtimeapi.PodSandbox
 	sbCfg *runtimeapi.PodSandboxConfig
+	// resizeRestart names the containers stopped for a resize: they
+	// start again at once, whatever the restart policy and back-off.
+	resizeRestart map[string]bool
 }
 
 // initContainers runs the init containers one at a time, in order. It
@@ -233,7 +239,7 @@ func (r *podRun) containers(ctx context.Context) error {
 		if isRunning(cur) {
 			continue
 		}
-		if cur != nil && !shouldRestart(r.pod.Spec.RestartPolicy, cur) {
+		if cur != nil && !shouldRestart(r.pod.Spec.RestartPolicy, cur) && !r.resizeRestart[c.Name] {
 			continue
 		}
 		if err := r.start(ctx, c, cur); err != nil {
@@ -259,7 +265,7 @@ func shouldRestart(policy corev1.RestartPolicy, cur *runtimeapi.ContainerStatus)
 func (r *podRun) start(ctx context.Context, c *corev1.Container, prev *runtimeapi.ContainerStatus) error {
 	k, pod := r.k, r.pod
 	key := waitKey(pod.UID, c.Name)
-	if prev != nil {
+	if prev != nil && !r.resizeRestart[c.Name] {
 		finished := time.Unix(0, prev.FinishedAt)
 		if prev.FinishedAt == 0 {
 			finished = time.Unix(0, prev.CreatedAt)
@@ -273,6 +279,9 @@ func (r *podRun) start(ctx context.Context, c *corev1.Container, prev *runtimeap
 			return errWaiting
 		}
 		k.backoff.next(key, finished, time.Unix(0, prev.StartedAt))
+	}
+	if err := r.ensureImageVolumes(ctx, c); err != nil {
+		return err
 	}
 	imageRef, err := k.ensureImage(ctx, pod, c, r.sbCfg)
 	if err != nil {

@@ -221,6 +221,7 @@ func (k *Kubelet) removePod(ctx context.Context, uid types.UID, pr *podRuntime) 
 		return fmt.Errorf("files of removed pod %s: %w", uid, err)
 	}
 	k.removeLogDirs(uid)
+	k.forgetAllocation(uid)
 	removePodCgroups(k.cfg.CgroupRoot, uid)
 	k.backoff.forget(string(uid) + "/")
 	k.backoff.forget("pull/" + string(uid) + "/")

@@ -146,7 +146,7 @@ func newPodInfo(pod *v1.Pod) *podInfo {
 	if pod.Spec.Priority != nil {
 		p.priority = *pod.Spec.Priority
 	}
-	p.res, p.nonZeroCPU, p.nonZeroMem = podRequests(&pod.Spec)
+	p.res, p.nonZeroCPU, p.nonZeroMem = resizeAwareRequests(pod)
 	for i := range pod.Spec.Containers {
 		p.ports = appendPorts(p.ports, pod.Spec.Containers[i].Ports)
 	}

@@ -444,6 +444,7 @@ func rbacAttributes(a apiserver.Attributes) rbac.Attributes {
 		User: rbacUser(a.User), Verb: a.Verb, Namespace: a.Namespace, APIGroup: a.APIGroup,
 		APIVersion: a.APIVersion, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
 		Path: a.Path, ResourceRequest: a.ResourceRequest, LabelSelector: a.LabelSelector,
+		FieldSelector: a.FieldSelector,
 	}
 }
 

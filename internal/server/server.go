@@ -310,7 +310,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NewExtensionStorage: newExtensionStorage,
 		Authenticator:       authn,
 		Authorizer:          authz.authorizer(),
-		Admission:           []apiserver.Admission{nsLifecycle, priority, runtimeClass, defaultStorageClass, admission.StorageObjectInUseProtection{}, saAdmission, admission.PodDefaults{}, limitRanger, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}},
+		Admission:           []apiserver.Admission{nsLifecycle, priority, runtimeClass, defaultStorageClass, admission.StorageObjectInUseProtection{}, saAdmission, admission.PodDefaults{}, limitRanger, svcAlloc, authz.admission(), &admission.CertificateSigningRequests{Authorizer: authz.authorizer()}, &admission.PodCertificateRequestSigning{Authorizer: authz.authorizer()}},
 		// The checks that must see the object as the mutating webhooks
 		// left it. ResourceQuota charges what it admits: last, as
 		// upstream, so that little after it can refuse a charged write.
@@ -376,6 +376,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	nodePrefix := apiserver.StorageKeyPrefix(corev1GVR("nodes"))
 	nodeRestriction.Pods, nodeRestriction.PodKey = stores[podPrefix], func(ns, name string) string { return podPrefix + ns + "/" + name }
 	nodeRestriction.Nodes, nodeRestriction.NodeKey = stores[nodePrefix], func(name string) string { return nodePrefix + name }
+	nodeRestriction.Accounts, nodeRestriction.AccountKey = saAdmission.Accounts, saAdmission.Key
+	nodeRestriction.Authorizer = authz.authorizer()
 	limitRanger.Prefix = apiserver.StorageKeyPrefix(corev1GVR("limitranges"))
 	limitRanger.Ranges = stores[limitRanger.Prefix]
 	quota.Prefix = apiserver.StorageKeyPrefix(corev1GVR("resourcequotas"))

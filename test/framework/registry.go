@@ -3,10 +3,12 @@ package framework
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +23,9 @@ const RegistryBinary = "/usr/bin/docker-registry"
 // Registry is a container image registry serving plain HTTP on a loopback
 // port, for tests that pull images through the node's containerd.
 type Registry struct {
-	// Host is the registry's "127.0.0.1:<port>", the first component of
-	// the image references it serves.
+	// Host is the registry's "<ip>:<port>" (127.0.0.1 unless
+	// WithAddress), the first component of the image references it
+	// serves.
 	Host string
 
 	logPath string
@@ -33,6 +36,14 @@ type RegistryOption func(*registryConfig)
 
 type registryConfig struct {
 	user, password string
+	ip             string
+}
+
+// WithAddress makes the registry listen on ip (one of this machine's
+// addresses, such as a Network's Gateway, which nodes in network
+// namespaces reach) instead of 127.0.0.1.
+func WithAddress(ip string) RegistryOption {
+	return func(c *registryConfig) { c.ip = ip }
 }
 
 // WithBasicAuth makes the registry demand HTTP basic auth (htpasswd) with
@@ -62,8 +73,11 @@ func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.ip == "" {
+		cfg.ip = "127.0.0.1"
+	}
 	dir := t.TempDir()
-	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), logPath: filepath.Join(dir, "registry.log")}
+	r := &Registry{Host: net.JoinHostPort(cfg.ip, strconv.Itoa(FreePort(t))), logPath: filepath.Join(dir, "registry.log")}
 	config := fmt.Sprintf(`version: 0.1
 log:
   level: info

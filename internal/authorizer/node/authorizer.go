@@ -100,7 +100,13 @@ func (a *Authorizer) Authorize(_ context.Context, attrs rbac.Attributes) (bool, 
 		case "/persistentvolumes":
 			return a.persistentVolume(node, attrs)
 		case "/serviceaccounts":
+			if attrs.Verb == "get" && attrs.Subresource == "" {
+				// The account's UID, for a PodCertificateRequest.
+				return a.related(node, kindServiceAccount, attrs)
+			}
 			return a.createToken(node, attrs)
+		case "certificates.k8s.io/podcertificaterequests":
+			return authorizePodCertificateRequest(node, attrs)
 		case "coordination.k8s.io/leases":
 			return authorizeLease(node, attrs)
 		case "storage.k8s.io/csinodes":
@@ -215,6 +221,29 @@ func (a *Authorizer) related(node string, k kind, attrs rbac.Attributes) (bool, 
 		return false, noRelationship(node), nil
 	}
 	return true, "", nil
+}
+
+// authorizePodCertificateRequest lets a node create requests (which
+// NodeRestriction limits to the pods bound to it) and list and watch the
+// requests that name it (field selector spec.nodeName=<node>). Upstream
+// also lets it get one of those by name, through a graph of the requests;
+// skiff keeps no such graph, and its kubelet reads them from a watch.
+func authorizePodCertificateRequest(node string, attrs rbac.Attributes) (bool, string, error) {
+	if attrs.Subresource != "" {
+		return false, "nodes may not access the status subresource of PodCertificateRequests", nil
+	}
+	switch attrs.Verb {
+	case "create":
+		return true, "", nil
+	case "list", "watch":
+		if sel := attrs.FieldSelector; sel != nil {
+			if v, ok := sel.RequiresExactMatch("spec.nodeName"); ok && v == node {
+				return true, "", nil
+			}
+		}
+		return false, "can only list/watch podcertificaterequests with nodeName field selector", nil
+	}
+	return false, fmt.Sprintf("nodes may not %s podcertificaterequests", attrs.Verb), nil
 }
 
 func authorizeLease(node string, attrs rbac.Attributes) (bool, string, error) {

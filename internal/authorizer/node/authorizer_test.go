@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/skiff-io/skiff/internal/authorizer/rbac"
 )
@@ -53,6 +54,11 @@ func podOn(name, node, suffix string) *corev1.Pod {
 	}
 }
 
+func withFields(a rbac.Attributes, selector string) rbac.Attributes {
+	a.FieldSelector = fields.ParseSelectorOrDie(selector)
+	return a
+}
+
 func TestGraphGrantsWhatPodsReference(t *testing.T) {
 	ctx := context.Background()
 	a := New()
@@ -97,7 +103,20 @@ func TestGraphGrantsWhatPodsReference(t *testing.T) {
 		{"list all secrets", res(na, "list", "", "secrets", "", "team", ""), false, "No Object name found"},
 		{"secrets everywhere", res(na, "list", "", "secrets", "", "", ""), false, "can only read namespaced object of this type"},
 		{"list claims", res(na, "list", "", "persistentvolumeclaims", "", "team", ""), false, "can only get individual resources of this type"},
-		{"get the account", res(na, "get", "", "serviceaccounts", "", "team", "sa-x"), false, "can only create tokens for individual service accounts"},
+		{"get the account", res(na, "get", "", "serviceaccounts", "", "team", "sa-x"), true, ""},
+		{"get other node's account", res(na, "get", "", "serviceaccounts", "", "team", "sa-y"), false, noRel},
+		{"list accounts", res(na, "list", "", "serviceaccounts", "", "team", ""), false, "can only create tokens for individual service accounts"},
+		{"create a pod certificate request", res(na, "create", "certificates.k8s.io", "podcertificaterequests", "", "team", ""), true, ""},
+		{"watch own pod certificate requests", withFields(res(na, "watch", "certificates.k8s.io", "podcertificaterequests", "", "", ""), "spec.nodeName=a"), true, ""},
+		{"list own pod certificate requests in a namespace", withFields(res(na, "list", "certificates.k8s.io", "podcertificaterequests", "", "team", ""), "spec.nodeName=a,spec.signerName=x.io/y"), true, ""},
+		{"watch other node's pod certificate requests", withFields(res(na, "watch", "certificates.k8s.io", "podcertificaterequests", "", "", ""), "spec.nodeName=b"), false,
+			"can only list/watch podcertificaterequests with nodeName field selector"},
+		{"list all pod certificate requests", res(na, "list", "certificates.k8s.io", "podcertificaterequests", "", "", ""), false,
+			"can only list/watch podcertificaterequests with nodeName field selector"},
+		{"get a pod certificate request", res(na, "get", "certificates.k8s.io", "podcertificaterequests", "", "team", "req-1"), false, "nodes may not get podcertificaterequests"},
+		{"delete a pod certificate request", res(na, "delete", "certificates.k8s.io", "podcertificaterequests", "", "team", "req-1"), false, "nodes may not delete podcertificaterequests"},
+		{"sign a pod certificate request", res(na, "update", "certificates.k8s.io", "podcertificaterequests", "status", "team", "req-1"), false,
+			"nodes may not access the status subresource of PodCertificateRequests"},
 		{"own lease", res(na, "update", "coordination.k8s.io", "leases", "", LeaseNamespace, "a"), true, ""},
 		{"create a lease", res(na, "create", "coordination.k8s.io", "leases", "", LeaseNamespace, ""), true, ""},
 		{"other lease", res(na, "update", "coordination.k8s.io", "leases", "", LeaseNamespace, "b"), false, "can only access node lease with the same name as the requesting node"},

@@ -19,8 +19,12 @@
 //     and patch of the volumes so labelled (NodeRestriction lets an update
 //     only drop the local-path finalizer), so that a node removes the
 //     directories of its deleted volumes;
-//   - serviceaccounts: create of the token subresource for the service
-//     account of such a pod;
+//   - serviceaccounts: get of the service account of such a pod, and
+//     create of its token subresource;
+//   - podcertificaterequests: create (NodeRestriction limits a request to
+//     a pod bound to the node), and list and watch with the field selector
+//     spec.nodeName=<node>; not get, which upstream allows for the node's
+//     requests through a graph of them that skiff does not keep;
 //   - leases in kube-node-lease and csinodes: only the node's own (create
 //     is left to the NodeRestriction admission plugin, which sees the
 //     name);
@@ -35,9 +39,8 @@
 // have no opinion and no reason.
 //
 // Unlike upstream, pods and nodes are not narrowed by field selectors
-// (upstream's AuthorizeNodeWithSelectors): skiff's authorization
-// attributes carry only label selectors, so a node may list every pod and
-// node as before that feature; volumeattachments, resourceclaims and
+// (upstream's AuthorizeNodeWithSelectors), so a node may list every pod
+// and node as before that feature; volumeattachments, resourceclaims and
 // resourceslices are not part of the graph.
 //
 // # The graph

@@ -8,6 +8,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -39,6 +40,8 @@ type Attributes struct {
 	ResourceRequest bool
 	// LabelSelector is a list's or watch's label selector, or nil.
 	LabelSelector labels.Selector
+	// FieldSelector is a list's or watch's field selector, or nil.
+	FieldSelector fields.Selector
 }
 
 // Well-known names that the decisions here depend on.

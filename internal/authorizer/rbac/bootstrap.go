@@ -321,6 +321,10 @@ func defaultRoles() []*rbacv1.ClusterRole {
 			on(l(nodeGroup), l("runtimeclasses"), read),
 			// clusterTrustBundle projected volumes.
 			on(l(certs), l("clustertrustbundles"), read),
+			// podCertificate projected volumes: the request, and the
+			// UID of the pod's service account it names.
+			on(l(certs), l("podcertificaterequests"), l("create", "get", "list", "watch")),
+			on(l(core), l("serviceaccounts"), l("get")),
 		),
 		// Certificate signing requests: a joining node creates one and
 		// watches for its certificate; CSRs are in none of admin, edit

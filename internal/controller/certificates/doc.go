@@ -1,7 +1,7 @@
 // Package certificates holds the controllers of certificates.k8s.io/v1
-// CertificateSigningRequests that upstream's kube-controller-manager runs,
-// under upstream's names, all acting as the certificate-controller
-// service account:
+// CertificateSigningRequests (and PodCertificateRequests) that upstream's
+// kube-controller-manager runs, under upstream's names, the CSR ones
+// acting as the certificate-controller service account:
 //
 //   - csrapproving (Approver) approves kubelet client CSRs (signer
 //     kubernetes.io/kube-apiserver-client-kubelet) that are valid node
@@ -20,6 +20,10 @@
 //   - csrcleaner (Cleaner) deletes CSRs that are done with: issued or
 //     denied or failed an hour ago, pending for a day, or whose
 //     certificate has expired.
+//   - podcertificaterequest-cleaner-controller
+//     (PodCertificateRequestCleaner) deletes PodCertificateRequests 15
+//     minutes after their creation, as the podcertificaterequestcleaner
+//     service account.
 //
 // The decisions are pure functions (validate.go's checks, issue,
 // lifetime, cleanAt) with table tests; the controllers around them read
@@ -28,7 +32,9 @@
 // Where skiff differs from upstream:
 //   - csrcleaner requeues each CSR for the moment it falls due instead of
 //     listing every CSR once an hour, so a CSR goes at its deadline
-//     rather than up to an hour after it.
+//     rather than up to an hour after it; the PodCertificateRequest
+//     cleaner likewise, where upstream's lists every request each five
+//     minutes.
 //   - The Approved and Failed conditions the controllers add carry
 //     lastUpdateTime and lastTransitionTime themselves (upstream leaves
 //     them to the API server), since csrcleaner ages CSRs by them.

@@ -68,6 +68,8 @@ var accounts = map[string]string{
 	pvprotection.VolumeControllerName: "pv-protection-controller",
 	localpath.Name:                    "local-path-provisioner",
 	volumeexpand.Name:                 "expand-controller",
+
+	certificates.PodCertificateRequestCleanerName: "podcertificaterequestcleaner",
 }
 
 // Account is the service account (in kube-system) the controller named
@@ -189,6 +191,9 @@ var known = map[string]Constructor{
 	},
 	certificates.CleanerName: func(c Context) (Runnable, error) {
 		return certificates.NewCleaner(c.Client, c.Informers)
+	},
+	certificates.PodCertificateRequestCleanerName: func(c Context) (Runnable, error) {
+		return certificates.NewPodCertificateRequestCleaner(c.Client, c.Informers)
 	},
 	bootstraptoken.Name: func(c Context) (Runnable, error) {
 		return bootstraptoken.New(c.Client, c.Informers)

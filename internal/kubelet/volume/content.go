@@ -196,6 +196,8 @@ func (m *Manager) projectedPayload(ctx context.Context, pod *v1.Pod, v *v1.Volum
 				continue
 			}
 			payload[s.ClusterTrustBundle.Path] = fileProjection{Data: anchors, Mode: ownedFileMode(pod, defaultMode)}
+		case s.PodCertificate != nil:
+			merge(m.podCertificatePayload(ctx, pod, v.Name, i, s.PodCertificate, defaultMode))
 		default:
 			errs = append(errs, fmt.Errorf("projected source %d: no known source set (not supported by skiff)", i))
 		}

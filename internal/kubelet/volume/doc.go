@@ -33,9 +33,20 @@
 // group's read bits, setgid directories) and to an emptyDir once
 // (ownership.go). A projected clusterTrustBundle source is read through
 // the API on every sync and written as the distinct certificates of the
-// bundles it selects (trustbundle.go).
+// bundles it selects (trustbundle.go). A podCertificate source is the key
+// and chain that a PodCertificates source (internal/kubelet/podcert)
+// holds for it; until one is issued the volume is not set up (podcert.go).
 //
 // Secret and projected volumes (which hold tokens) live on a tmpfs when the
 // process runs as root, as upstream does, so their content never reaches a
 // disk; without root they are plain directories.
+//
+// An image volume is mounted at <pod>/volumes/kubernetes.io~image/<name>
+// (image.go): the kubelet pulls the image through CRI when a container
+// that mounts it is about to start, and MountImage has the ImageMounter
+// (the node's containerd, through ctr) mount the image's root filesystem
+// there, read-only, nosuid, nodev and noexec. Upstream's runtime mounts
+// it into the container itself (CRI Mount.image, containerd 2.1), which
+// containerd 1.6 cannot. TearDown unmounts it through the ImageMounter,
+// which also releases what containerd keeps for it.
 package volume

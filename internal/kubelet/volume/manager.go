@@ -48,6 +48,12 @@ type Manager struct {
 	// kubelet runs.
 	anchorOrderKey uint64
 
+	// podCerts supplies podCertificate projections (SetPodCertificates).
+	podCerts PodCertificates
+
+	// images mounts image volumes (image.go); nil: not supported.
+	images ImageMounter
+
 	mu     sync.Mutex // guards tokens and claims
 	tokens map[tokenKey]cachedToken
 	claims map[types.UID]map[string]boundClaim // pod -> volume name
@@ -164,6 +170,8 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *v1.Pod, v *v1.Volume) er
 		return m.setUpEmptyDir(pod, v)
 	case v.HostPath != nil:
 		return checkHostPath(v.HostPath)
+	case v.Image != nil:
+		return nil // pulled and mounted when a container needs it (image.go)
 	case v.PersistentVolumeClaim != nil:
 		return m.setUpClaim(ctx, pod, v)
 	case v.ConfigMap != nil:
@@ -268,9 +276,13 @@ func (m *Manager) TearDown(podUID types.UID) error {
 	}
 	m.forgetTokens(podUID)
 	m.forgetClaims(podUID)
+	m.forgetPodCertificates(podUID)
 	dir := m.PodDir(podUID)
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err := m.tearDownImages(podUID); err != nil {
+		return fmt.Errorf("tear down pod %s: %w", podUID, err)
 	}
 	mps, err := mountPointsUnder(dir)
 	if err != nil {

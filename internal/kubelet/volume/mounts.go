@@ -55,9 +55,14 @@ func (m *Manager) Mounts(pod *v1.Pod, c *v1.Container, env map[string]string) ([
 					return nil, fmt.Errorf("unable to provision SubPath `%s`: must not contain '..'", subPath)
 				}
 			}
-			// Upstream's read-only bind mount of a claim refuses the mkdir.
-			create := v.PersistentVolumeClaim == nil || !mustRO
-			resolved, err := resolveSubPath(hostPath, subPath, create)
+			var resolved string
+			if v.Image != nil {
+				resolved, err = resolveImageSubPath(hostPath, subPath)
+			} else {
+				// Upstream's read-only bind mount of a claim refuses the mkdir.
+				create := v.PersistentVolumeClaim == nil || !mustRO
+				resolved, err = resolveSubPath(hostPath, subPath, create)
+			}
 			if err != nil {
 				m.log.Error("subPath preparation failed", "pod", pod.Namespace+"/"+pod.Name,
 					"container", c.Name, "volumeMount", vm.Name, "err", err)
@@ -107,6 +112,9 @@ func (m *Manager) hostPathOf(pod *v1.Pod, v *v1.Volume) (string, bool, error) {
 		return m.volumeDir(pod.UID, kindDownwardAPI, v.Name), true, nil
 	case v.Projected != nil:
 		return m.volumeDir(pod.UID, kindProjected, v.Name), true, nil
+	case v.Image != nil:
+		dir, err := m.imageVolumePath(pod, v)
+		return dir, true, err
 	}
 	return "", false, fmt.Errorf("volume type %s is not supported by skiff", sourceKind(v))
 }

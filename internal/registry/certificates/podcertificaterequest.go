@@ -41,16 +41,29 @@ const (
 	pcrRefreshMargin               = 10 * time.Minute
 )
 
+// The range of a pod certificate's maxExpirationSeconds, shared with pod
+// validation of podCertificate projections: at least an hour, at most 91
+// days, or a day for a kubernetes.io signer. DefaultMaxExpirationSeconds
+// is what a request that names none gets, as upstream defaults it.
+const (
+	MinMaxExpirationSeconds           = pcrMinMaxExpirationSeconds
+	MaxMaxExpirationSeconds           = pcrMaxMaxExpirationSeconds
+	KubernetesMaxMaxExpirationSeconds = pcrKubernetesMaxExpirationSecs
+	DefaultMaxExpirationSeconds       = 24 * 60 * 60
+)
+
 // podCertificateRequests is the descriptor of certificates.k8s.io/v1
 // PodCertificateRequests: a kubelet's request, on behalf of one pod, for a
 // certificate from a signer. The spec is immutable; a signer writes the
 // certificate (or a denial or failure) to status once, and the status is
 // immutable after that.
 //
-// skiff serves the API only: no signer issues pod certificates and the
-// kubelet does not project them (podCertificate volumes), and a status
-// write is not checked for the "sign" permission on the signer that
-// upstream requires (docs/compatibility.md).
+// skiff runs no signer of its own: a signer is a client that watches the
+// requests of its signerName and writes their status. The kubelet creates
+// requests for its pods' podCertificate projections
+// (internal/kubelet/podcert); NodeRestriction limits those to the node's
+// own pods, and a status write needs the "sign" permission on the signer
+// (internal/admission/podcertificaterequest.go), as upstream.
 func podCertificateRequests() *registry.Resource {
 	return &registry.Resource{
 		GroupVersion: certificatesv1.SchemeGroupVersion,
@@ -72,6 +85,13 @@ func podCertificateRequests() *registry.Resource {
 				or, ok2 := old.(*certificatesv1.PodCertificateRequest)
 				if ok && ok2 {
 					r.Status = or.Status
+				}
+			},
+			// maxExpirationSeconds defaults to a day (upstream's +default).
+			Default: func(obj runtime.Object) {
+				if r, ok := obj.(*certificatesv1.PodCertificateRequest); ok && r.Spec.MaxExpirationSeconds == nil {
+					secs := int32(DefaultMaxExpirationSeconds)
+					r.Spec.MaxExpirationSeconds = &secs
 				}
 			},
 			Validate: validatePCRCreate,
@@ -150,7 +170,7 @@ func validatePCRCreate(obj runtime.Object) field.ErrorList {
 		return append(errs, field.Required(sp.Child("maxExpirationSeconds"), "must be set"))
 	}
 	maxSecs := int32(pcrMaxMaxExpirationSeconds)
-	if isKubernetesSigner(s.SignerName) {
+	if IsKubernetesSigner(s.SignerName) {
 		maxSecs = pcrKubernetesMaxExpirationSecs
 	}
 	if v := *s.MaxExpirationSeconds; v < pcrMinMaxExpirationSeconds || v > maxSecs {
@@ -162,9 +182,10 @@ func validatePCRCreate(obj runtime.Object) field.ErrorList {
 	return append(errs, validateStubRequest(s.StubPKCS10Request)...)
 }
 
-// isKubernetesSigner: signers in kubernetes.io issue certificates of at
-// most a day.
-func isKubernetesSigner(name string) bool {
+// IsKubernetesSigner reports a signer in kubernetes.io (or a subdomain):
+// such signers issue pod certificates of at most a day. Pod validation
+// (a podCertificate projection's maxExpirationSeconds) asks it too.
+func IsKubernetesSigner(name string) bool {
 	host, _, _ := strings.Cut(name, "/")
 	return host == "kubernetes.io" || strings.HasSuffix(host, ".kubernetes.io")
 }

@@ -168,3 +168,19 @@ func TestPCRStrategyDoesNotPanic(t *testing.T) {
 		t.Error("an issued request without a chain passed")
 	}
 }
+
+// maxExpirationSeconds defaults to a day, as upstream's +default; a value
+// given is kept.
+func TestPodCertificateRequestDefaults(t *testing.T) {
+	def := podCertificateRequests().Strategy.Default
+	r := &certificatesv1.PodCertificateRequest{}
+	def(r)
+	if r.Spec.MaxExpirationSeconds == nil || *r.Spec.MaxExpirationSeconds != 86400 {
+		t.Errorf("maxExpirationSeconds %v, want 86400", r.Spec.MaxExpirationSeconds)
+	}
+	r.Spec.MaxExpirationSeconds = ptr(int32(3600))
+	def(r)
+	if *r.Spec.MaxExpirationSeconds != 3600 {
+		t.Errorf("maxExpirationSeconds %v, want 3600 kept", *r.Spec.MaxExpirationSeconds)
+	}
+}

@@ -17,8 +17,9 @@ import (
 // Pods describes core/v1 pods: namespaced, with a status subresource,
 // upstream's defaulting, validation and pod update rules, `kubectl get
 // pods` columns and pod field selectors, and the ephemeralcontainers
-// subresource (pods_ephemeral.go). The binding, eviction, log, exec,
-// attach, portforward and resize subresources are the API server's.
+// (pods_ephemeral.go) and resize (pod_resize.go) subresources. The
+// binding, eviction, log, exec, attach and portforward subresources are
+// the API server's.
 func Pods() *registry.Resource {
 	return &registry.Resource{
 		GroupVersion:        corev1.SchemeGroupVersion,
@@ -42,7 +43,7 @@ func Pods() *registry.Resource {
 			ValidateUpdate:         validatePodObjectUpdate,
 			ValidateStatusUpdate:   validatePodObjectStatusUpdate,
 		},
-		Subresources: []registry.Subresource{podEphemeralContainers()},
+		Subresources: []registry.Subresource{podEphemeralContainers(), podResize()},
 		Table:        podTable(),
 		Fields:       podFields,
 	}

@@ -353,6 +353,9 @@ func validateProjectedVolume(pv *corev1.ProjectedVolumeSource, fldPath *field.Pa
 		}
 		if src.PodCertificate != nil {
 			n++
+			el, certFiles := validatePodCertificateProjection(src.PodCertificate, sp.Child("podCertificate"))
+			errs = append(errs, el...)
+			files = append(files, certFiles...)
 		}
 		if n != 1 {
 			errs = append(errs, field.Forbidden(sp, "may not specify more than 1 volume type per source"))
@@ -400,14 +403,6 @@ func validateVolumeMounts(mounts []corev1.VolumeMount, devices []corev1.VolumeDe
 		}
 		if devPaths.Has(m.MountPath) {
 			errs = append(errs, field.Invalid(p.Child("mountPath"), m.MountPath, "must not already exist as a path in volumeDevices"))
-		}
-		if v, ok := vols[m.Name]; ok && v.Image != nil {
-			if m.SubPath != "" {
-				errs = append(errs, field.Invalid(p.Child("subPath"), m.SubPath, "not allowed in image volume sources"))
-			}
-			if m.SubPathExpr != "" {
-				errs = append(errs, field.Invalid(p.Child("subPathExpr"), m.SubPathExpr, "not allowed in image volume sources"))
-			}
 		}
 		if m.SubPath != "" {
 			errs = append(errs, validateLocalDescendingPath(m.SubPath, fldPath.Child("subPath"))...)

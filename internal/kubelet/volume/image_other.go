@@ -1,0 +1,5 @@
+//go:build !linux
+
+package volume
+
+func restrictImageMount(dir string) error { return errNoMounts }
