@@ -90,10 +90,12 @@ images:
 # CONFORMANCE_REPORT change the selection, the parallelism and the output;
 # CONFORMANCE_TIMEOUT (default 8h) bounds the run (tests not reached are
 # reported as not run).
-# dig, getent, curl, nc, socat ... go into the agnhost image from the host.
-CONFORMANCE_PKGS := bind9-dnsutils netcat-openbsd socat curl
+# dig, getent, curl, nc, socat ... go into the agnhost image from the host;
+# gcc, make, bzip2 and glibc's static libraries build upstream's busybox.
+CONFORMANCE_PKGS := bind9-dnsutils netcat-openbsd socat curl gcc make bzip2 libc6-dev
 conformance: host-deps deps
-	@if ! command -v dig >/dev/null || ! command -v nc.openbsd >/dev/null || ! command -v socat >/dev/null || ! command -v curl >/dev/null; then \
+	@if ! command -v dig >/dev/null || ! command -v nc.openbsd >/dev/null || ! command -v socat >/dev/null || ! command -v curl >/dev/null || \
+	  ! command -v gcc >/dev/null || ! command -v make >/dev/null || ! command -v bzip2 >/dev/null || ! dpkg -s libc6-dev >/dev/null 2>&1; then \
 	  echo "installing $(CONFORMANCE_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CONFORMANCE_PKGS) >/dev/null; \
 	fi

@@ -81,9 +81,11 @@ func TestConformance(t *testing.T) {
 	nodes := []*framework.NetNode{network.AddNode(t, "skcf-server"), network.AddNode(t, "skcf-a1")}
 	c := framework.StartNodeIn(t, skiffBin, images, nodes[0])
 	join := framework.JoinString(t, skiffBin, c)
+	dataDirs := []string{c.DataDir}
 	for _, nn := range nodes[1:] {
-		framework.StartAgentIn(t, skiffBin, c, nn, join, images)
+		dataDirs = append(dataDirs, framework.StartAgentIn(t, skiffBin, c, nn, join, images).DataDir)
 	}
+	mirrorRegistry(t, network, dataDirs...)
 
 	out := filepath.Join(bins.dir, "runs", time.Now().UTC().Format("20060102-150405"))
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -210,7 +212,7 @@ func writeSuiteImages(t *testing.T, b suiteBinaries, suiteDir, file string) []st
 	}
 	kdir := strings.TrimSpace(string(goOutput(t, suiteDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")))
 	imgs, how, err := suiteImages(refs, imageSources{
-		Agnhost: b.agnhost, Nonewprivs: b.nonewprivs, Busybox: image.DefaultBusybox, Kubernetes: kdir, HostTools: agnhostTools,
+		Agnhost: b.agnhost, Nonewprivs: b.nonewprivs, Busybox: buildBusybox(t, b.dir), Kubernetes: kdir, HostTools: agnhostTools,
 		SampleAPIServer: b.sampleAPIServer, Etcd: b.etcd,
 	})
 	if err != nil {

@@ -97,10 +97,10 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 			if err == nil {
 				var extra []image.File
 				extra, err = dirFiles(filepath.Join(src.Kubernetes, "test/images", name, "html"), "/")
-				img.Files = append(append([]image.File{}, files...), extra...)
+				img.Files = append(append(append([]image.File{}, files...), extra...), alpineRelease)
 			}
 			img.Config = image.ImageConfig{Entrypoint: []string{"/agnhost"}, Cmd: []string{"test-webserver"}, Env: []string{pathEnv}}
-			line = "as upstream's: agnhost's test-webserver with the image's html files"
+			line = "as upstream's: agnhost's test-webserver with the image's html files, and Alpine's /etc/os-release (upstream's is built on Alpine; the ImageVolume test reads it)"
 		case name == "nginx":
 			img.Files, err = busybox()
 			img.Files = append(img.Files,
@@ -153,15 +153,25 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 
 const pathEnv = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// alpineRelease is /etc/os-release of Alpine 3.21, the base of
+// upstream's agnhost and so of kitten and nautilus: the ImageVolume test
+// mounts kitten and expects "Alpine Linux" in it.
+var alpineRelease = image.File{Path: "/etc/os-release", Mode: 0o644, Data: []byte(`NAME="Alpine Linux"
+ID=alpine
+VERSION_ID=3.21.3
+PRETTY_NAME="Alpine Linux v3.21"
+HOME_URL="https://alpinelinux.org/"
+BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
+`)}
+
 var nsswitch = image.File{Path: "/etc/nsswitch.conf", Mode: 0o644, Data: []byte("passwd: files\ngroup: files\nhosts: files dns\n")}
 
-// suiteBusybox is Debian's busybox-static shaped as the suite's busybox
-// image (Docker's busybox) is: every applet also under /bin (the sysctl
-// test runs /bin/sysctl; Debian puts it in /sbin), and a /bin/sh that
-// passes on environment variables whose names are not shell identifiers
-// (the ConfigMap and Secret env tests print `data-1=...` with `sh -c env`;
-// Debian's busybox 1.35 sh drops them, as newer busybox does not). bash,
-// copied from this machine with its libraries, does that.
+// suiteBusybox is a busybox binary shaped as the suite's busybox image
+// (Docker's busybox) is: every applet also under /bin (the sysctl test
+// runs /bin/sysctl; busybox puts it in /sbin). The runner gives it
+// upstream's busybox built with the defconfig (see buildBusybox), whose
+// sh keeps environment variables that are not shell identifiers and words
+// its errors as the tests expect; the unit tests give it any busybox.
 func suiteBusybox(binary string) ([]image.File, error) {
 	files, err := image.BusyboxFiles(binary)
 	if err != nil {
@@ -179,11 +189,6 @@ func suiteBusybox(binary string) ([]image.File, error) {
 			top = append(top, image.File{Path: bin, Link: "/bin/busybox"})
 		}
 	}
-	bash, err := hostToolFiles([]string{"/usr/bin/bash"})
-	if err != nil {
-		return nil, err
-	}
-	top = append(append(top, bash...), image.File{Path: "/bin/sh", Link: "/usr/bin/bash"})
 	return overlay(files, top), nil
 }
 
