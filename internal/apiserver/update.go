@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -83,6 +84,11 @@ func (s *Server) updateObject(ctx context.Context, sv *served, info requestInfo,
 		}
 		if dry {
 			return nil, dryRunResult{obj: obj}
+		}
+		if cur != current && apiequality.Semantic.DeepEqual(stored, cur) {
+			// What changed is only what reading added (a custom
+			// resource's defaults on read): nothing to write.
+			return current, nil
 		}
 		return stored, nil
 	})
