@@ -117,9 +117,10 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition, webhook runtime.Ob
 			res.StoredAs = &storedAs
 			res.ToStored = c.toStored
 			res.FromStored = c.fromStored
-		} else {
+		} else if stored.schema.hasDefaults || mayHoldOtherVersions(crd) {
 			// Objects stored before the storage version changed, and
-			// defaults added since they were written.
+			// defaults added since they were written. Without either,
+			// reads stay the plain path: a LIST builds no new list.
 			res.Read = c.fromStored
 		}
 		out = append(out, res)
@@ -233,4 +234,19 @@ func (v *version) prune(obj runtime.Object) []string {
 		return nil
 	}
 	return v.schema.coerce(u.Object, true)
+}
+
+// mayHoldOtherVersions tells whether storage may hold objects of crd
+// written as a version other than today's storage version: it has, or
+// had (status.storedVersions), more than one.
+func mayHoldOtherVersions(crd *apiextensionsv1.CustomResourceDefinition) bool {
+	if len(crd.Spec.Versions) > 1 {
+		return true
+	}
+	for _, v := range crd.Status.StoredVersions {
+		if v != crd.Spec.Versions[0].Name {
+			return true
+		}
+	}
+	return false
 }

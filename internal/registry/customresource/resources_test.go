@@ -207,3 +207,52 @@ func TestConversion(t *testing.T) {
 		}
 	})
 }
+
+// TestReadHookOnlyWhenNeeded: the storage version's descriptor completes
+// objects on read only when storage may hold another version or the
+// schema has defaults; otherwise reads (every LIST) stay the plain path.
+func TestReadHookOnlyWhenNeeded(t *testing.T) {
+	crd := func(versions []string, stored []string, withDefault bool) *apiextensionsv1.CustomResourceDefinition {
+		props := map[string]apiextensionsv1.JSONSchemaProps{"size": {Type: "string"}}
+		if withDefault {
+			props["size"] = apiextensionsv1.JSONSchemaProps{Type: "string", Default: &apiextensionsv1.JSON{Raw: []byte(`"small"`)}}
+		}
+		schema := &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+			Type:       "object",
+			Properties: map[string]apiextensionsv1.JSONSchemaProps{"spec": {Type: "object", Properties: props}},
+		}}
+		c := &apiextensionsv1.CustomResourceDefinition{
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: "example.com", Scope: apiextensionsv1.NamespaceScoped,
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "gadgets", Kind: "Gadget"},
+			},
+			Status: apiextensionsv1.CustomResourceDefinitionStatus{StoredVersions: stored},
+		}
+		c.Name = "gadgets.example.com"
+		for i, v := range versions {
+			c.Spec.Versions = append(c.Spec.Versions, apiextensionsv1.CustomResourceDefinitionVersion{Name: v, Served: true, Storage: i == 0, Schema: schema})
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		crd  *apiextensionsv1.CustomResourceDefinition
+		want bool
+	}{
+		{"one version, no defaults", crd([]string{"v1"}, []string{"v1"}, false), false},
+		{"one version with a default", crd([]string{"v1"}, []string{"v1"}, true), true},
+		{"two versions", crd([]string{"v1", "v1beta1"}, []string{"v1"}, false), true},
+		{"once stored as another version", crd([]string{"v1"}, []string{"v1beta1", "v1"}, false), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, err := Resources(tc.crd, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rs[0].Read != nil; got != tc.want {
+				t.Errorf("storage version has a Read hook: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
