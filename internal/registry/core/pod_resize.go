@@ -2,8 +2,6 @@ package core
 
 import (
 	"context"
-	"reflect"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -29,7 +27,7 @@ func podResize() registry.Subresource {
 		Name:             ResizeSubresource,
 		PrepareForUpdate: preparePodForResize,
 		ValidateUpdate:   validatePodResize,
-		ResetFields:      resizeResetFields(),
+		ResetFields:      podSpecResetFields("containers", "initContainers", "resources"),
 	}
 }
 
@@ -43,12 +41,7 @@ func preparePodForResize(_ context.Context, obj, old runtime.Object) {
 	if !ok || !ok2 {
 		return
 	}
-	pod.Status = *oldPod.Status.DeepCopy()
-	pod.Labels = oldPod.Labels
-	pod.Annotations = oldPod.Annotations
-	pod.Finalizers = oldPod.Finalizers
-	pod.OwnerReferences = oldPod.OwnerReferences
-	pod.Generation = oldPod.Generation
+	keepStoredPodMeta(pod, oldPod)
 	containers, ok := keepResizeFields(pod.Spec.Containers, oldPod.Spec.Containers)
 	inits, ok2 := keepResizeFields(pod.Spec.InitContainers, oldPod.Spec.InitContainers)
 	if ok && ok2 {
@@ -63,9 +56,7 @@ func preparePodForResize(_ context.Context, obj, old runtime.Object) {
 		pod.Spec.InitContainers = inits
 		pod.Spec.Resources = podResources
 	}
-	if !apiequality.Semantic.DeepEqual(pod.Spec, oldPod.Spec) {
-		pod.Generation++
-	}
+	bumpGenerationOnSpecChange(pod, oldPod)
 }
 
 // keepResizeFields returns old's containers with the resources and
@@ -299,25 +290,6 @@ func withOldCPUMemory(rl, old corev1.ResourceList) corev1.ResourceList {
 		if q, ok := old[name]; ok {
 			out[name] = q
 		}
-	}
-	return out
-}
-
-// resizeResetFields are the fields a write through the subresource does
-// not come to own: all of the pod but the containers, the init
-// containers and the pod-level resources. (Upstream narrows it further,
-// to each container's resources and resizePolicy; our reset paths cannot
-// name a field of every list element.)
-func resizeResetFields() []string {
-	out := []string{"status", "metadata.labels", "metadata.annotations", "metadata.finalizers", "metadata.ownerReferences"}
-	t := reflect.TypeOf(corev1.PodSpec{})
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		switch name {
-		case "", "-", "containers", "initContainers", "resources":
-			continue
-		}
-		out = append(out, "spec."+name)
 	}
 	return out
 }

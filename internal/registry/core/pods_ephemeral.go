@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"reflect"
-	"strings"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -31,7 +29,7 @@ func podEphemeralContainers() registry.Subresource {
 		Name:             EphemeralContainersSubresource,
 		PrepareForUpdate: preparePodForEphemeralContainersUpdate,
 		ValidateUpdate:   validatePodEphemeralContainersUpdate,
-		ResetFields:      ephemeralContainersResetFields(),
+		ResetFields:      podSpecResetFields("ephemeralContainers"),
 	}
 }
 
@@ -46,15 +44,8 @@ func preparePodForEphemeralContainersUpdate(_ context.Context, obj, old runtime.
 	ecs := pod.Spec.EphemeralContainers
 	pod.Spec = *oldPod.Spec.DeepCopy()
 	pod.Spec.EphemeralContainers = ecs
-	pod.Status = *oldPod.Status.DeepCopy()
-	pod.Labels = oldPod.Labels
-	pod.Annotations = oldPod.Annotations
-	pod.Finalizers = oldPod.Finalizers
-	pod.OwnerReferences = oldPod.OwnerReferences
-	pod.Generation = oldPod.Generation
-	if !apiequality.Semantic.DeepEqual(pod.Spec, oldPod.Spec) {
-		pod.Generation++
-	}
+	keepStoredPodMeta(pod, oldPod)
+	bumpGenerationOnSpecChange(pod, oldPod)
 }
 
 // validatePodEphemeralContainersUpdate is upstream's
@@ -88,20 +79,4 @@ func validatePodEphemeralContainersUpdate(obj, old runtime.Object) field.ErrorLi
 		}
 	}
 	return errs
-}
-
-// ephemeralContainersResetFields are the fields a write through the
-// subresource does not come to own: all of the pod but
-// spec.ephemeralContainers (upstream tracks only that path there).
-func ephemeralContainersResetFields() []string {
-	out := []string{"status", "metadata.labels", "metadata.annotations", "metadata.finalizers", "metadata.ownerReferences"}
-	t := reflect.TypeOf(corev1.PodSpec{})
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name == "" || name == "-" || name == "ephemeralContainers" {
-			continue
-		}
-		out = append(out, "spec."+name)
-	}
-	return out
 }
