@@ -22,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -41,13 +40,11 @@ type Options struct {
 
 // Cleaner is the token cleaner.
 type Cleaner struct {
-	client kubernetes.Interface
-	log    *slog.Logger
-	clock  clock.PassiveClock
+	log *slog.Logger
 
-	secrets corelisters.SecretLister
-	synced  cache.InformerSynced
-	queue   *reconcile.Queue
+	synced cache.InformerSynced
+	queue  *reconcile.Queue
+	expiry *reconcile.Expiry[*corev1.Secret]
 }
 
 // isToken reports whether obj is a bootstrap token Secret.
@@ -69,10 +66,25 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	c := &Cleaner{client: client, log: slog.Default().With("controller", Name), clock: o.Clock}
-	c.queue = reconcile.New(Name, c.sync)
+	c := &Cleaner{log: slog.Default().With("controller", Name)}
 	inf := factory.Core().V1().Secrets()
-	c.secrets = inf.Lister()
+	secrets := inf.Lister()
+	c.expiry = &reconcile.Expiry[*corev1.Secret]{
+		What: "bootstrap token", Log: c.log, Clock: o.Clock,
+		Get: func(key string) (*corev1.Secret, error) {
+			ns, name, err := cache.SplitMetaNamespaceKey(key)
+			if err != nil {
+				return nil, apierrors.NewNotFound(corev1.Resource("secrets"), key)
+			}
+			return secrets.Secrets(ns).Get(name)
+		},
+		DueAt: expiry,
+		Delete: func(ctx context.Context, s *corev1.Secret, pre *metav1.Preconditions) error {
+			return client.CoreV1().Secrets(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{Preconditions: pre})
+		},
+	}
+	c.queue = reconcile.New(Name, c.expiry.Sync)
+	c.expiry.Queue = c.queue
 	c.synced = inf.Informer().HasSynced
 	if _, err := inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: isToken,
@@ -91,9 +103,12 @@ func (c *Cleaner) Start(ctx context.Context) error {
 }
 
 // expiry is when the token Secret s expires: ok is false when it has no
-// expiration. An expiration that does not parse is taken as expired
-// (the zero time), as upstream.
+// expiration or is not a token. An expiration that does not parse is
+// taken as expired (the zero time), as upstream.
 func expiry(s *corev1.Secret) (at time.Time, ok bool) {
+	if !isToken(s) {
+		return time.Time{}, false
+	}
 	v, found := s.Data[tokens.KeyExpiration]
 	if !found || len(v) == 0 {
 		return time.Time{}, false
@@ -103,42 +118,4 @@ func expiry(s *corev1.Secret) (at time.Time, ok bool) {
 		return time.Time{}, true
 	}
 	return at, true
-}
-
-// sync deletes the token Secret if it has expired, or requeues it for
-// when it will have.
-func (c *Cleaner) sync(ctx context.Context, key string) error {
-	ns, n, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	s, err := c.secrets.Secrets(ns).Get(n)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("secret %s: %w", key, err)
-	}
-	if !isToken(s) || s.DeletionTimestamp != nil {
-		return nil
-	}
-	at, ok := expiry(s)
-	if !ok {
-		return nil
-	}
-	if left := at.Sub(c.clock.Now()); left > 0 {
-		c.queue.AddAfter(key, left)
-		return nil
-	}
-	// The preconditions make the delete fail (409) if the token changed
-	// since the cache saw it (a new expiration); the retry judges it anew.
-	uid, rv := s.UID, s.ResourceVersion
-	err = c.client.CoreV1().Secrets(ns).Delete(ctx, n, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
-	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("secret %s: delete: %w", key, err)
-	}
-	c.log.Info("deleted expired bootstrap token", "secret", key, "expiration", string(s.Data[tokens.KeyExpiration]))
-	return nil
 }

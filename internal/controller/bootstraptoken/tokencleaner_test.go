@@ -99,7 +99,7 @@ func TestSync(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			client, c := harness(t, t0, tt.secret)
-			if err := c.sync(t.Context(), tt.secret.Namespace+"/"+tt.secret.Name); err != nil {
+			if err := c.expiry.Sync(t.Context(), tt.secret.Namespace+"/"+tt.secret.Name); err != nil {
 				t.Fatal(err)
 			}
 			_, err := client.CoreV1().Secrets(tt.secret.Namespace).Get(t.Context(), tt.secret.Name, metav1.GetOptions{})

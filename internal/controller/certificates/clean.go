@@ -10,11 +10,9 @@ import (
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	certlisters "k8s.io/client-go/listers/certificates/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -42,13 +40,11 @@ type CleanerOptions struct {
 
 // Cleaner is csrcleaner.
 type Cleaner struct {
-	client kubernetes.Interface
-	log    *slog.Logger
-	clock  clock.PassiveClock
+	log *slog.Logger
 
-	csrs   certlisters.CertificateSigningRequestLister
 	synced cache.InformerSynced
 	queue  *reconcile.Queue
+	expiry *reconcile.Expiry[*certv1.CertificateSigningRequest]
 }
 
 // NewCleaner builds csrcleaner and registers its CSR handler on factory.
@@ -63,10 +59,19 @@ func NewCleaner(client kubernetes.Interface, factory informers.SharedInformerFac
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	c := &Cleaner{client: client, log: slog.Default().With("controller", CleanerName), clock: o.Clock}
-	c.queue = reconcile.New(CleanerName, c.sync)
+	c := &Cleaner{log: slog.Default().With("controller", CleanerName)}
 	inf := factory.Certificates().V1().CertificateSigningRequests()
-	c.csrs = inf.Lister()
+	csrs := inf.Lister()
+	c.expiry = &reconcile.Expiry[*certv1.CertificateSigningRequest]{
+		What: "certificate signing request", Log: c.log, Clock: o.Clock,
+		Get:   csrs.Get,
+		DueAt: cleanAt,
+		Delete: func(ctx context.Context, csr *certv1.CertificateSigningRequest, pre *metav1.Preconditions) error {
+			return client.CertificatesV1().CertificateSigningRequests().Delete(ctx, csr.Name, metav1.DeleteOptions{Preconditions: pre})
+		},
+	}
+	c.queue = reconcile.New(CleanerName, c.expiry.Sync)
+	c.expiry.Queue = c.queue
 	c.synced = inf.Informer().HasSynced
 	if _, err := inf.Informer().AddEventHandler(c.queue.Handler()); err != nil {
 		return nil, fmt.Errorf("%s: csr handler: %w", CleanerName, err)
@@ -128,37 +133,4 @@ func certificateNotAfter(data []byte) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return cert.NotAfter, nil
-}
-
-// sync deletes the CSR if it is due, or requeues it for when it will be.
-func (c *Cleaner) sync(ctx context.Context, key string) error {
-	csr, err := c.csrs.Get(key)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("csr %s: %w", key, err)
-	}
-	if csr.DeletionTimestamp != nil {
-		return nil
-	}
-	at, ok := cleanAt(csr)
-	if !ok {
-		return nil
-	}
-	if left := at.Sub(c.clock.Now()); left > 0 {
-		c.queue.AddAfter(key, left)
-		return nil
-	}
-	// The preconditions make the delete fail (409) if the CSR changed
-	// since the cache saw it; the retry judges the new one.
-	uid, rv := csr.UID, csr.ResourceVersion
-	err = c.client.CertificatesV1().CertificateSigningRequests().Delete(ctx, csr.Name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
-	})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("csr %s: delete: %w", key, err)
-	}
-	c.log.Info("deleted certificate signing request", "csr", key)
-	return nil
 }

@@ -83,7 +83,7 @@ func TestCleanerSync(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.start(t)
-			if err := c.sync(t.Context(), tt.csr.Name); err != nil {
+			if err := c.expiry.Sync(t.Context(), tt.csr.Name); err != nil {
 				t.Fatal(err)
 			}
 			_, err = f.client.CertificatesV1().CertificateSigningRequests().Get(t.Context(), tt.csr.Name, metav1.GetOptions{})

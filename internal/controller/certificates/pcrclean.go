@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"time"
 
+	certv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	certlisters "k8s.io/client-go/listers/certificates/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
@@ -32,13 +32,11 @@ const podCertificateRequestLifetime = 15 * time.Minute
 // which lists every request each five minutes, it requeues each request
 // for the moment it falls due.
 type PodCertificateRequestCleaner struct {
-	client kubernetes.Interface
-	log    *slog.Logger
-	clock  clock.PassiveClock
+	log *slog.Logger
 
-	requests certlisters.PodCertificateRequestLister
-	synced   cache.InformerSynced
-	queue    *reconcile.Queue
+	synced cache.InformerSynced
+	queue  *reconcile.Queue
+	expiry *reconcile.Expiry[*certv1.PodCertificateRequest]
 }
 
 // NewPodCertificateRequestCleaner builds the cleaner and registers its
@@ -54,10 +52,27 @@ func NewPodCertificateRequestCleaner(client kubernetes.Interface, factory inform
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	c := &PodCertificateRequestCleaner{client: client, log: slog.Default().With("controller", PodCertificateRequestCleanerName), clock: o.Clock}
-	c.queue = reconcile.New(PodCertificateRequestCleanerName, c.sync)
+	c := &PodCertificateRequestCleaner{log: slog.Default().With("controller", PodCertificateRequestCleanerName)}
 	inf := factory.Certificates().V1().PodCertificateRequests()
-	c.requests = inf.Lister()
+	requests := inf.Lister()
+	c.expiry = &reconcile.Expiry[*certv1.PodCertificateRequest]{
+		What: "pod certificate request", Log: c.log, Clock: o.Clock,
+		Get: func(key string) (*certv1.PodCertificateRequest, error) {
+			ns, name, err := cache.SplitMetaNamespaceKey(key)
+			if err != nil {
+				return nil, apierrors.NewNotFound(certv1.Resource("podcertificaterequests"), key)
+			}
+			return requests.PodCertificateRequests(ns).Get(name)
+		},
+		DueAt: func(r *certv1.PodCertificateRequest) (time.Time, bool) {
+			return r.CreationTimestamp.Add(podCertificateRequestLifetime), true
+		},
+		Delete: func(ctx context.Context, r *certv1.PodCertificateRequest, pre *metav1.Preconditions) error {
+			return client.CertificatesV1().PodCertificateRequests(r.Namespace).Delete(ctx, r.Name, metav1.DeleteOptions{Preconditions: pre})
+		},
+	}
+	c.queue = reconcile.New(PodCertificateRequestCleanerName, c.expiry.Sync)
+	c.expiry.Queue = c.queue
 	c.synced = inf.Informer().HasSynced
 	if _, err := inf.Informer().AddEventHandler(c.queue.Handler()); err != nil {
 		return nil, fmt.Errorf("%s: handler: %w", PodCertificateRequestCleanerName, err)
@@ -70,33 +85,4 @@ func NewPodCertificateRequestCleaner(client kubernetes.Interface, factory inform
 func (c *PodCertificateRequestCleaner) Start(ctx context.Context) error {
 	c.log.Info("starting")
 	return c.queue.Run(ctx, 1, c.synced)
-}
-
-// sync deletes the request if it is due, or requeues it for when it is.
-func (c *PodCertificateRequestCleaner) sync(ctx context.Context, key string) error {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	r, err := c.requests.PodCertificateRequests(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("podcertificaterequest %s: %w", key, err)
-	}
-	if r.DeletionTimestamp != nil {
-		return nil
-	}
-	if left := r.CreationTimestamp.Add(podCertificateRequestLifetime).Sub(c.clock.Now()); left > 0 {
-		c.queue.AddAfter(key, left)
-		return nil
-	}
-	uid := r.UID
-	err = c.client.CertificatesV1().PodCertificateRequests(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("podcertificaterequest %s: delete: %w", key, err)
-	}
-	c.log.Info("deleted pod certificate request", "request", key)
-	return nil
 }

@@ -43,7 +43,7 @@ func TestPodCertificateRequestCleanerSync(t *testing.T) {
 			factory.Start(t.Context().Done())
 			t.Cleanup(factory.Shutdown)
 			factory.WaitForCacheSync(t.Context().Done())
-			if err := c.sync(t.Context(), "team/"+tt.r.Name); err != nil {
+			if err := c.expiry.Sync(t.Context(), "team/"+tt.r.Name); err != nil {
 				t.Fatal(err)
 			}
 			_, err = client.CertificatesV1().PodCertificateRequests("team").Get(t.Context(), tt.r.Name, metav1.GetOptions{})
