@@ -293,8 +293,13 @@ func checkBound(t *testing.T, v *corev1.PersistentVolume, c *corev1.PersistentVo
 }
 
 func TestBindsSmallestMatchingVolume(t *testing.T) {
-	claim := pvc("data", "3Gi")
-	h := start(t, pv("big", "10Gi"), pv("fit", "5Gi"), pv("small", "1Gi"), claim)
+	h := start(t, pv("big", "10Gi"), pv("fit", "5Gi"), pv("small", "1Gi"))
+	// As upstream, the binder matches only Available volumes: a claim
+	// synced while "fit" is still Pending would rightly get "big".
+	for _, name := range []string{"big", "fit", "small"} {
+		h.waitVolume(name, volumePhase(corev1.VolumeAvailable))
+	}
+	h.create(pvc("data", "3Gi"))
 
 	c := h.waitClaim("data", claimBound)
 	checkBound(t, h.volume("fit"), c, true, true)
