@@ -44,21 +44,10 @@ func TestCustomResourceDefaultedOnRead(t *testing.T) {
 			}},
 		},
 	}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitEstablished(t, ext, crd.Name)
-	var old *unstructured.Unstructured
-	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		var err error
-		old, err = gadgets.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": map[string]any{"name": "old"},
-		}}, metav1.CreateOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("create before the default: %v", err)
-	}
+	establish(t, ext, crd)
+	old := createServed(t, gadgets, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": map[string]any{"name": "old"},
+	}})
 	if _, found := old.Object["a"]; found {
 		t.Fatalf("a set before any default: %v", old.Object)
 	}

@@ -48,25 +48,16 @@ func TestCustomResourcesOfTwoStorageVersions(t *testing.T) {
 			},
 		},
 	}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitEstablished(t, ext, crd.Name)
+	establish(t, ext, crd)
 	port := func(name string) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "example.com/v1", "kind": "Port", "metadata": map[string]any{"name": name},
 			"hostPort": "localhost:8080", "both": "x",
 		}}
 	}
-	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := gvr("v1").Create(ctx, port("first"), metav1.CreateOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("create as v1: %v", err)
-	}
+	createServed(t, gvr("v1"), port("first"))
 
-	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
 		if err != nil {
 			return err

@@ -87,6 +87,31 @@ func deprecated(v apiextensionsv1.CustomResourceDefinitionVersion) apiextensions
 	return v
 }
 
+// establish creates crd and waits for it to be Established.
+func establish(t testing.TB, cs apiextensionsclient.Interface, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Create(context.Background(), crd, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create definition %s: %v", crd.Name, err)
+	}
+	return waitEstablished(t, cs, crd.Name)
+}
+
+// createServed creates obj through res, retrying for a while: just after
+// its definition is Established, a custom resource may not be served yet.
+func createServed(t testing.TB, res dynamic.ResourceInterface, obj *unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	var created *unstructured.Unstructured
+	var lastErr error
+	err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		created, lastErr = res.Create(ctx, obj, metav1.CreateOptions{})
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("create %s %s: %v", obj.GetKind(), obj.GetName(), lastErr)
+	}
+	return created
+}
+
 // waitEstablished waits for the definition's Established condition.
 func waitEstablished(t testing.TB, cs apiextensionsclient.Interface, name string) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()

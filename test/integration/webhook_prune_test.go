@@ -49,10 +49,7 @@ func TestWebhookPatchOfCustomResourcePruned(t *testing.T) {
 			}},
 		},
 	}
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitEstablished(t, ext, crd.Name)
+	establish(t, ext, crd)
 
 	rv := newReviewer(t, map[string]func(*admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse{
 		"/mutate": func(req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {

@@ -729,26 +729,15 @@ func TestConversionWebhook(t *testing.T) {
 		},
 	}
 	ext := apiextensionsclient.NewForConfigOrDie(c.Config)
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create definition: %v", err)
-	}
-	waitEstablished(t, ext, crd.Name)
+	establish(t, ext, crd)
 	dyn := dynamic.NewForConfigOrDie(c.Config)
 	v1 := dyn.Resource(runtimeschema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "gadgets"}).Namespace("default")
 	v2 := dyn.Resource(runtimeschema.GroupVersionResource{Group: "example.com", Version: "v2", Resource: "gadgets"}).Namespace("default")
 
-	var created *unstructured.Unstructured
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		var err error
-		created, err = v2.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "example.com/v2", "kind": "Gadget",
-			"metadata": map[string]any{"name": "g"}, "spec": map[string]any{"count": int64(3)},
-		}}, metav1.CreateOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("create a v2 object: %v", err)
-	}
+	created := createServed(t, v2, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "example.com/v2", "kind": "Gadget",
+		"metadata": map[string]any{"name": "g"}, "spec": map[string]any{"count": int64(3)},
+	}})
 	if n, _, _ := unstructured.NestedInt64(created.Object, "spec", "count"); n != 3 || created.GetAPIVersion() != "example.com/v2" {
 		t.Errorf("created = %v", created.Object)
 	}
