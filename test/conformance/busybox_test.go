@@ -29,6 +29,7 @@ const (
 	busyboxVersion = "1.37.0"
 	busyboxURL     = "http://deb.debian.org/debian/pool/main/b/busybox/busybox_" + busyboxVersion + ".orig.tar.bz2"
 	busyboxSHA256  = "3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4"
+	busyboxMade    = "upstream's " + busyboxVersion + ", built static with its defconfig from the pristine tarball in Debian's archive"
 )
 
 // buildBusybox returns upstream's busybox built static into dir, or the

@@ -212,7 +212,7 @@ func writeSuiteImages(t *testing.T, b suiteBinaries, suiteDir, file string) []st
 	}
 	kdir := strings.TrimSpace(string(goOutput(t, suiteDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")))
 	imgs, how, err := suiteImages(refs, imageSources{
-		Agnhost: b.agnhost, Nonewprivs: b.nonewprivs, Busybox: buildBusybox(t, b.dir), Kubernetes: kdir, HostTools: agnhostTools,
+		Agnhost: b.agnhost, Nonewprivs: b.nonewprivs, Busybox: buildBusybox(t, b.dir), BusyboxMade: busyboxMade, Kubernetes: kdir, HostTools: agnhostTools,
 		SampleAPIServer: b.sampleAPIServer, Etcd: b.etcd,
 	})
 	if err != nil {

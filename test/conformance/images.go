@@ -18,6 +18,8 @@ type imageSources struct {
 	Agnhost    string // agnhost, built static from upstream's source
 	Nonewprivs string // test/images/nonewprivs, built static
 	Busybox    string // a static busybox
+	// BusyboxMade says how Busybox was made, for docs/conformance.md.
+	BusyboxMade string
 	// SampleAPIServer and Etcd are k8s.io/sample-apiserver and etcd's
 	// server, built static: the aggregator test runs them side by side.
 	SampleAPIServer string
@@ -84,7 +86,10 @@ func suiteImages(refs []string, src imageSources) ([]image.Image, []string, erro
 		case name == "busybox":
 			img.Files, err = busybox()
 			img.Config = image.ImageConfig{Cmd: []string{"sh"}, Env: []string{pathEnv}}
-			line = "busybox from Debian's busybox-static"
+			line = "busybox: " + src.BusyboxMade
+			if src.BusyboxMade == "" {
+				line = "a static busybox"
+			}
 		case name == "pause":
 			var data []byte
 			data, err = image.PauseBinary()
