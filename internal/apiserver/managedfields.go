@@ -182,7 +182,8 @@ func withListMapKeyDefaults(defs map[string]*spec.Schema) map[string]*spec.Schem
 // sending them. The main resource resets status when there is a status
 // subresource; the status subresource everything but status and
 // metadata, and the metadata's finalizers and owner references; a
-// status-like subresource what its ResetFields list.
+// status-like subresource what its ResetFields list, or all but its
+// OwnedFields.
 func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fieldpath.Filter {
 	var set *fieldpath.Set
 	switch sub {
@@ -209,7 +210,13 @@ func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fi
 		}
 	default:
 		x := sv.res.Subresource(sub)
-		if x == nil || len(x.ResetFields) == 0 {
+		if x == nil {
+			return nil
+		}
+		if len(x.OwnedFields) > 0 {
+			return s.sameFilterForAllVersions(sv, ownedFieldsFilter(x.OwnedFields))
+		}
+		if len(x.ResetFields) == 0 {
 			return nil
 		}
 		set = fieldpath.NewSet()
@@ -222,7 +229,49 @@ func (s *Server) resetFields(sv *served, sub string) map[fieldpath.APIVersion]fi
 			set.Insert(fieldpath.MakePathOrDie(path...))
 		}
 	}
-	filter := fieldpath.NewExcludeSetFilter(set)
+	return s.sameFilterForAllVersions(sv, fieldpath.NewExcludeSetFilter(set))
+}
+
+// ownedFieldsFilter keeps only the fields under paths (registry's
+// Subresource.OwnedFields). The matcher is built as one tree: the
+// library's SetMatcher.Merge keeps two wildcard members apart, and its
+// filter then follows only the first ("spec.containers.*.resources"
+// would hide "spec.containers.*.resizePolicy").
+func ownedFieldsFilter(paths []string) fieldpath.Filter {
+	type node map[string]node
+	root := node{}
+	for _, p := range paths {
+		n := root
+		for _, part := range strings.Split(p, ".") {
+			if n[part] == nil {
+				n[part] = node{}
+			}
+			n = n[part]
+		}
+		n[""] = nil // a path ends here: all below it is kept
+	}
+	var matcher func(n node) *fieldpath.SetMatcher
+	matcher = func(n node) *fieldpath.SetMatcher {
+		if _, end := n[""]; end {
+			return fieldpath.MatchAnySet()
+		}
+		members := make([]*fieldpath.SetMemberMatcher, 0, len(n))
+		for part, child := range n {
+			pm := fieldpath.MatchAnyPathElement()
+			if part != "*" {
+				name := part
+				pm = fieldpath.PathElementMatcher{PathElement: fieldpath.PathElement{FieldName: &name}}
+			}
+			members = append(members, &fieldpath.SetMemberMatcher{Path: pm, Child: matcher(child)})
+		}
+		return fieldpath.NewSetMatcher(false, members...)
+	}
+	return fieldpath.NewIncludeMatcherFilter(matcher(root))
+}
+
+// sameFilterForAllVersions gives filter to sv's version and to every
+// other version of the same stored resource.
+func (s *Server) sameFilterForAllVersions(sv *served, filter fieldpath.Filter) map[fieldpath.APIVersion]fieldpath.Filter {
 	out := map[fieldpath.APIVersion]fieldpath.Filter{}
 	// Entries of every version of the same stored resource are compared
 	// in their own version: each gets the filter.

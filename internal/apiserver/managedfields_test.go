@@ -173,3 +173,38 @@ func TestResetFields(t *testing.T) {
 func fieldSet(top string) *fieldpath.Set {
 	return fieldpath.NewSet(fieldpath.MakePathOrDie(top, "x"))
 }
+
+// A write through pods/resize comes to own only the containers' resources
+// and resizePolicy (and the pod's resources), and one through
+// pods/ephemeralcontainers only spec.ephemeralContainers, as upstream's
+// include filters: not the containers' images, nor the labels.
+func TestPodSubresourcesOwnOnlyTheirFields(t *testing.T) {
+	s := storagelessServer(t)
+	sv := s.resources[schema.GroupVersionResource{Version: "v1", Resource: "pods"}]
+	app := fieldpath.KeyByFields("name", "app")
+	for _, tt := range []struct {
+		sub  string
+		path fieldpath.Path
+		kept bool
+	}{
+		{"resize", fieldpath.MakePathOrDie("spec", "containers", app, "resources", "limits", "cpu"), true},
+		{"resize", fieldpath.MakePathOrDie("spec", "containers", app, "resizePolicy"), true},
+		{"resize", fieldpath.MakePathOrDie("spec", "initContainers", app, "resources", "requests"), true},
+		{"resize", fieldpath.MakePathOrDie("spec", "resources", "limits"), true},
+		{"resize", fieldpath.MakePathOrDie("spec", "containers", app, "image"), false},
+		{"resize", fieldpath.MakePathOrDie("spec", "containers", app, "name"), false},
+		{"resize", fieldpath.MakePathOrDie("metadata", "labels", "a"), false},
+		{"ephemeralcontainers", fieldpath.MakePathOrDie("spec", "ephemeralContainers", app, "image"), true},
+		{"ephemeralcontainers", fieldpath.MakePathOrDie("spec", "containers", app, "image"), false},
+		{"ephemeralcontainers", fieldpath.MakePathOrDie("status", "phase"), false},
+	} {
+		f := s.resetFields(sv, tt.sub)["v1"]
+		if f == nil {
+			t.Fatalf("pods/%s: no field filter", tt.sub)
+		}
+		got := !f.Filter(fieldpath.NewSet(tt.path)).Empty()
+		if got != tt.kept {
+			t.Errorf("pods/%s write of %s: owned %v, want %v", tt.sub, tt.path, got, tt.kept)
+		}
+	}
+}

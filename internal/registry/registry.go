@@ -237,6 +237,12 @@ type Subresource struct {
 	// paths ("spec", "status.certificate"): managedFields do not give them
 	// to the manager that sent them, as upstream's GetResetFields.
 	ResetFields []string
+	// OwnedFields, when set instead, are the only fields a write here
+	// gives its manager, as dotted JSON paths in which "*" stands for
+	// any list item ("spec.containers.*.resources"), with all below
+	// them: upstream's include filters for pods/resize and
+	// pods/ephemeralcontainers.
+	OwnedFields []string
 }
 
 // Subresource returns the status-like subresource named name, or nil.

@@ -27,7 +27,11 @@ func podResize() registry.Subresource {
 		Name:             ResizeSubresource,
 		PrepareForUpdate: preparePodForResize,
 		ValidateUpdate:   validatePodResize,
-		ResetFields:      podSpecResetFields("containers", "initContainers", "resources"),
+		OwnedFields: []string{
+			"spec.containers.*.resources", "spec.containers.*.resizePolicy",
+			"spec.initContainers.*.resources", "spec.initContainers.*.resizePolicy",
+			"spec.resources",
+		},
 	}
 }
 

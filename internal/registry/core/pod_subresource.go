@@ -1,10 +1,6 @@
 package core
 
 import (
-	"reflect"
-	"slices"
-	"strings"
-
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 )
@@ -30,20 +26,4 @@ func bumpGenerationOnSpecChange(pod, old *corev1.Pod) {
 	if !apiequality.Semantic.DeepEqual(pod.Spec, old.Spec) {
 		pod.Generation++
 	}
-}
-
-// podSpecResetFields are the fields a write through such a subresource
-// does not come to own: status, the kept metadata, and every spec field
-// but those named (by their JSON names).
-func podSpecResetFields(owned ...string) []string {
-	out := []string{"status", "metadata.labels", "metadata.annotations", "metadata.finalizers", "metadata.ownerReferences"}
-	t := reflect.TypeOf(corev1.PodSpec{})
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name == "" || name == "-" || slices.Contains(owned, name) {
-			continue
-		}
-		out = append(out, "spec."+name)
-	}
-	return out
 }

@@ -29,7 +29,7 @@ func podEphemeralContainers() registry.Subresource {
 		Name:             EphemeralContainersSubresource,
 		PrepareForUpdate: preparePodForEphemeralContainersUpdate,
 		ValidateUpdate:   validatePodEphemeralContainersUpdate,
-		ResetFields:      podSpecResetFields("ephemeralContainers"),
+		OwnedFields:      []string{"spec.ephemeralContainers"},
 	}
 }
 
