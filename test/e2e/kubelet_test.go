@@ -220,6 +220,42 @@ spec:
 			"Liveness probe failed", "failed liveness probe, will be restarted")
 	})
 
+	t.Run("tcp liveness probe restarts only the container whose port is closed", func(t *testing.T) {
+		k.t = t
+		// Both containers share the pod's network: "open" is probed on the
+		// port its server listens on, "closed" on one nobody listens on.
+		k.okIn(`apiVersion: v1
+kind: Pod
+metadata: {name: tcplive}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: open
+    image: skiff.io/test/server:v1
+    livenessProbe:
+      tcpSocket: {port: 8080}
+      initialDelaySeconds: 2
+      periodSeconds: 1
+      failureThreshold: 3
+  - name: closed
+    image: `+busybox+`
+    command: ["sleep", "3600"]
+    livenessProbe:
+      tcpSocket: {port: 8081}
+      periodSeconds: 1
+      failureThreshold: 1
+`, "apply", "-f", "-")
+		waitFor(t, "the closed port's container restarted twice", 90*time.Second, func() (bool, string) {
+			s := jsonpath("pod/tcplive", `{.status.containerStatuses[?(@.name=="closed")].restartCount}`)
+			n, _ := strconv.Atoi(s)
+			return n >= 2, s
+		})
+		if s := jsonpath("pod/tcplive", `{.status.containerStatuses[?(@.name=="open")].restartCount}`); s != "0" {
+			t.Errorf("the container whose port is open restarted %s times, want 0", s)
+		}
+		k.ok("delete", "pod", "tcplive", "--wait=false")
+	})
+
 	t.Run("failing readiness probe makes the pod not Ready and back", func(t *testing.T) {
 		k.t = t
 		k.okIn(`apiVersion: v1
