@@ -45,6 +45,17 @@ func TestKubelet(t *testing.T) {
 		})
 		return jsonpath("pod/"+pod, "{.status.podIP}")
 	}
+	// waitRestarts waits until the container the filter picks (a jsonpath
+	// index such as 0 or ?(@.name=="c")) has restarted at least n times.
+	waitRestarts := func(t *testing.T, pod, container string, n int, within time.Duration) {
+		t.Helper()
+		what := fmt.Sprintf("%s container %s restarted %d times", pod, container, n)
+		waitFor(t, what, within, func() (bool, string) {
+			s := jsonpath("pod/"+pod, `{.status.containerStatuses[`+container+`].restartCount}`)
+			got, _ := strconv.Atoi(s)
+			return got >= n, s
+		})
+	}
 
 	t.Run("kubectl run reaches Running with a pod IP", func(t *testing.T) {
 		k.t = t
@@ -211,11 +222,7 @@ spec:
       periodSeconds: 1
       failureThreshold: 1
 `, "apply", "-f", "-")
-		waitFor(t, "a restart after the liveness probe fails", 60*time.Second, func() (bool, string) {
-			s := jsonpath("pod/live", `{.status.containerStatuses[0].restartCount}`)
-			n, _ := strconv.Atoi(s)
-			return n >= 1, s
-		})
+		waitRestarts(t, "live", "0", 1, 60*time.Second)
 		mustContain(t, "events", k.ok("get", "events", "--field-selector", "involvedObject.name=live"),
 			"Liveness probe failed", "failed liveness probe, will be restarted")
 	})
@@ -245,11 +252,7 @@ spec:
       periodSeconds: 1
       failureThreshold: 1
 `, "apply", "-f", "-")
-		waitFor(t, "the closed port's container restarted twice", 90*time.Second, func() (bool, string) {
-			s := jsonpath("pod/tcplive", `{.status.containerStatuses[?(@.name=="closed")].restartCount}`)
-			n, _ := strconv.Atoi(s)
-			return n >= 2, s
-		})
+		waitRestarts(t, "tcplive", `?(@.name=="closed")`, 2, 90*time.Second)
 		if s := jsonpath("pod/tcplive", `{.status.containerStatuses[?(@.name=="open")].restartCount}`); s != "0" {
 			t.Errorf("the container whose port is open restarted %s times, want 0", s)
 		}
