@@ -269,14 +269,19 @@ func getLoop(ctx context.Context, addr string, answered func(code int, closed bo
 			conn, br, n = c, bufio.NewReader(c), 0
 		}
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(conn, req); err != nil {
+		_, err := io.WriteString(conn, req)
+		if n == 0 && errors.Is(err, syscall.ECONNRESET) {
+			return nil // reset before the request left: see below
+		}
+		if err != nil {
 			return fmt.Errorf("request %d on its connection: writing: %w", n, err)
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if n == 0 && errors.Is(err, syscall.ECONNRESET) {
 			// Dialled as the listener closed: the kernel had queued the
 			// connection, the server never accepted it, and its close
-			// reset it. The request was never read: as good as refused.
+			// reset it, before the write or after it. The request was
+			// never read: as good as refused.
 			return nil
 		}
 		if err != nil {
